@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The command dispatcher behind every host entry point (ioctl, write()
+ * records, the in-process backend): ranges are validated once, here, then
+ * the operation runs.  Bad input is a negative errno and changes nothing.
+ */
+#include "smm.h"
+
+/* Page-aligned, non-empty, not wrapping, inside the shadow space. */
+static bool range_ok(u64 addr, u64 len)
+{
+	return len && !(addr & ~SMM_PAGE_MASK) && !(len & ~SMM_PAGE_MASK) &&
+	       addr < SMM_TASK_SIZE && len <= SMM_TASK_SIZE - addr;
+}
+
+static int exec_map(struct smm_mm *mm, struct shadowmm_cmd *cmd)
+{
+	unsigned long out;
+	int ret;
+
+	if (cmd->prot & ~SHADOWMM_PROT_MASK || cmd->flags & ~SHADOWMM_MAP_FIXED)
+		return -EINVAL;
+	if (cmd->flags & SHADOWMM_MAP_FIXED) {
+		if (!range_ok(cmd->addr, cmd->len) ||
+		    cmd->addr < SMM_MMAP_MIN_ADDR)
+			return -EINVAL;
+	} else {
+		/* The address is a hint; it still has to be a page's. */
+		if (!cmd->len || cmd->len & ~SMM_PAGE_MASK ||
+		    cmd->len > SMM_TASK_SIZE - SMM_MMAP_MIN_ADDR ||
+		    cmd->addr & ~SMM_PAGE_MASK)
+			return -EINVAL;
+	}
+	ret = smm_map(mm, cmd->addr, cmd->len, cmd->prot, cmd->flags, &out);
+	if (!ret)
+		cmd->out_addr = out;
+	return ret;
+}
+
+/*
+ * Accesses [addr, addr + len) every @stride bytes.  Stops at the first
+ * error; out_faults says how many accesses faulted up to there.
+ */
+static int exec_touch(struct smm_mm *mm, struct shadowmm_cmd *cmd)
+{
+	bool write = cmd->flags & SHADOWMM_ACCESS_WRITE;
+	u64 addr, end = cmd->addr + cmd->len, n = 0;
+	int ret = 0;
+
+	if (!cmd->len || !cmd->stride || cmd->addr >= SMM_TASK_SIZE ||
+	    cmd->len > SMM_TASK_SIZE - cmd->addr)
+		return -EINVAL;
+	for (addr = cmd->addr; addr < end; addr += cmd->stride) {
+		u64 val = cmd->value;
+		bool faulted;
+
+		ret = smm_access(mm, addr, write, &val, &faulted);
+		n += faulted;
+		if (ret)
+			break;
+		if (unlikely(smm_host_should_stop())) {
+			ret = -EINTR;
+			break;
+		}
+		cond_resched();
+		/* A stride beyond the range: one access, and no wrap. */
+		if (cmd->stride >= end - addr)
+			break;
+	}
+	cmd->out_faults = n;
+	return ret;
+}
+
+int smm_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
+{
+	u64 access_flags = cmd->flags & ~SHADOWMM_ACCESS_WRITE;
+	bool faulted;
+	int ret;
+
+	switch (cmd->op) {
+	case SHADOWMM_OP_MAP:
+		return exec_map(mm, cmd);
+	case SHADOWMM_OP_UNMAP:
+		if (!range_ok(cmd->addr, cmd->len))
+			return -EINVAL;
+		return smm_unmap(mm, cmd->addr, cmd->len);
+	case SHADOWMM_OP_PROTECT:
+		if (!range_ok(cmd->addr, cmd->len) ||
+		    cmd->prot & ~SHADOWMM_PROT_MASK)
+			return -EINVAL;
+		return smm_protect(mm, cmd->addr, cmd->len, cmd->prot);
+	case SHADOWMM_OP_ZAP:
+		if (!range_ok(cmd->addr, cmd->len))
+			return -EINVAL;
+		return smm_zap(mm, cmd->addr, cmd->len);
+	case SHADOWMM_OP_FAULT:
+		if (access_flags || cmd->addr >= SMM_TASK_SIZE)
+			return -EINVAL;
+		cmd->out_value = cmd->value;
+		ret = smm_access(mm, cmd->addr,
+				 cmd->flags & SHADOWMM_ACCESS_WRITE,
+				 &cmd->out_value, &faulted);
+		cmd->out_faults = faulted;
+		return ret;
+	case SHADOWMM_OP_TOUCH:
+		if (access_flags)
+			return -EINVAL;
+		return exec_touch(mm, cmd);
+	case SHADOWMM_OP_SET_MODE:
+		return smm_set_mode(mm, cmd->value);
+	default:
+		/* GET_STATS needs the host to copy out; unknown ops. */
+		return -EINVAL;
+	}
+}
+
+int smm_mm_validate(struct smm_mm *mm, char *why, unsigned long why_len)
+{
+	struct smm_vma *vma, *prev = NULL;
+	unsigned long n = 0;
+	int ret = 0;
+
+	smm_mmap_write_lock(mm);
+	list_for_each_entry(vma, &mm->vma_list, vm_list) {
+		n++;
+		if (vma->vm_start >= vma->vm_end ||
+		    vma->vm_start & ~SMM_PAGE_MASK ||
+		    vma->vm_end & ~SMM_PAGE_MASK ||
+		    vma->vm_end > SMM_TASK_SIZE ||
+		    (prev && prev->vm_end > vma->vm_start) || vma->detached) {
+			snprintf(why, why_len, "vma: bad VMA [%#lx, %#lx)",
+				 vma->vm_start, vma->vm_end);
+			ret = -EUCLEAN;
+			goto out;
+		}
+		prev = vma;
+	}
+	if (n != mm->nr_vmas) {
+		snprintf(why, why_len, "vma: %lu listed, nr_vmas %lu", n,
+			 mm->nr_vmas);
+		ret = -EUCLEAN;
+		goto out;
+	}
+	ret = smm_vt_validate(mm, why, why_len);
+	if (!ret)
+		ret = smm_pt_validate(mm, why, why_len);
+out:
+	smm_mmap_write_unlock(mm);
+	return ret;
+}

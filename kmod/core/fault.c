@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Accesses and the classic fault path.
+ *
+ * An access (FAULT, TOUCH) first tries what the MMU would do: a lockless
+ * walk under RCU to a present PTE that allows it.  Only a miss enters the
+ * fault handler, which dispatches on the space's mode: spf, mmseq and
+ * vmalock try their lockless way first and return -EAGAIN to fall back to
+ * the classic path under the mmap read lock.
+ *
+ * Page contents are only touched under the PTE lock: zap clears entries
+ * under it before freeing pages, so a page is never written after free.
+ */
+#include "smm.h"
+
+/* The u64 at @addr inside @page; PTE lock held. */
+static void smm_do_access(void *page, unsigned long addr, bool write,
+			  u64 *val)
+{
+	u64 *p = (u64 *)((char *)page + (addr & ~SMM_PAGE_MASK & ~7UL));
+
+	if (write)
+		*p = *val;
+	else
+		*val = *p;
+}
+
+/*
+ * PTE lock held, the VMA's protection @prot validated by the caller.
+ * Installs *pagep if the entry is empty (consuming it), then accesses.
+ */
+void smm_fault_install(struct smm_mm *mm, struct smm_pt *pt,
+		       unsigned long addr, unsigned long prot, bool write,
+		       u64 *val, void **pagep)
+{
+	unsigned long *ptep = smm_pte_slot(pt, addr);
+	unsigned long pte = *ptep, bits = smm_prot_to_pte(prot);
+
+	lockdep_assert_held(&pt->ptl);
+	if (!pte) {
+		pte = (unsigned long)*pagep | bits;
+		*pagep = NULL;
+		pt->nr_used++;
+		WRITE_ONCE(*ptep, pte);
+	}
+	smm_do_access(smm_pte_page(pte), addr, write, val);
+}
+
+/*
+ * The fault proper, with @vma stable: the mmap lock (classic) or the VMA
+ * read lock (vmalock) is held.  May allocate tables and a page.
+ */
+int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
+		     unsigned long addr, bool write, u64 *val, void **pagep)
+{
+	struct smm_pt *pt;
+
+	lockdep_assert(lockdep_is_held(&mm->mmap_lock) ||
+		       lockdep_is_held(&vma->vm_lock));
+	if (!smm_prot_allows(vma->vm_prot, write))
+		return -EFAULT;
+	pt = smm_pt_walk_alloc(mm, addr);
+	if (!pt)
+		return -ENOMEM;
+	for (;;) {
+		/* Allocate outside the PTE lock: it may sleep. */
+		if (!*pagep && !READ_ONCE(*smm_pte_slot(pt, addr))) {
+			*pagep = smm_page_alloc_charged(mm);
+			if (!*pagep)
+				return -ENOMEM;
+		}
+		spin_lock(&pt->ptl);
+		/* A concurrent zap may have emptied it meanwhile. */
+		if (*smm_pte_slot(pt, addr) || *pagep)
+			break;
+		spin_unlock(&pt->ptl);
+	}
+	smm_fault_install(mm, pt, addr, vma->vm_prot, write, val, pagep);
+	spin_unlock(&pt->ptl);
+	return 0;
+}
+
+static int smm_fault_classic(struct smm_mm *mm, unsigned long addr,
+			     bool write, u64 *val, void **pagep)
+{
+	struct smm_vma *vma;
+	int ret = -EFAULT;
+
+	down_read(&mm->mmap_lock);
+	vma = smm_vt_lookup(mm, addr);
+	if (vma && addr < vma->vm_end)
+		ret = smm_fault_locked(mm, vma, addr, write, val, pagep);
+	up_read(&mm->mmap_lock);
+	if (!ret)
+		smm_count(mm, SHADOWMM_EV_FAULT_CLASSIC);
+	return ret;
+}
+
+/* What the MMU does: a present PTE that allows the access. */
+static bool smm_access_present(struct smm_mm *mm, unsigned long addr,
+			       bool write, u64 *val)
+{
+	struct smm_pt *pt;
+	bool done = false;
+
+	rcu_read_lock();
+	pt = smm_pt_walk(mm, addr);
+	if (pt && smm_pte_allows(READ_ONCE(*smm_pte_slot(pt, addr)), write)) {
+		spin_lock(&pt->ptl);
+		/* Re-check: a zap or protect may have won the lock. */
+		if (smm_pte_allows(*smm_pte_slot(pt, addr), write)) {
+			smm_do_access(smm_pte_page(*smm_pte_slot(pt, addr)),
+				      addr, write, val);
+			done = true;
+		}
+		spin_unlock(&pt->ptl);
+	}
+	rcu_read_unlock();
+	return done;
+}
+
+int smm_access(struct smm_mm *mm, unsigned long addr, bool write, u64 *val,
+	       bool *faulted)
+{
+	unsigned int mode;
+	void *page = NULL;
+	int ret;
+
+	*faulted = false;
+	smm_count(mm, SHADOWMM_EV_ACCESS);
+	if (smm_access_present(mm, addr, write, val)) {
+		smm_count(mm, SHADOWMM_EV_ACCESS_HIT);
+		return 0;
+	}
+	*faulted = true;
+	smm_count(mm, SHADOWMM_EV_FAULT);
+
+	mode = READ_ONCE(mm->mode);
+	switch (mode) {
+	case SHADOWMM_MODE_SPF:
+	case SHADOWMM_MODE_MMSEQ:
+		ret = smm_fault_spf(mm, addr, write, val, &page,
+				    mode == SHADOWMM_MODE_MMSEQ);
+		break;
+	case SHADOWMM_MODE_VMALOCK:
+		ret = smm_fault_vmalock(mm, addr, write, val, &page);
+		break;
+	default:
+		ret = -EAGAIN;
+		break;
+	}
+	if (ret == -EAGAIN) {
+		if (mode != SHADOWMM_MODE_CLASSIC)
+			smm_count(mm, SHADOWMM_EV_FALLBACK);
+		ret = smm_fault_classic(mm, addr, write, val, &page);
+	}
+	/* Preallocated for a fault someone else (or nothing) resolved. */
+	if (page)
+		smm_page_free_charged(mm, page);
+	if (ret == -EFAULT)
+		smm_count(mm, SHADOWMM_EV_FAULT_SIGSEGV);
+	else if (ret == -ENOMEM)
+		smm_count(mm, SHADOWMM_EV_FAULT_OOM);
+	return ret;
+}
+
+int smm_mm_peek(struct smm_mm *mm, unsigned long addr, __u64 *val)
+{
+	struct smm_pt *pt;
+	int ret = 0;
+
+	down_read(&mm->mmap_lock);
+	pt = smm_pt_walk(mm, addr);
+	if (pt) {
+		spin_lock(&pt->ptl);
+		if (*smm_pte_slot(pt, addr)) {
+			u64 v;
+
+			smm_do_access(smm_pte_page(*smm_pte_slot(pt, addr)),
+				      addr, false, &v);
+			*val = v;
+			ret = 1;
+		}
+		spin_unlock(&pt->ptl);
+	}
+	up_read(&mm->mmap_lock);
+	return ret;
+}

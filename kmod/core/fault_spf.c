@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Speculative page faults, after the Zijlstra/Dufour series (spf) and
+ * Lespinasse's per-mm variant (mmseq).
+ *
+ * No mmap lock: the VMA is found under RCU, a sequence count is snapshot
+ * (the VMA's vm_sequence, or for mmseq the mm's, which every mmap write
+ * cycle moves), the VMA's fields are read and checked, the page tables
+ * walked without allocating, and the PTE lock taken by trylock.  Under it
+ * the sequence is checked again: if no writer opened a section since the
+ * snapshot, the fields read are still the VMA's, the VMA still maps the
+ * address, and the table is still linked, so the page can go in.  Any
+ * doubt aborts to the classic path, counted by reason.
+ *
+ * Why a trylock: in the series the speculative path can run with
+ * interrupts off while a TLB shootdown IPI waits on a CPU that holds the
+ * PTE lock and waits for the faulting CPU in turn; giving up is the cheap
+ * way out, and here it also keeps the path free of sleeping.
+ */
+#include "smm.h"
+
+/* spf and mmseq counters are listed in the same order. */
+#define SPF_EV(mmseq, name) \
+	((mmseq) ? SHADOWMM_EV_MMSEQ_##name : SHADOWMM_EV_SPF_##name)
+
+int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
+		  u64 *val, void **pagep, bool mmseq)
+{
+	enum shadowmm_counter abort;
+	const seqcount_t *seqc;
+	unsigned long start, end, prot;
+	struct smm_vma *vma;
+	struct smm_pt *pt;
+	unsigned int seq;
+
+	smm_count(mm, SPF_EV(mmseq, ATTEMPT));
+	/* No sleeping under RCU: get the page first, give it back if unused. */
+	if (!*pagep) {
+		*pagep = smm_page_alloc_charged(mm);
+		if (!*pagep) {
+			smm_count(mm, SPF_EV(mmseq, ABORT_NOMEM));
+			return -EAGAIN;
+		}
+	}
+
+	rcu_read_lock();
+	if (mmseq) {
+		seqc = &mm->mm_seq;
+		seq = raw_read_seqcount(seqc);
+		abort = SPF_EV(mmseq, ABORT_SEQ);
+		if (seq & 1)
+			goto out_abort;
+	}
+	vma = smm_vt_lookup(mm, addr);
+	abort = SPF_EV(mmseq, ABORT_NO_VMA);
+	if (!vma)
+		goto out_abort;
+	if (!mmseq) {
+		seqc = &vma->vm_sequence;
+		seq = raw_read_seqcount(seqc);
+		abort = SPF_EV(mmseq, ABORT_SEQ);
+		if (seq & 1)
+			goto out_abort;
+	}
+	abort = SPF_EV(mmseq, ABORT_NO_VMA);
+	if (READ_ONCE(vma->detached))
+		goto out_abort;
+	smm_race_window(SMM_RW_SPF_AFTER_SNAPSHOT);
+
+	start = READ_ONCE(vma->vm_start);
+	end = READ_ONCE(vma->vm_end);
+	prot = READ_ONCE(vma->vm_prot);
+	if (addr < start || addr >= end)
+		goto out_abort;
+	abort = SPF_EV(mmseq, ABORT_ACCESS);
+	if (!smm_prot_allows(prot, write))
+		goto out_abort;
+	/* The fields may be torn mid-change: trust them only if unchanged. */
+	abort = SPF_EV(mmseq, ABORT_SEQ);
+	if (read_seqcount_retry(seqc, seq))
+		goto out_abort;
+
+	/* The first fault under a new table takes the classic path. */
+	pt = smm_pt_walk(mm, addr);
+	abort = SPF_EV(mmseq, ABORT_NO_TABLE);
+	if (!pt)
+		goto out_abort;
+	smm_race_window(SMM_RW_SPF_BEFORE_TRYLOCK);
+	abort = SPF_EV(mmseq, ABORT_PTL_BUSY);
+	if (!spin_trylock(&pt->ptl))
+		goto out_abort;
+	smm_race_window(SMM_RW_SPF_UNDER_PTL);
+	/*
+	 * Writers open their section before they take a PTE lock to zap or
+	 * change protection, so under the lock an unchanged count means no
+	 * such writer has been here since the snapshot, nor can come now.
+	 */
+	abort = SPF_EV(mmseq, ABORT_SEQ_PTL);
+	if (read_seqcount_retry(seqc, seq)) {
+		spin_unlock(&pt->ptl);
+		goto out_abort;
+	}
+	smm_fault_install(mm, pt, addr, prot, write, val, pagep);
+	spin_unlock(&pt->ptl);
+	rcu_read_unlock();
+	smm_count(mm, SPF_EV(mmseq, SUCCESS));
+	return 0;
+
+out_abort:
+	rcu_read_unlock();
+	smm_count(mm, abort);
+	return -EAGAIN;
+}

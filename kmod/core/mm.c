@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The shadow mm: creation and teardown, the mmap write cycle that every
+ * VMA change runs in, per-space and global counters, fault modes and
+ * race-window injection.
+ */
+#include "smm.h"
+
+struct kmem_cache *smm_vma_cachep;
+struct kmem_cache *smm_pt_cachep;
+struct kmem_cache *smm_vt_cachep;
+
+/* Live spaces, for global stats, and what dead ones counted. */
+static DEFINE_MUTEX(smm_mm_list_lock);
+static LIST_HEAD(smm_mm_list);
+static unsigned long smm_retired[SHADOWMM_NR_COUNTERS];
+static unsigned long smm_mms_live;
+
+static unsigned long smm_race_mask;
+
+static const char *const smm_counter_names[] = {
+#define SMM_COUNTER_NAME(name, str) str,
+	SHADOWMM_COUNTERS(SMM_COUNTER_NAME)
+#undef SMM_COUNTER_NAME
+};
+
+static const char *const smm_mode_names[] = {
+	[SHADOWMM_MODE_CLASSIC] = "classic",
+	[SHADOWMM_MODE_SPF] = "spf",
+	[SHADOWMM_MODE_VMALOCK] = "vmalock",
+	[SHADOWMM_MODE_MMSEQ] = "mmseq",
+};
+
+const char *smm_counter_name(unsigned int i)
+{
+	return i < SHADOWMM_NR_COUNTERS ? smm_counter_names[i] : NULL;
+}
+
+const char *smm_mode_name(unsigned int m)
+{
+	return m < SHADOWMM_NR_MODES ? smm_mode_names[m] : NULL;
+}
+
+int smm_mode_parse(const char *name)
+{
+	unsigned int m;
+
+	for (m = 0; m < SHADOWMM_NR_MODES; m++)
+		if (sysfs_streq(name, smm_mode_names[m]))
+			return m;
+	return -EINVAL;
+}
+
+int smm_core_init(void)
+{
+	smm_vma_cachep = kmem_cache_create("smm_vma", sizeof(struct smm_vma),
+					   0, SLAB_HWCACHE_ALIGN, NULL);
+	smm_pt_cachep = kmem_cache_create("smm_pt", sizeof(struct smm_pt),
+					  0, 0, NULL);
+	smm_vt_cachep = kmem_cache_create("smm_vt_node",
+					  sizeof(struct smm_vt_node), 0,
+					  SLAB_HWCACHE_ALIGN, NULL);
+	if (!smm_vma_cachep || !smm_pt_cachep || !smm_vt_cachep) {
+		smm_core_exit();
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void smm_core_exit(void)
+{
+	/* Callbacks still queued free into these caches. */
+	rcu_barrier();
+	kmem_cache_destroy(smm_vt_cachep);
+	kmem_cache_destroy(smm_pt_cachep);
+	kmem_cache_destroy(smm_vma_cachep);
+	smm_vt_cachep = NULL;
+	smm_pt_cachep = NULL;
+	smm_vma_cachep = NULL;
+}
+
+void smm_set_race_injection(unsigned long mask)
+{
+	WRITE_ONCE(smm_race_mask, mask & (BIT(SMM_NR_RACE_WINDOWS) - 1));
+}
+
+unsigned long smm_get_race_injection(void)
+{
+	return READ_ONCE(smm_race_mask);
+}
+
+void smm_race_window(enum smm_race_window w)
+{
+	if (unlikely(READ_ONCE(smm_race_mask) & BIT(w)))
+		smm_host_race_delay();
+}
+
+int smm_mm_create(const struct smm_limits *limits, unsigned int mode,
+		  struct smm_mm **mmp)
+{
+	struct smm_mm *mm;
+	int ret;
+
+	if (mode >= SHADOWMM_NR_MODES)
+		return -EINVAL;
+	mm = kzalloc(sizeof(*mm), GFP_KERNEL);
+	if (!mm)
+		return -ENOMEM;
+	mm->events = alloc_percpu(struct smm_events);
+	if (!mm->events) {
+		kfree(mm);
+		return -ENOMEM;
+	}
+	init_rwsem(&mm->mmap_lock);
+	seqcount_init(&mm->mm_seq);
+	spin_lock_init(&mm->page_table_lock);
+	INIT_LIST_HEAD(&mm->vma_list);
+	INIT_LIST_HEAD(&mm->write_vmas);
+	atomic_long_set(&mm->nr_pages, 0);
+	mm->mode = mode;
+	mm->free_area_hint = SMM_MMAP_MIN_ADDR;
+	if (limits)
+		mm->limits = *limits;
+
+	ret = smm_pgd_alloc(mm);
+	if (ret) {
+		free_percpu(mm->events);
+		destroy_rwsem(&mm->mmap_lock);
+		kfree(mm);
+		return ret;
+	}
+	smm_count(mm, SHADOWMM_EV_MM_CREATE);
+
+	mutex_lock(&smm_mm_list_lock);
+	list_add_tail(&mm->mm_list, &smm_mm_list);
+	smm_mms_live++;
+	mutex_unlock(&smm_mm_list_lock);
+	*mmp = mm;
+	return 0;
+}
+
+/* The last user is gone: no fault or operation can run concurrently. */
+void smm_mm_destroy(struct smm_mm *mm)
+{
+	unsigned int i;
+
+	smm_unmap_all(mm);
+	smm_pgd_free(mm);
+	smm_count(mm, SHADOWMM_EV_MM_DESTROY);
+
+	mutex_lock(&smm_mm_list_lock);
+	list_del(&mm->mm_list);
+	for (i = 0; i < SHADOWMM_NR_COUNTERS; i++)
+		smm_retired[i] += smm_events_sum(mm, i);
+	smm_mms_live--;
+	mutex_unlock(&smm_mm_list_lock);
+
+	free_percpu(mm->events);
+	destroy_rwsem(&mm->mmap_lock);
+	kfree(mm);
+}
+
+int smm_set_mode(struct smm_mm *mm, unsigned int mode)
+{
+	if (mode >= SHADOWMM_NR_MODES)
+		return -EINVAL;
+	/*
+	 * Every writer runs all the protocols (sequence counts, VMA write
+	 * locks, mm_lock_seq), whatever the mode, so faults that started in
+	 * the old mode stay correct while new ones take the new path.
+	 */
+	WRITE_ONCE(mm->mode, mode);
+	return 0;
+}
+
+unsigned int smm_get_mode(struct smm_mm *mm)
+{
+	return READ_ONCE(mm->mode);
+}
+
+/* ---- the write cycle ---- */
+
+void smm_mmap_write_lock(struct smm_mm *mm)
+{
+	down_write(&mm->mmap_lock);
+	raw_write_seqcount_begin(&mm->mm_seq);
+}
+
+/*
+ * Ends every VMA write section opened in this cycle, frees the VMAs the
+ * cycle detached (their sequence stays odd: a speculative fault that still
+ * holds one under RCU can never validate it), and unlocks all VMA write
+ * locks at once by moving mm_lock_seq on, as vma_end_write_all() does.
+ */
+void smm_mmap_write_unlock(struct smm_mm *mm)
+{
+	struct smm_vma *vma, *tmp;
+
+	lockdep_assert_held_write(&mm->mmap_lock);
+	list_for_each_entry_safe(vma, tmp, &mm->write_vmas, vm_wlist) {
+		list_del(&vma->vm_wlist);
+		if (vma->detached)
+			smm_vma_free(vma);
+		else
+			raw_write_seqcount_end(&vma->vm_sequence);
+	}
+	smm_vt_end_write(mm);
+	raw_write_seqcount_end(&mm->mm_seq);
+	smp_store_release(&mm->mm_lock_seq, mm->mm_lock_seq + 1);
+	up_write(&mm->mmap_lock);
+}
+
+/*
+ * Opens @vma's write section for the rest of this cycle: waits out its
+ * vmalock readers (down_write), marks it locked for this cycle so new ones
+ * fail their trylock, and makes its sequence odd for spf.  Must come
+ * before the first change of any field a fault reads.
+ */
+void smm_vma_start_write(struct smm_vma *vma)
+{
+	struct smm_mm *mm = vma->vm_mm;
+
+	lockdep_assert_held_write(&mm->mmap_lock);
+	if (vma->vm_lock_seq == mm->mm_lock_seq)
+		return;
+	down_write(&vma->vm_lock);
+	WRITE_ONCE(vma->vm_lock_seq, mm->mm_lock_seq);
+	up_write(&vma->vm_lock);
+	raw_write_seqcount_begin(&vma->vm_sequence);
+	list_add_tail(&vma->vm_wlist, &mm->write_vmas);
+	smm_race_window(SMM_RW_WRITER_SECTION);
+}
+
+/*
+ * Allocated before the mmap lock is taken (so an operation fails before
+ * changing anything); the caller write-starts it before publishing it.
+ */
+struct smm_vma *smm_vma_alloc(struct smm_mm *mm)
+{
+	struct smm_vma *vma = kmem_cache_zalloc(smm_vma_cachep, GFP_KERNEL);
+
+	if (!vma)
+		return NULL;
+	vma->vm_mm = mm;
+	seqcount_init(&vma->vm_sequence);
+	init_rwsem(&vma->vm_lock);
+	vma->vm_lock_seq = READ_ONCE(mm->mm_lock_seq) - 1;
+	INIT_LIST_HEAD(&vma->vm_list);
+	INIT_LIST_HEAD(&vma->vm_wlist);
+	smm_count(mm, SHADOWMM_EV_VMA_ALLOC);
+	return vma;
+}
+
+static void smm_vma_free_rcu(struct rcu_head *head)
+{
+	struct smm_vma *vma = container_of(head, struct smm_vma, rcu);
+
+	destroy_rwsem(&vma->vm_lock);
+	kmem_cache_free(smm_vma_cachep, vma);
+}
+
+/* Lockless lookups may still hold @vma: free it after a grace period. */
+void smm_vma_free(struct smm_vma *vma)
+{
+	smm_count(vma->vm_mm, SHADOWMM_EV_VMA_FREE);
+	call_rcu(&vma->rcu, smm_vma_free_rcu);
+}
+
+/* ---- counters ---- */
+
+unsigned long smm_events_sum(struct smm_mm *mm, enum shadowmm_counter ev)
+{
+	unsigned long sum = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		sum += READ_ONCE(per_cpu_ptr(mm->events, cpu)->v[ev]);
+	return sum;
+}
+
+static void smm_stats_gauges(struct shadowmm_stats *st)
+{
+	const __u64 *c = st->counter;
+
+	st->pages_live = c[SHADOWMM_EV_PAGE_ALLOC] - c[SHADOWMM_EV_PAGE_FREE];
+	st->tables_live = c[SHADOWMM_EV_PT_ALLOC] - c[SHADOWMM_EV_PT_FREE];
+	st->vmas_live = c[SHADOWMM_EV_VMA_ALLOC] - c[SHADOWMM_EV_VMA_FREE];
+	st->nr_counters = SHADOWMM_NR_COUNTERS;
+}
+
+void smm_mm_stats(struct smm_mm *mm, struct shadowmm_stats *st)
+{
+	unsigned int i;
+
+	memset(st, 0, sizeof(*st));
+	for (i = 0; i < SHADOWMM_NR_COUNTERS; i++)
+		st->counter[i] = smm_events_sum(mm, i);
+	smm_stats_gauges(st);
+	st->mode = smm_get_mode(mm);
+	st->mms_live = 1;
+}
+
+void smm_global_stats(struct shadowmm_stats *st)
+{
+	struct smm_mm *mm;
+	unsigned int i;
+
+	memset(st, 0, sizeof(*st));
+	mutex_lock(&smm_mm_list_lock);
+	for (i = 0; i < SHADOWMM_NR_COUNTERS; i++)
+		st->counter[i] = smm_retired[i];
+	list_for_each_entry(mm, &smm_mm_list, mm_list)
+		for (i = 0; i < SHADOWMM_NR_COUNTERS; i++)
+			st->counter[i] += smm_events_sum(mm, i);
+	st->mms_live = smm_mms_live;
+	mutex_unlock(&smm_mm_list_lock);
+	smm_stats_gauges(st);
+}

@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Shadow page tables: 4 levels of 512 entries (PGD, PUD, PMD, PTE), each
+ * table a page from the page allocator with a small descriptor holding its
+ * split PTE lock.  Data pages are charged to the mm's page budget.
+ *
+ * Tables are populated under mm->page_table_lock by whoever faults first
+ * and unlinked only by smm_free_pgtables() under the mmap write lock, for
+ * spans that no VMA covers any more; they are freed after an RCU grace
+ * period, so a lockless walker (spf, present-page accesses) holding RCU
+ * never touches freed memory.  Why locked walkers are safe without RCU: a
+ * classic walker holds the mmap lock (excludes the unlink), a vmalock
+ * walker holds a VMA that covers its address, and a span under a live VMA
+ * is never unlinked.
+ */
+#include "smm.h"
+
+extern struct kmem_cache *smm_pt_cachep;
+
+#define SMM_PGD_SPAN	(SMM_PT_SPAN(0) * SMM_PT_ENTRIES)
+
+static inline struct smm_pt __rcu **pt_slots(struct smm_pt *pt)
+{
+	return pt->table;
+}
+
+static inline unsigned long *pt_ptes(struct smm_pt *pt)
+{
+	return pt->table;
+}
+
+static struct smm_pt *pt_alloc(struct smm_mm *mm)
+{
+	struct smm_pt *pt = kmem_cache_alloc(smm_pt_cachep, GFP_KERNEL);
+
+	if (!pt)
+		return NULL;
+	pt->table = smm_alloc_page(GFP_KERNEL);
+	if (!pt->table) {
+		kmem_cache_free(smm_pt_cachep, pt);
+		return NULL;
+	}
+	spin_lock_init(&pt->ptl);
+	pt->nr_used = 0;
+	smm_count(mm, SHADOWMM_EV_PT_ALLOC);
+	return pt;
+}
+
+static void pt_free_now(struct smm_mm *mm, struct smm_pt *pt)
+{
+	smm_count(mm, SHADOWMM_EV_PT_FREE);
+	smm_free_page(pt->table);
+	kmem_cache_free(smm_pt_cachep, pt);
+}
+
+static void pt_free_rcu(struct rcu_head *head)
+{
+	struct smm_pt *pt = container_of(head, struct smm_pt, rcu);
+
+	smm_free_page(pt->table);
+	kmem_cache_free(smm_pt_cachep, pt);
+}
+
+static void pt_free(struct smm_mm *mm, struct smm_pt *pt)
+{
+	smm_count(mm, SHADOWMM_EV_PT_FREE);
+	call_rcu(&pt->rcu, pt_free_rcu);
+}
+
+int smm_pgd_alloc(struct smm_mm *mm)
+{
+	mm->pgd = pt_alloc(mm);
+	return mm->pgd ? 0 : -ENOMEM;
+}
+
+/* Teardown, after smm_unmap_all() emptied it. */
+void smm_pgd_free(struct smm_mm *mm)
+{
+	WARN_ON(mm->pgd->nr_used);
+	pt_free(mm, mm->pgd);
+	mm->pgd = NULL;
+}
+
+unsigned long smm_prot_to_pte(unsigned long prot)
+{
+	unsigned long pte = SMM_PTE_PRESENT;
+
+	if (prot & SHADOWMM_PROT_READ)
+		pte |= SMM_PTE_READ;
+	if (prot & SHADOWMM_PROT_WRITE)
+		pte |= SMM_PTE_READ | SMM_PTE_WRITE;
+	return pte;
+}
+
+void *smm_page_alloc_charged(struct smm_mm *mm)
+{
+	unsigned long max = mm->limits.max_pages;
+	void *page;
+
+	if (max && atomic_long_inc_return(&mm->nr_pages) > (long)max) {
+		atomic_long_dec(&mm->nr_pages);
+		return NULL;
+	}
+	page = smm_alloc_page(GFP_KERNEL);
+	if (!page) {
+		if (max)
+			atomic_long_dec(&mm->nr_pages);
+		return NULL;
+	}
+	smm_count(mm, SHADOWMM_EV_PAGE_ALLOC);
+	return page;
+}
+
+void smm_page_free_charged(struct smm_mm *mm, void *page)
+{
+	if (mm->limits.max_pages)
+		atomic_long_dec(&mm->nr_pages);
+	smm_count(mm, SHADOWMM_EV_PAGE_FREE);
+	smm_free_page(page);
+}
+
+/* The PTE table for @addr, or NULL if a level is missing.  Allocates none. */
+struct smm_pt *smm_pt_walk(struct smm_mm *mm, unsigned long addr)
+{
+	struct smm_pt *pt = mm->pgd;
+	int level;
+
+	for (level = 0; level < SMM_PT_LEVELS - 1 && pt; level++)
+		pt = rcu_dereference_raw(pt_slots(pt)[SMM_PT_INDEX(addr, level)]);
+	return pt;
+}
+
+/* The PTE table for @addr, populating missing levels; NULL on -ENOMEM. */
+struct smm_pt *smm_pt_walk_alloc(struct smm_mm *mm, unsigned long addr)
+{
+	struct smm_pt *pt = mm->pgd;
+	int level;
+
+	for (level = 0; level < SMM_PT_LEVELS - 1; level++) {
+		struct smm_pt __rcu **slot =
+			&pt_slots(pt)[SMM_PT_INDEX(addr, level)];
+		struct smm_pt *next = rcu_dereference_raw(*slot);
+
+		if (!next) {
+			struct smm_pt *new = pt_alloc(mm);
+
+			if (!new)
+				return NULL;
+			/* Another faulter may have populated it meanwhile. */
+			spin_lock(&mm->page_table_lock);
+			next = rcu_dereference_protected(*slot,
+					lockdep_is_held(&mm->page_table_lock));
+			if (!next) {
+				rcu_assign_pointer(*slot, new);
+				pt->nr_used++;
+				next = new;
+				new = NULL;
+			}
+			spin_unlock(&mm->page_table_lock);
+			if (new)
+				pt_free_now(mm, new);
+		}
+		pt = next;
+	}
+	return pt;
+}
+
+typedef void (*smm_pte_table_fn)(struct smm_mm *mm, struct smm_pt *pt,
+				 unsigned long start, unsigned long end,
+				 unsigned long arg);
+
+/*
+ * Calls @fn for every PTE table under [start, end) that exists, with the
+ * part of the range it covers.  Skips missing subtrees whole, so a sparse
+ * 128 TiB range costs what is populated.
+ */
+static void pt_for_each_pte_table(struct smm_mm *mm, struct smm_pt *pt,
+				  int level, unsigned long start,
+				  unsigned long end, smm_pte_table_fn fn,
+				  unsigned long arg)
+{
+	unsigned long addr = start;
+
+	while (addr < end) {
+		unsigned long span = SMM_PT_SPAN(level);
+		unsigned long next = (addr & ~(span - 1)) + span;
+		struct smm_pt *child = rcu_dereference_raw(
+			pt_slots(pt)[SMM_PT_INDEX(addr, level)]);
+
+		if (next > end)
+			next = end;
+		if (child) {
+			if (level == SMM_PT_LEVELS - 2)
+				fn(mm, child, addr, next, arg);
+			else
+				pt_for_each_pte_table(mm, child, level + 1,
+						      addr, next, fn, arg);
+		}
+		addr = next;
+	}
+}
+
+static void zap_pte_table(struct smm_mm *mm, struct smm_pt *pt,
+			  unsigned long start, unsigned long end,
+			  unsigned long unused)
+{
+	unsigned long *ptes = pt_ptes(pt);
+	unsigned long addr;
+
+	spin_lock(&pt->ptl);
+	for (addr = start; addr < end; addr += SMM_PAGE_SIZE) {
+		unsigned long i = SMM_PT_INDEX(addr, SMM_PT_LEVELS - 1);
+		unsigned long pte = ptes[i];
+
+		if (!pte)
+			continue;
+		/*
+		 * Accesses take the PTE lock to touch the page, so once the
+		 * entry is clear under it nobody can reach the page.
+		 */
+		WRITE_ONCE(ptes[i], 0);
+		pt->nr_used--;
+		smm_page_free_charged(mm, smm_pte_page(pte));
+	}
+	spin_unlock(&pt->ptl);
+	cond_resched();
+}
+
+/*
+ * Frees the pages of [start, end).  Callers hold the mmap lock (read for
+ * MADV_DONTNEED, write for unmap); concurrent faults may refill it.
+ */
+void smm_zap_range(struct smm_mm *mm, unsigned long start, unsigned long end)
+{
+	lockdep_assert_held(&mm->mmap_lock);
+	pt_for_each_pte_table(mm, mm->pgd, 0, start, end, zap_pte_table, 0);
+}
+
+static void change_pte_table(struct smm_mm *mm, struct smm_pt *pt,
+			     unsigned long start, unsigned long end,
+			     unsigned long bits)
+{
+	unsigned long *ptes = pt_ptes(pt);
+	unsigned long addr;
+
+	spin_lock(&pt->ptl);
+	for (addr = start; addr < end; addr += SMM_PAGE_SIZE) {
+		unsigned long i = SMM_PT_INDEX(addr, SMM_PT_LEVELS - 1);
+		unsigned long pte = ptes[i];
+
+		if (pte)
+			WRITE_ONCE(ptes[i], (pte & ~SMM_PTE_FLAGS) | bits);
+	}
+	spin_unlock(&pt->ptl);
+	cond_resched();
+}
+
+/* Sets the permission bits of every present page of [start, end). */
+void smm_change_prot_range(struct smm_mm *mm, unsigned long start,
+			   unsigned long end, unsigned long prot)
+{
+	lockdep_assert_held_write(&mm->mmap_lock);
+	pt_for_each_pte_table(mm, mm->pgd, 0, start, end, change_pte_table,
+			      smm_prot_to_pte(prot));
+}
+
+/* An unlinked subtree: nothing maps under it any more. */
+static void pt_free_subtree(struct smm_mm *mm, struct smm_pt *pt, int level)
+{
+	unsigned int i;
+
+	if (level == SMM_PT_LEVELS - 1) {
+		/* Zapped before unlinking: a page here would be a leak. */
+		if (WARN_ON(pt->nr_used)) {
+			for (i = 0; i < SMM_PT_ENTRIES; i++)
+				if (pt_ptes(pt)[i])
+					smm_page_free_charged(mm,
+						smm_pte_page(pt_ptes(pt)[i]));
+		}
+	} else {
+		for (i = 0; i < SMM_PT_ENTRIES; i++) {
+			struct smm_pt *child =
+				rcu_dereference_raw(pt_slots(pt)[i]);
+
+			if (child)
+				pt_free_subtree(mm, child, level + 1);
+		}
+	}
+	pt_free(mm, pt);
+}
+
+static void pt_free_range(struct smm_mm *mm, struct smm_pt *pt, int level,
+			  unsigned long start, unsigned long end,
+			  unsigned long floor, unsigned long ceiling)
+{
+	unsigned long addr = start;
+
+	while (addr < end) {
+		unsigned long span = SMM_PT_SPAN(level);
+		unsigned long base = addr & ~(span - 1);
+		unsigned long next = base + span;
+		struct smm_pt __rcu **slot =
+			&pt_slots(pt)[SMM_PT_INDEX(addr, level)];
+		struct smm_pt *child = rcu_dereference_raw(*slot);
+
+		if (child && base >= floor && next <= ceiling) {
+			/* Concurrent vmalock faults populate siblings. */
+			spin_lock(&mm->page_table_lock);
+			RCU_INIT_POINTER(*slot, NULL);
+			pt->nr_used--;
+			spin_unlock(&mm->page_table_lock);
+			pt_free_subtree(mm, child, level + 1);
+		} else if (child && level < SMM_PT_LEVELS - 2) {
+			pt_free_range(mm, child, level + 1, addr,
+				      min(next, end), floor, ceiling);
+		}
+		addr = next;
+	}
+}
+
+/*
+ * Frees the tables under [start, end) whose whole span lies inside
+ * [floor, ceiling), the hole around an unmapped range that no VMA covers,
+ * like the kernel's free_pgd_range().  Tables shared with a neighbouring
+ * VMA stay.  Caller holds the mmap lock for write and zapped the range.
+ */
+void smm_free_pgtables(struct smm_mm *mm, unsigned long start,
+		       unsigned long end, unsigned long floor,
+		       unsigned long ceiling)
+{
+	lockdep_assert_held_write(&mm->mmap_lock);
+	pt_free_range(mm, mm->pgd, 0, start, end, floor, ceiling);
+}
+
+/* ---- validation ---- */
+
+struct pt_check {
+	unsigned long tables;
+	unsigned long pages;
+	int ret;
+	char *why;
+	unsigned long len;
+};
+
+static void pt_check_table(struct smm_mm *mm, struct smm_pt *pt, int level,
+			   unsigned long base, struct pt_check *c)
+{
+	unsigned int i, used = 0;
+
+	c->tables++;
+	for (i = 0; i < SMM_PT_ENTRIES && !c->ret; i++) {
+		unsigned long addr = base + i * SMM_PT_SPAN(level);
+
+		if (level == SMM_PT_LEVELS - 1) {
+			unsigned long pte = pt_ptes(pt)[i];
+			struct smm_vma *vma;
+
+			if (!pte)
+				continue;
+			used++;
+			c->pages++;
+			vma = smm_find_vma(mm, addr);
+			if (!vma || addr < vma->vm_start) {
+				snprintf(c->why, c->len,
+					 "pt: page at %#lx outside any VMA",
+					 addr);
+				c->ret = -EUCLEAN;
+			} else if ((pte & SMM_PTE_FLAGS) !=
+				   smm_prot_to_pte(vma->vm_prot)) {
+				snprintf(c->why, c->len,
+					 "pt: pte bits %#lx at %#lx, VMA prot %lu",
+					 pte & SMM_PTE_FLAGS, addr,
+					 vma->vm_prot);
+				c->ret = -EUCLEAN;
+			}
+		} else {
+			struct smm_pt *child =
+				rcu_dereference_raw(pt_slots(pt)[i]);
+
+			if (!child)
+				continue;
+			used++;
+			pt_check_table(mm, child, level + 1, addr, c);
+		}
+	}
+	if (!c->ret && used != pt->nr_used) {
+		snprintf(c->why, c->len,
+			 "pt: table at %#lx level %d has %u entries, nr_used %u",
+			 base, level, used, pt->nr_used);
+		c->ret = -EUCLEAN;
+	}
+}
+
+/* Caller holds the mmap lock for write: no fault runs. */
+int smm_pt_validate(struct smm_mm *mm, char *why, unsigned long len)
+{
+	struct pt_check c = { .why = why, .len = len };
+	unsigned long pages, tables;
+
+	lockdep_assert_held_write(&mm->mmap_lock);
+	pt_check_table(mm, mm->pgd, 0, 0, &c);
+	if (c.ret)
+		return c.ret;
+	pages = smm_events_sum(mm, SHADOWMM_EV_PAGE_ALLOC) -
+		smm_events_sum(mm, SHADOWMM_EV_PAGE_FREE);
+	tables = smm_events_sum(mm, SHADOWMM_EV_PT_ALLOC) -
+		 smm_events_sum(mm, SHADOWMM_EV_PT_FREE);
+	if (c.pages != pages || c.tables != tables) {
+		snprintf(why, len,
+			 "pt: walk found %lu pages %lu tables, counters say %lu %lu",
+			 c.pages, c.tables, pages, tables);
+		return -EUCLEAN;
+	}
+	if (mm->limits.max_pages &&
+	    atomic_long_read(&mm->nr_pages) != (long)pages) {
+		snprintf(why, len, "pt: %lu pages charged, %lu present",
+			 atomic_long_read(&mm->nr_pages), pages);
+		return -EUCLEAN;
+	}
+	return 0;
+}
+
+/* Teardown of everything, pgd entries included (pgd itself: pgd_free). */
+void smm_free_all_pgtables(struct smm_mm *mm)
+{
+	pt_free_range(mm, mm->pgd, 0, 0, SMM_PGD_SPAN, 0, SMM_PGD_SPAN);
+}

@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Internal types of the shadow mm core: the mm, its VMAs, the VMA index and
+ * the page tables, and the functions the core's files share.
+ *
+ * Locking, in one place (the rest of the core refers here):
+ *
+ *   mm->mmap_lock (rwsem)      writers of the VMA set: map, unmap, protect;
+ *                              read side: classic faults, zap, walks.
+ *   vma->vm_lock (rwsem)       per-VMA read lock of vmalock faults; writers
+ *                              take it briefly in smm_vma_start_write() and
+ *                              the VMA stays write-locked until the mmap
+ *                              write unlock bumps mm->mm_lock_seq.
+ *   vma->vm_sequence           odd from smm_vma_start_write() to the mmap
+ *                              write unlock (forever once detached); what
+ *                              spf validates.  mm->mm_seq: the same for
+ *                              the whole mm (mmseq).
+ *   mm->page_table_lock        populating or clearing upper-level entries
+ *                              and their nr_used.
+ *   pt->ptl                    PTE entries of one PTE table and its nr_used.
+ *   RCU                        VMA index nodes, VMAs and page tables are
+ *                              freed after a grace period, so lockless
+ *                              walkers (spf, vmalock lookup, present-page
+ *                              accesses) never touch freed memory.
+ *
+ * Order: mmap_lock -> vm_lock -> page_table_lock -> ptl.
+ */
+#ifndef SMM_H
+#define SMM_H
+
+#include "smm_internal.h"
+#include "smm_api.h"
+
+#define SMM_PAGE_SHIFT		SHADOWMM_PAGE_SHIFT
+#define SMM_PAGE_SIZE		((unsigned long)SHADOWMM_PAGE_SIZE)
+#define SMM_PAGE_MASK		(~(SMM_PAGE_SIZE - 1))
+#define SMM_TASK_SIZE		((unsigned long)SHADOWMM_TASK_SIZE)
+#define SMM_MMAP_MIN_ADDR	((unsigned long)SHADOWMM_MMAP_MIN_ADDR)
+
+/* Page tables: 4 levels of 512 entries, x86-64 style. */
+#define SMM_PT_LEVELS		4
+#define SMM_PT_BITS		9
+#define SMM_PT_ENTRIES		(1 << SMM_PT_BITS)
+/* Span of one entry at @level (0: PGD entry ... 3: PTE). */
+#define SMM_PT_SHIFT(level)	(SMM_PAGE_SHIFT + SMM_PT_BITS * (3 - (level)))
+#define SMM_PT_SPAN(level)	(1UL << SMM_PT_SHIFT(level))
+#define SMM_PT_INDEX(addr, level) \
+	(((addr) >> SMM_PT_SHIFT(level)) & (SMM_PT_ENTRIES - 1))
+
+/*
+ * A PTE is the kernel address of a 4 KiB page with permission bits in the
+ * low bits.  PRESENT without READ/WRITE is a PROT_NONE mapping: the page is
+ * kept, every access faults.
+ */
+#define SMM_PTE_PRESENT		0x1UL
+#define SMM_PTE_READ		0x2UL
+#define SMM_PTE_WRITE		0x4UL
+#define SMM_PTE_FLAGS		0xfffUL
+
+/* VMA index fan-out; tests shrink it so splits and merges come early. */
+#ifndef SMM_VT_FANOUT
+#define SMM_VT_FANOUT		16
+#endif
+#define SMM_VT_MIN		(SMM_VT_FANOUT / 2)
+
+/*
+ * Descriptor of one page table at any level.  The entries live in @table,
+ * a page from the page allocator; upper levels hold struct smm_pt
+ * pointers, the PTE level holds PTEs.  Freed through RCU.
+ */
+struct smm_pt {
+	void *table;
+	spinlock_t ptl;			/* PTE level only */
+	unsigned int nr_used;		/* non-empty entries */
+	struct rcu_head rcu;
+};
+
+/*
+ * A node of the VMA index: a copy-on-write B+tree.  A published node is
+ * never modified: writers copy the path they change and swap the root, so
+ * an RCU reader sees one consistent tree.  key[i] is the vm_start of a
+ * leaf's VMA, or the smallest key below an internal node's child i.
+ * One spare slot lets an insert overflow a copy before it is split.
+ */
+struct smm_vt_node {
+	unsigned int nr;
+	bool leaf;
+	unsigned long key[SMM_VT_FANOUT + 1];
+	void *slot[SMM_VT_FANOUT + 1];
+	union {
+		struct rcu_head rcu;
+		struct smm_vt_node *next_free;	/* in mm->vt_pool */
+	};
+};
+
+struct smm_vma {
+	/* Read locklessly by spf and vmalock: READ_ONCE/WRITE_ONCE. */
+	unsigned long vm_start;
+	unsigned long vm_end;
+	unsigned long vm_prot;		/* SHADOWMM_PROT_* */
+	bool detached;
+	seqcount_t vm_sequence;
+	int vm_lock_seq;
+	struct rw_semaphore vm_lock;
+
+	struct smm_mm *vm_mm;
+	struct list_head vm_list;	/* mm->vma_list, address order */
+	struct list_head vm_wlist;	/* mm->write_vmas this write cycle */
+	struct rcu_head rcu;
+};
+
+/* Per-CPU event counters; summed on read. */
+struct smm_events {
+	unsigned long v[SHADOWMM_NR_COUNTERS];
+};
+
+struct smm_mm {
+	struct rw_semaphore mmap_lock;
+	seqcount_t mm_seq;		/* mmseq: odd while write-locked */
+	int mm_lock_seq;		/* vmalock: write cycle number */
+	unsigned int mode;		/* enum shadowmm_mode, READ_ONCE */
+
+	struct smm_vt_node __rcu *vt_root;
+	unsigned int vt_height;		/* 0: empty tree */
+	struct smm_vt_node *vt_pool;	/* preallocated nodes, mmap_lock */
+	unsigned long vt_pool_nr;
+
+	struct list_head vma_list;	/* mmap_lock */
+	struct list_head write_vmas;	/* VMAs write-started, mmap_lock */
+	unsigned long nr_vmas;
+	unsigned long free_area_hint;
+
+	spinlock_t page_table_lock;
+	struct smm_pt *pgd;
+	atomic_long_t nr_pages;		/* charged against limits.max_pages */
+	struct smm_limits limits;
+
+	struct smm_events __percpu *events;
+	struct list_head mm_list;	/* smm_mm_list */
+};
+
+static inline void smm_count(struct smm_mm *mm, enum shadowmm_counter ev)
+{
+	this_cpu_inc(mm->events->v[ev]);
+}
+
+static inline void smm_count_add(struct smm_mm *mm, enum shadowmm_counter ev,
+				 unsigned long n)
+{
+	this_cpu_add(mm->events->v[ev], n);
+}
+
+unsigned long smm_events_sum(struct smm_mm *mm, enum shadowmm_counter ev);
+
+/* mm.c: the write cycle every VMA change runs in */
+void smm_mmap_write_lock(struct smm_mm *mm);
+void smm_mmap_write_unlock(struct smm_mm *mm);
+void smm_vma_start_write(struct smm_vma *vma);
+struct smm_vma *smm_vma_alloc(struct smm_mm *mm);
+void smm_vma_free(struct smm_vma *vma);
+void smm_race_window(enum smm_race_window w);
+
+/* vma_tree.c */
+struct smm_vma *smm_vt_lookup(struct smm_mm *mm, unsigned long addr);
+int smm_vt_reserve(struct smm_mm *mm, unsigned long inserts,
+		   unsigned long erases);
+void smm_vt_insert(struct smm_mm *mm, struct smm_vma *vma);
+void smm_vt_erase(struct smm_mm *mm, struct smm_vma *vma);
+void smm_vt_end_write(struct smm_mm *mm);
+void smm_vt_destroy(struct smm_mm *mm);
+int smm_vt_validate(struct smm_mm *mm, char *why, unsigned long len);
+
+/* vma.c */
+struct smm_vma *smm_find_vma(struct smm_mm *mm, unsigned long addr);
+int smm_map(struct smm_mm *mm, unsigned long addr, unsigned long len,
+	    unsigned long prot, unsigned long flags, unsigned long *out);
+int smm_unmap(struct smm_mm *mm, unsigned long start, unsigned long len);
+int smm_protect(struct smm_mm *mm, unsigned long start, unsigned long len,
+		unsigned long prot);
+int smm_zap(struct smm_mm *mm, unsigned long start, unsigned long len);
+void smm_unmap_all(struct smm_mm *mm);
+
+static inline bool smm_prot_allows(unsigned long prot, bool write)
+{
+	return write ? prot & SHADOWMM_PROT_WRITE : prot != SHADOWMM_PROT_NONE;
+}
+
+/* pgtable.c */
+int smm_pgd_alloc(struct smm_mm *mm);
+void smm_pgd_free(struct smm_mm *mm);
+struct smm_pt *smm_pt_walk(struct smm_mm *mm, unsigned long addr);
+struct smm_pt *smm_pt_walk_alloc(struct smm_mm *mm, unsigned long addr);
+void smm_zap_range(struct smm_mm *mm, unsigned long start, unsigned long end);
+void smm_change_prot_range(struct smm_mm *mm, unsigned long start,
+			   unsigned long end, unsigned long prot);
+void smm_free_pgtables(struct smm_mm *mm, unsigned long start,
+		       unsigned long end, unsigned long floor,
+		       unsigned long ceiling);
+unsigned long smm_prot_to_pte(unsigned long prot);
+void *smm_page_alloc_charged(struct smm_mm *mm);
+void smm_page_free_charged(struct smm_mm *mm, void *page);
+int smm_pt_validate(struct smm_mm *mm, char *why, unsigned long len);
+void smm_free_all_pgtables(struct smm_mm *mm);
+
+static inline bool smm_pte_allows(unsigned long pte, bool write)
+{
+	return pte & (write ? SMM_PTE_WRITE : SMM_PTE_READ | SMM_PTE_WRITE);
+}
+
+static inline void *smm_pte_page(unsigned long pte)
+{
+	return (void *)(pte & ~SMM_PTE_FLAGS);
+}
+
+static inline unsigned long *smm_pte_slot(struct smm_pt *pt,
+					  unsigned long addr)
+{
+	return (unsigned long *)pt->table +
+		SMM_PT_INDEX(addr, SMM_PT_LEVELS - 1);
+}
+
+/* fault.c */
+int smm_access(struct smm_mm *mm, unsigned long addr, bool write, u64 *val,
+	       bool *faulted);
+void smm_fault_install(struct smm_mm *mm, struct smm_pt *pt,
+		       unsigned long addr, unsigned long prot, bool write,
+		       u64 *val, void **pagep);
+int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
+		     unsigned long addr, bool write, u64 *val, void **pagep);
+
+/* fault_spf.c, fault_vmalock.c: -EAGAIN means "fall back to classic" */
+int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
+		  u64 *val, void **pagep, bool mmseq);
+int smm_fault_vmalock(struct smm_mm *mm, unsigned long addr, bool write,
+		      u64 *val, void **pagep);
+
+#endif /* SMM_H */

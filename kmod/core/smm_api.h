@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Entry points of the shadow mm core, as its hosts see them: the kernel
+ * module's debugfs glue, the in-process backend of the harness and the
+ * userspace tests.  Everything here is host-neutral: the mm is opaque and
+ * commands use the uapi struct, so a C++ caller can include this header
+ * inside extern "C" without the host's lock types.
+ *
+ * Return values are 0 or a negative errno, as in the kernel.
+ */
+#ifndef SMM_API_H
+#define SMM_API_H
+
+#include "../uapi/shadowmm.h"
+
+struct smm_mm;
+
+struct smm_limits {
+	unsigned long max_pages;	/* resident data pages; 0: no limit */
+	unsigned long max_vmas;		/* like vm.max_map_count; 0: no limit */
+};
+
+/* Module-wide state: counters of dead spaces, live-space list. */
+int smm_core_init(void);
+void smm_core_exit(void);
+
+int smm_mm_create(const struct smm_limits *limits, unsigned int mode,
+		  struct smm_mm **mmp);
+void smm_mm_destroy(struct smm_mm *mm);
+
+/*
+ * Validates and runs one command (every op but GET_STATS, which needs the
+ * host to copy out).  out_* fields are written.  This is the one dispatcher
+ * behind ioctl(), write() records and the in-process backend.
+ */
+int smm_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd);
+
+int smm_set_mode(struct smm_mm *mm, unsigned int mode);
+unsigned int smm_get_mode(struct smm_mm *mm);
+
+void smm_mm_stats(struct smm_mm *mm, struct shadowmm_stats *st);
+void smm_global_stats(struct shadowmm_stats *st);
+
+/* Name of counter @i (SHADOWMM_COUNTERS) and of mode @m, or NULL. */
+const char *smm_counter_name(unsigned int i);
+const char *smm_mode_name(unsigned int m);
+/* Parses a mode name ("classic", "spf", "vmalock", "mmseq"); -EINVAL. */
+int smm_mode_parse(const char *name);
+
+/*
+ * Race-window injection: a bit per window (enum smm_race_window) makes the
+ * fault paths yield or delay there, so aborts and retries really happen
+ * in tests.  Off (0) by default.
+ */
+enum smm_race_window {
+	SMM_RW_SPF_AFTER_SNAPSHOT,	/* between seq snapshot and the walk */
+	SMM_RW_SPF_BEFORE_TRYLOCK,	/* walk done, PTE lock not yet taken */
+	SMM_RW_SPF_UNDER_PTL,		/* PTE lock held, seq not re-checked */
+	SMM_RW_VMA_BEFORE_LOCK,		/* VMA found, read lock not yet tried */
+	SMM_RW_VMA_LOCKED,		/* VMA read-locked, bounds not checked */
+	SMM_RW_WRITER_SECTION,		/* writer inside a VMA write section */
+	SMM_NR_RACE_WINDOWS
+};
+void smm_set_race_injection(unsigned long mask);
+unsigned long smm_get_race_injection(void);
+
+/*
+ * Consistency check of one space (the DEBUG_VM validate_mm() of shadowmm):
+ * VMA index ordered and equal to the VMA list, no overlap, every present
+ * PTE inside a VMA whose protection allows its bits, live counts equal to
+ * what a walk finds.  Takes the mmap lock for write.  Returns 0, or
+ * -EUCLEAN with a description of the first problem in @why.
+ */
+int smm_mm_validate(struct smm_mm *mm, char *why, unsigned long why_len);
+
+/* What a model test compares after each step. */
+struct smm_vma_info {
+	unsigned long start;
+	unsigned long end;
+	unsigned long prot;
+};
+/* Copies up to @max VMAs in address order; returns how many exist. */
+long smm_mm_vmas(struct smm_mm *mm, struct smm_vma_info *out, long max);
+/*
+ * Reads the u64 at @addr through the page tables without faulting:
+ * 1 and *val if a page is present, 0 if not.
+ */
+int smm_mm_peek(struct smm_mm *mm, unsigned long addr, __u64 *val);
+
+#endif /* SMM_API_H */

@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * VMA operations: map, unmap (splitting VMAs that straddle the range),
+ * protect (split, then merge with equal neighbours), zap (MADV_DONTNEED).
+ *
+ * Each write operation first allocates everything it can need (VMAs, index
+ * nodes), so it either fails with nothing changed or completes.  Every
+ * change to a field a fault reads happens after smm_vma_start_write() on
+ * that VMA, i.e. inside its sequence section and under its write lock.
+ */
+#include "smm.h"
+
+/* The first VMA that ends above @addr (find_vma()); mmap lock held. */
+struct smm_vma *smm_find_vma(struct smm_mm *mm, unsigned long addr)
+{
+	struct smm_vma *vma = smm_vt_lookup(mm, addr);
+
+	lockdep_assert_held(&mm->mmap_lock);
+	if (vma && addr < vma->vm_end)
+		return vma;
+	if (vma)
+		return list_is_last(&vma->vm_list, &mm->vma_list) ? NULL :
+			list_next_entry(vma, vm_list);
+	return list_empty(&mm->vma_list) ? NULL :
+		list_first_entry(&mm->vma_list, struct smm_vma, vm_list);
+}
+
+static struct smm_vma *vma_next(struct smm_mm *mm, struct smm_vma *vma)
+{
+	return list_is_last(&vma->vm_list, &mm->vma_list) ? NULL :
+		list_next_entry(vma, vm_list);
+}
+
+static struct smm_vma *vma_prev(struct smm_mm *mm, struct smm_vma *vma)
+{
+	return vma->vm_list.prev == &mm->vma_list ? NULL :
+		list_prev_entry(vma, vm_list);
+}
+
+/* Puts a new, write-started VMA into the index and the list. */
+static void vma_link(struct smm_mm *mm, struct smm_vma *vma,
+		     struct smm_vma *prev)
+{
+	smm_vt_insert(mm, vma);
+	if (prev)
+		list_add(&vma->vm_list, &prev->vm_list);
+	else
+		list_add(&vma->vm_list, &mm->vma_list);
+	mm->nr_vmas++;
+}
+
+/*
+ * Takes @vma out of the index; it is freed through RCU at write unlock
+ * (its sequence stays odd, so no speculative fault can validate it).
+ */
+static void vma_unlink(struct smm_mm *mm, struct smm_vma *vma)
+{
+	smm_vma_start_write(vma);
+	WRITE_ONCE(vma->detached, true);
+	smm_vt_erase(mm, vma);
+	list_del(&vma->vm_list);
+	mm->nr_vmas--;
+}
+
+/* Splits @vma at @addr; @new becomes [addr, end), @vma keeps the start. */
+static void vma_split(struct smm_mm *mm, struct smm_vma *vma,
+		      struct smm_vma *new, unsigned long addr)
+{
+	smm_vma_start_write(vma);
+	new->vm_start = addr;
+	new->vm_end = vma->vm_end;
+	new->vm_prot = vma->vm_prot;
+	smm_vma_start_write(new);
+	/* Both halves are write-started, so the overlap is never seen. */
+	vma_link(mm, new, vma);
+	WRITE_ONCE(vma->vm_end, addr);
+}
+
+/* Absorbs @next into @vma (adjacent, same protection). */
+static void vma_merge_next(struct smm_mm *mm, struct smm_vma *vma,
+			   struct smm_vma *next)
+{
+	smm_vma_start_write(vma);
+	smm_vma_start_write(next);
+	WRITE_ONCE(vma->vm_end, next->vm_end);
+	vma_unlink(mm, next);
+}
+
+static bool vma_limit_reached(struct smm_mm *mm, unsigned long more)
+{
+	return mm->limits.max_vmas && mm->nr_vmas + more > mm->limits.max_vmas;
+}
+
+static bool range_is_free(struct smm_mm *mm, unsigned long addr,
+			  unsigned long len)
+{
+	struct smm_vma *vma = smm_find_vma(mm, addr);
+
+	return !vma || vma->vm_start >= addr + len;
+}
+
+/*
+ * First fit from a moving hint, bottom-up: sequential maps cost one index
+ * lookup; the hint moves back down when a hole opens below it.
+ */
+static unsigned long get_unmapped_area(struct smm_mm *mm, unsigned long hint,
+				       unsigned long len)
+{
+	unsigned long addr;
+	int pass;
+
+	if (hint >= SMM_MMAP_MIN_ADDR && hint <= SMM_TASK_SIZE - len &&
+	    range_is_free(mm, hint, len))
+		return hint;
+	addr = mm->free_area_hint;
+	for (pass = 0; pass < 2; pass++) {
+		struct smm_vma *vma = smm_find_vma(mm, addr);
+
+		for (;;) {
+			if (addr > SMM_TASK_SIZE - len)
+				break;
+			if (!vma || addr + len <= vma->vm_start)
+				return addr;
+			addr = vma->vm_end;
+			vma = vma_next(mm, vma);
+		}
+		addr = SMM_MMAP_MIN_ADDR;
+	}
+	return 0;
+}
+
+int smm_map(struct smm_mm *mm, unsigned long addr, unsigned long len,
+	    unsigned long prot, unsigned long flags, unsigned long *out)
+{
+	struct smm_vma *vma, *prev;
+	unsigned long start;
+	int ret;
+
+	if (mm->limits.max_pages && len / SMM_PAGE_SIZE > mm->limits.max_pages)
+		return -ENOMEM;
+	vma = smm_vma_alloc(mm);
+	if (!vma)
+		return -ENOMEM;
+
+	smm_mmap_write_lock(mm);
+	ret = -ENOMEM;
+	if (vma_limit_reached(mm, 1))
+		goto fail;
+	if (flags & SHADOWMM_MAP_FIXED) {
+		start = addr;
+		ret = -EEXIST;
+		if (!range_is_free(mm, start, len))
+			goto fail;
+	} else {
+		start = get_unmapped_area(mm, addr, len);
+		ret = -ENOMEM;
+		if (!start)
+			goto fail;
+	}
+	ret = smm_vt_reserve(mm, 1, 0);
+	if (ret)
+		goto fail;
+
+	vma->vm_start = start;
+	vma->vm_end = start + len;
+	vma->vm_prot = prot;
+	smm_vma_start_write(vma);
+	prev = smm_vt_lookup(mm, start);
+	vma_link(mm, vma, prev);
+	if (!(flags & SHADOWMM_MAP_FIXED))
+		mm->free_area_hint = start + len;
+	smm_count(mm, SHADOWMM_EV_OP_MAP);
+	smm_mmap_write_unlock(mm);
+	*out = start;
+	return 0;
+
+fail:
+	smm_mmap_write_unlock(mm);
+	smm_vma_free(vma);
+	return ret;
+}
+
+/* VMAs intersecting [start, end), and whether the range has holes. */
+static unsigned long count_vmas(struct smm_mm *mm, unsigned long start,
+				unsigned long end, bool *holes)
+{
+	struct smm_vma *vma = smm_find_vma(mm, start);
+	unsigned long n = 0, covered = start;
+
+	*holes = false;
+	for (; vma && vma->vm_start < end; vma = vma_next(mm, vma)) {
+		if (vma->vm_start > covered)
+			*holes = true;
+		covered = vma->vm_end;
+		n++;
+	}
+	if (covered < end)
+		*holes = true;
+	return n;
+}
+
+/* VMA splits at @start and @end need; 0, 1 or 2. */
+static unsigned int splits_needed(struct smm_mm *mm, unsigned long start,
+				  unsigned long end, struct smm_vma **first)
+{
+	struct smm_vma *vma = smm_find_vma(mm, start), *last = NULL;
+	unsigned int n = 0;
+
+	*first = vma;
+	if (!vma || vma->vm_start >= end)
+		return 0;
+	if (vma->vm_start < start)
+		n++;
+	for (; vma && vma->vm_start < end; vma = vma_next(mm, vma))
+		last = vma;
+	if (last->vm_end > end)
+		n++;
+	return n;
+}
+
+/*
+ * Allocates what an operation on [start, end) can need: @nr_new VMAs and
+ * index nodes for the splits plus unlinking @erases VMAs.
+ */
+static int prealloc(struct smm_mm *mm, struct smm_vma **new,
+		    unsigned int nr_new, unsigned long erases)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr_new; i++) {
+		new[i] = smm_vma_alloc(mm);
+		if (!new[i])
+			return -ENOMEM;
+	}
+	return smm_vt_reserve(mm, nr_new, erases);
+}
+
+static void prealloc_release(struct smm_vma **new, unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		if (new[i])
+			smm_vma_free(new[i]);
+}
+
+/* Makes [start, end) whole VMAs; returns the first. */
+static struct smm_vma *split_range(struct smm_mm *mm, unsigned long start,
+				   unsigned long end, struct smm_vma **new)
+{
+	struct smm_vma *vma = smm_find_vma(mm, start), *last = NULL;
+	unsigned int used = 0;
+
+	if (!vma || vma->vm_start >= end)
+		return NULL;
+	if (vma->vm_start < start) {
+		vma_split(mm, vma, new[used], start);
+		new[used++] = NULL;
+		vma = vma_next(mm, vma);
+	}
+	for (last = vma; vma_next(mm, last) &&
+	     vma_next(mm, last)->vm_start < end; last = vma_next(mm, last))
+		;
+	if (last->vm_end > end) {
+		vma_split(mm, last, new[used], end);
+		new[used++] = NULL;
+	}
+	return vma;
+}
+
+int smm_unmap(struct smm_mm *mm, unsigned long start, unsigned long len)
+{
+	unsigned long end = start + len, floor, ceiling, n;
+	struct smm_vma *new[2] = { NULL, NULL }, *vma, *first, *prev, *next;
+	unsigned int splits;
+	bool holes;
+	int ret;
+
+	smm_mmap_write_lock(mm);
+	n = count_vmas(mm, start, end, &holes);
+	splits = splits_needed(mm, start, end, &first);
+	ret = 0;
+	if (!n)
+		goto out;
+	/* Punching a hole in one VMA makes two: the map count grows. */
+	ret = -ENOMEM;
+	if (n == 1 && splits == 2 && vma_limit_reached(mm, 1))
+		goto out;
+	ret = prealloc(mm, new, splits, n + splits);
+	if (ret)
+		goto out;
+
+	vma = split_range(mm, start, end, new);
+	prev = vma_prev(mm, vma);
+	while (vma && vma->vm_start < end) {
+		next = vma_next(mm, vma);
+		vma_unlink(mm, vma);
+		vma = next;
+	}
+	next = vma;
+	/* Detached VMAs fail validation, so no fault refills the range. */
+	smm_zap_range(mm, start, end);
+	floor = prev ? prev->vm_end : 0;
+	ceiling = next ? next->vm_start : SMM_TASK_SIZE;
+	smm_free_pgtables(mm, start, end, floor, ceiling);
+	if (start < mm->free_area_hint)
+		mm->free_area_hint = max(start, SMM_MMAP_MIN_ADDR);
+	smm_count(mm, SHADOWMM_EV_OP_UNMAP);
+out:
+	smm_mmap_write_unlock(mm);
+	prealloc_release(new, 2);
+	return ret;
+}
+
+/* Merges VMAs equal to their neighbour from @vma up to @end. */
+static void merge_range(struct smm_mm *mm, struct smm_vma *vma,
+			unsigned long end)
+{
+	while (vma) {
+		struct smm_vma *next = vma_next(mm, vma);
+
+		if (!next || next->vm_start > end)
+			break;
+		if (next->vm_start == vma->vm_end &&
+		    next->vm_prot == vma->vm_prot) {
+			vma_merge_next(mm, vma, next);
+			continue;
+		}
+		vma = next;
+	}
+}
+
+int smm_protect(struct smm_mm *mm, unsigned long start, unsigned long len,
+		unsigned long prot)
+{
+	unsigned long end = start + len, n;
+	struct smm_vma *new[2] = { NULL, NULL }, *vma, *first, *prev;
+	unsigned int splits;
+	bool holes;
+	int ret;
+
+	smm_mmap_write_lock(mm);
+	n = count_vmas(mm, start, end, &holes);
+	splits = splits_needed(mm, start, end, &first);
+	/* Like mprotect(2): a hole anywhere fails the whole call. */
+	ret = -ENOMEM;
+	if (holes)
+		goto out;
+	if (vma_limit_reached(mm, splits))
+		goto out;
+	/* Merging can unlink every VMA in range and both neighbours. */
+	ret = prealloc(mm, new, splits, n + splits + 2);
+	if (ret)
+		goto out;
+
+	vma = split_range(mm, start, end, new);
+	prev = vma_prev(mm, vma);
+	for (; vma && vma->vm_start < end; vma = vma_next(mm, vma)) {
+		if (vma->vm_prot == prot)
+			continue;
+		smm_vma_start_write(vma);
+		WRITE_ONCE(vma->vm_prot, prot);
+		smm_change_prot_range(mm, vma->vm_start, vma->vm_end, prot);
+	}
+	merge_range(mm, prev ? prev : smm_find_vma(mm, start), end);
+	smm_count(mm, SHADOWMM_EV_OP_PROTECT);
+out:
+	smm_mmap_write_unlock(mm);
+	prealloc_release(new, 2);
+	return ret;
+}
+
+/*
+ * MADV_DONTNEED: frees the pages, keeps the VMAs.  A read-side operation,
+ * as in the kernel, so faults may run (and refill) concurrently.
+ */
+int smm_zap(struct smm_mm *mm, unsigned long start, unsigned long len)
+{
+	unsigned long end = start + len;
+	struct smm_vma *vma;
+	bool holes;
+
+	down_read(&mm->mmap_lock);
+	count_vmas(mm, start, end, &holes);
+	if (holes) {
+		up_read(&mm->mmap_lock);
+		return -ENOMEM;
+	}
+	for (vma = smm_find_vma(mm, start); vma && vma->vm_start < end;
+	     vma = vma_next(mm, vma))
+		smm_zap_range(mm, max(start, vma->vm_start),
+			      min(end, vma->vm_end));
+	smm_count(mm, SHADOWMM_EV_OP_ZAP);
+	up_read(&mm->mmap_lock);
+	return 0;
+}
+
+/*
+ * Teardown: nobody else uses @mm any more, so the index goes wholesale
+ * instead of one copy-on-write erase per VMA (which could need memory).
+ */
+void smm_unmap_all(struct smm_mm *mm)
+{
+	struct smm_vma *vma, *tmp;
+
+	smm_mmap_write_lock(mm);
+	smm_zap_range(mm, 0, SMM_TASK_SIZE);
+	smm_free_all_pgtables(mm);
+	list_for_each_entry_safe(vma, tmp, &mm->vma_list, vm_list) {
+		list_del(&vma->vm_list);
+		smm_vma_free(vma);
+	}
+	mm->nr_vmas = 0;
+	smm_vt_destroy(mm);
+	smm_mmap_write_unlock(mm);
+}
+
+long smm_mm_vmas(struct smm_mm *mm, struct smm_vma_info *out, long max)
+{
+	struct smm_vma *vma;
+	long n = 0;
+
+	down_read(&mm->mmap_lock);
+	list_for_each_entry(vma, &mm->vma_list, vm_list) {
+		if (n < max) {
+			out[n].start = vma->vm_start;
+			out[n].end = vma->vm_end;
+			out[n].prot = vma->vm_prot;
+		}
+		n++;
+	}
+	up_read(&mm->mmap_lock);
+	return n;
+}

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * shadowmm user ABI: the one header shared by shadowmm.ko, the core and the
+ * C++ harness.
+ *
+ * Every open() of <debugfs>/shadowmm/ctl is one shadow address space.  Each
+ * operation is described by one struct shadowmm_cmd of __u64 fields only
+ * (the lib/test_hmm.c style), passed either to an ioctl, or as a fixed-size
+ * record to write(): several records per write(), processed in order, the
+ * return value being the bytes consumed (io_uring submits these writes).
+ *
+ * Addresses and lengths are multiples of SHADOWMM_PAGE_SIZE; a range must
+ * not wrap and must lie below SHADOWMM_TASK_SIZE.  The shadow space has its
+ * own 4 KiB pages and 4-level tables whatever the host's PAGE_SIZE is.
+ */
+#ifndef _UAPI_SHADOWMM_H
+#define _UAPI_SHADOWMM_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define SHADOWMM_PAGE_SHIFT	12
+#define SHADOWMM_PAGE_SIZE	(1ULL << SHADOWMM_PAGE_SHIFT)
+/* 4 levels of 512 entries: a 48-bit space, of which userspace gets half. */
+#define SHADOWMM_TASK_SIZE	(1ULL << 47)
+/* Like vm.mmap_min_addr: the first 64 KiB are never mapped. */
+#define SHADOWMM_MMAP_MIN_ADDR	(1ULL << 16)
+
+/* shadowmm_cmd.prot */
+#define SHADOWMM_PROT_NONE	0x0ULL
+#define SHADOWMM_PROT_READ	0x1ULL
+#define SHADOWMM_PROT_WRITE	0x2ULL	/* implies read, as on x86 */
+#define SHADOWMM_PROT_MASK	0x3ULL
+
+/* shadowmm_cmd.flags */
+#define SHADOWMM_MAP_FIXED	0x1ULL	/* at addr or fail; never replaces */
+#define SHADOWMM_ACCESS_WRITE	0x2ULL	/* FAULT/TOUCH: store value, else load */
+
+/*
+ * Fault-locking strategies, per address space (SET_MODE) or as the default
+ * for new spaces (<debugfs>/shadowmm/mode).
+ */
+enum shadowmm_mode {
+	SHADOWMM_MODE_CLASSIC = 0,	/* mmap_lock read side for every fault */
+	SHADOWMM_MODE_SPF = 1,		/* speculative, per-VMA sequence count */
+	SHADOWMM_MODE_VMALOCK = 2,	/* per-VMA read lock under RCU (6.4+) */
+	SHADOWMM_MODE_MMSEQ = 3,	/* speculative, one per-mm sequence */
+	SHADOWMM_NR_MODES
+};
+
+enum shadowmm_op {
+	SHADOWMM_OP_NONE = 0,
+	SHADOWMM_OP_MAP = 1,	/* in: addr (hint), len, prot, flags; out: out_addr */
+	SHADOWMM_OP_UNMAP = 2,	/* in: addr, len */
+	SHADOWMM_OP_PROTECT = 3,	/* in: addr, len, prot */
+	SHADOWMM_OP_ZAP = 4,	/* in: addr, len (MADV_DONTNEED) */
+	SHADOWMM_OP_FAULT = 5,	/* in: addr, flags, value; out: out_value, out_faults */
+	SHADOWMM_OP_TOUCH = 6,	/* in: addr, len, stride, flags, value; out: out_faults */
+	SHADOWMM_OP_GET_STATS = 7,	/* in: ptr, len (buffer); out: out_len */
+	SHADOWMM_OP_SET_MODE = 8,	/* in: value (enum shadowmm_mode) */
+	SHADOWMM_NR_OPS
+};
+
+/*
+ * One command.  Fields named out_* are written back by the ioctl; a write()
+ * record is input only (so MAP in a record must be SHADOWMM_MAP_FIXED), and
+ * its op field names the operation.  For an ioctl, op is 0 or the ioctl's.
+ */
+struct shadowmm_cmd {
+	__u64 op;
+	__u64 addr;
+	__u64 len;
+	__u64 prot;
+	__u64 flags;
+	__u64 stride;		/* TOUCH: bytes between accesses, >= 1 */
+	__u64 value;		/* SET_MODE: mode; FAULT/TOUCH write: value */
+	__u64 ptr;		/* GET_STATS: user buffer for shadowmm_stats */
+	__u64 out_addr;
+	__u64 out_value;
+	__u64 out_faults;	/* accesses that entered the fault handler */
+	__u64 out_len;
+};
+
+#define SHADOWMM_IOC_MAGIC	'S'
+#define SHADOWMM_IOC(op)	_IOWR(SHADOWMM_IOC_MAGIC, op, struct shadowmm_cmd)
+#define SHADOWMM_IOC_MAP	SHADOWMM_IOC(SHADOWMM_OP_MAP)
+#define SHADOWMM_IOC_UNMAP	SHADOWMM_IOC(SHADOWMM_OP_UNMAP)
+#define SHADOWMM_IOC_PROTECT	SHADOWMM_IOC(SHADOWMM_OP_PROTECT)
+#define SHADOWMM_IOC_ZAP	SHADOWMM_IOC(SHADOWMM_OP_ZAP)
+#define SHADOWMM_IOC_FAULT	SHADOWMM_IOC(SHADOWMM_OP_FAULT)
+#define SHADOWMM_IOC_TOUCH	SHADOWMM_IOC(SHADOWMM_OP_TOUCH)
+#define SHADOWMM_IOC_GET_STATS	SHADOWMM_IOC(SHADOWMM_OP_GET_STATS)
+#define SHADOWMM_IOC_SET_MODE	SHADOWMM_IOC(SHADOWMM_OP_SET_MODE)
+
+/*
+ * Counters, named after the kernel's vm events where one exists.  The list
+ * is an X-macro so the module's seq_file, the core and the harness's JSON
+ * print the same names in the same order; new counters go at the end.
+ */
+#define SHADOWMM_COUNTERS(X)						\
+	X(ACCESS, "access")		/* FAULT/TOUCH page visits */	\
+	X(ACCESS_HIT, "access_hit")	/* PTE present: no fault */	\
+	X(FAULT, "fault")		/* entered the fault handler */	\
+	X(FAULT_CLASSIC, "fault_classic")	/* done under mmap_lock */ \
+	X(FAULT_SIGSEGV, "fault_sigsegv")	/* no VMA or bad access */ \
+	X(FAULT_OOM, "fault_oom")	/* budget or allocation failed */ \
+	X(FALLBACK, "fallback")		/* spf/mmseq/vmalock -> classic */ \
+	X(SPF_ATTEMPT, "spf_attempt")					\
+	X(SPF_SUCCESS, "spf_success")					\
+	X(SPF_ABORT_NO_VMA, "spf_abort_no_vma")				\
+	X(SPF_ABORT_SEQ, "spf_abort_seq")	/* odd or moved, pre-walk */ \
+	X(SPF_ABORT_ACCESS, "spf_abort_access")				\
+	X(SPF_ABORT_NO_TABLE, "spf_abort_no_table")			\
+	X(SPF_ABORT_PTL_BUSY, "spf_abort_ptl_busy")			\
+	X(SPF_ABORT_SEQ_PTL, "spf_abort_seq_ptl")	/* under PTE lock */ \
+	X(SPF_ABORT_NOMEM, "spf_abort_nomem")				\
+	X(MMSEQ_ATTEMPT, "mmseq_attempt")				\
+	X(MMSEQ_SUCCESS, "mmseq_success")				\
+	X(MMSEQ_ABORT_NO_VMA, "mmseq_abort_no_vma")			\
+	X(MMSEQ_ABORT_SEQ, "mmseq_abort_seq")				\
+	X(MMSEQ_ABORT_ACCESS, "mmseq_abort_access")			\
+	X(MMSEQ_ABORT_NO_TABLE, "mmseq_abort_no_table")			\
+	X(MMSEQ_ABORT_PTL_BUSY, "mmseq_abort_ptl_busy")			\
+	X(MMSEQ_ABORT_SEQ_PTL, "mmseq_abort_seq_ptl")			\
+	X(MMSEQ_ABORT_NOMEM, "mmseq_abort_nomem")			\
+	X(VMA_LOCK_SUCCESS, "vma_lock_success")				\
+	X(VMA_LOCK_ABORT, "vma_lock_abort")				\
+	X(VMA_LOCK_RETRY, "vma_lock_retry")				\
+	X(VMA_LOCK_MISS, "vma_lock_miss")				\
+	X(PAGE_ALLOC, "page_alloc")					\
+	X(PAGE_FREE, "page_free")					\
+	X(PT_ALLOC, "pt_alloc")						\
+	X(PT_FREE, "pt_free")						\
+	X(VMA_ALLOC, "vma_alloc")					\
+	X(VMA_FREE, "vma_free")						\
+	X(OP_MAP, "op_map")						\
+	X(OP_UNMAP, "op_unmap")						\
+	X(OP_PROTECT, "op_protect")					\
+	X(OP_ZAP, "op_zap")						\
+	X(MM_CREATE, "mm_create")					\
+	X(MM_DESTROY, "mm_destroy")
+
+#define SHADOWMM_COUNTER_ENUM(name, str) SHADOWMM_EV_##name,
+enum shadowmm_counter {
+	SHADOWMM_COUNTERS(SHADOWMM_COUNTER_ENUM)
+	SHADOWMM_NR_COUNTERS
+};
+#undef SHADOWMM_COUNTER_ENUM
+
+/*
+ * GET_STATS fills this (up to the caller's len).  Gauges are derived from
+ * the alloc/free pairs at the time of the call.
+ */
+struct shadowmm_stats {
+	__u64 mode;
+	__u64 pages_live;
+	__u64 tables_live;
+	__u64 vmas_live;
+	__u64 mms_live;		/* global stats only; 1 for a space */
+	__u64 nr_counters;	/* SHADOWMM_NR_COUNTERS of the module */
+	__u64 counter[SHADOWMM_NR_COUNTERS];
+};
+
+#endif /* _UAPI_SHADOWMM_H */

@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Userspace host of the shadow mm core: locks with owner tracking, counted
+ * and failable allocation, per-CPU units, warnings.  See smm_internal.h.
+ */
+#include <sched.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "smm_internal.h"
+#include "shadowmm.h"
+
+/* ---- warnings ---- */
+
+static long shim_warn_count;
+
+void shim_warn(const char *cond, const char *file, int line)
+{
+	__atomic_fetch_add(&shim_warn_count, 1, __ATOMIC_RELAXED);
+	fprintf(stderr, "WARNING: %s at %s:%d\n", cond, file, line);
+}
+
+long smm_shim_warnings(void)
+{
+	return __atomic_load_n(&shim_warn_count, __ATOMIC_RELAXED);
+}
+
+/* ---- lock owner tracking ---- */
+
+/*
+ * Locks this thread holds, innermost last.  Deep enough for the core: mmap
+ * lock, one VMA lock, page_table_lock, one PTE lock, a global mutex.
+ */
+#define SHIM_MAX_HELD 16
+static __thread struct {
+	const void *lock;
+	enum shim_lock_mode mode;
+} shim_held[SHIM_MAX_HELD];
+static __thread int shim_nr_held;
+
+void shim_lockdep_acquire(const void *lock, enum shim_lock_mode mode)
+{
+	if (shim_nr_held == SHIM_MAX_HELD) {
+		fprintf(stderr, "shim lockdep: more than %d locks held\n",
+			SHIM_MAX_HELD);
+		abort();
+	}
+	shim_held[shim_nr_held].lock = lock;
+	shim_held[shim_nr_held].mode = mode;
+	shim_nr_held++;
+}
+
+void shim_lockdep_release(const void *lock)
+{
+	int i;
+
+	for (i = shim_nr_held - 1; i >= 0; i--) {
+		if (shim_held[i].lock == lock) {
+			shim_held[i] = shim_held[shim_nr_held - 1];
+			shim_nr_held--;
+			return;
+		}
+	}
+	fprintf(stderr, "shim lockdep: releasing %p, which is not held\n",
+		lock);
+	abort();
+}
+
+int shim_lockdep_held(const void *lock)
+{
+	int i;
+
+	for (i = 0; i < shim_nr_held; i++)
+		if (shim_held[i].lock == lock)
+			return shim_held[i].mode;
+	return 0;
+}
+
+void shim_lockdep_assert(const void *lock, int modes, const char *what,
+			 const char *file, int line)
+{
+	if (shim_lockdep_held(lock) & modes)
+		return;
+	fprintf(stderr, "lockdep_assert_held(%s) failed at %s:%d\n", what,
+		file, line);
+	abort();
+}
+
+void spin_lock_init(spinlock_t *l)
+{
+	pthread_mutex_init(&l->m, NULL);
+}
+
+void spin_lock(spinlock_t *l)
+{
+	pthread_mutex_lock(&l->m);
+	shim_lockdep_acquire(l, SHIM_HELD_WRITE);
+}
+
+void spin_unlock(spinlock_t *l)
+{
+	shim_lockdep_release(l);
+	pthread_mutex_unlock(&l->m);
+}
+
+int spin_trylock(spinlock_t *l)
+{
+	if (pthread_mutex_trylock(&l->m))
+		return 0;
+	shim_lockdep_acquire(l, SHIM_HELD_WRITE);
+	return 1;
+}
+
+void mutex_init(struct mutex *l)
+{
+	pthread_mutex_init(&l->m, NULL);
+}
+
+void mutex_lock(struct mutex *l)
+{
+	pthread_mutex_lock(&l->m);
+	shim_lockdep_acquire(l, SHIM_HELD_WRITE);
+}
+
+void mutex_unlock(struct mutex *l)
+{
+	shim_lockdep_release(l);
+	pthread_mutex_unlock(&l->m);
+}
+
+void init_rwsem(struct rw_semaphore *s)
+{
+	pthread_rwlockattr_t attr;
+
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr,
+			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&s->l, &attr);
+	pthread_rwlockattr_destroy(&attr);
+}
+
+void destroy_rwsem(struct rw_semaphore *s)
+{
+	pthread_rwlock_destroy(&s->l);
+}
+
+void down_read(struct rw_semaphore *s)
+{
+	pthread_rwlock_rdlock(&s->l);
+	shim_lockdep_acquire(s, SHIM_HELD_READ);
+}
+
+int down_read_trylock(struct rw_semaphore *s)
+{
+	if (pthread_rwlock_tryrdlock(&s->l))
+		return 0;
+	shim_lockdep_acquire(s, SHIM_HELD_READ);
+	return 1;
+}
+
+void up_read(struct rw_semaphore *s)
+{
+	shim_lockdep_release(s);
+	pthread_rwlock_unlock(&s->l);
+}
+
+void down_write(struct rw_semaphore *s)
+{
+	pthread_rwlock_wrlock(&s->l);
+	shim_lockdep_acquire(s, SHIM_HELD_WRITE);
+}
+
+void up_write(struct rw_semaphore *s)
+{
+	shim_lockdep_release(s);
+	pthread_rwlock_unlock(&s->l);
+}
+
+/* ---- allocation: counted, failable ---- */
+
+static long shim_live[SHIM_NR_ALLOC_KINDS];
+static long shim_total;
+static long shim_fail_at;	/* fail when shim_total reaches this; 0: off */
+
+void smm_shim_fail_nth(long n)
+{
+	long now = __atomic_load_n(&shim_total, __ATOMIC_RELAXED);
+
+	__atomic_store_n(&shim_fail_at, n > 0 ? now + n : 0, __ATOMIC_RELAXED);
+}
+
+long smm_shim_fail_nth_pending(void)
+{
+	long at = __atomic_load_n(&shim_fail_at, __ATOMIC_RELAXED);
+
+	return at ? at - __atomic_load_n(&shim_total, __ATOMIC_RELAXED) : 0;
+}
+
+long smm_shim_allocs_live(int kind)
+{
+	long sum = 0;
+	int k;
+
+	if (kind >= 0)
+		return __atomic_load_n(&shim_live[kind], __ATOMIC_RELAXED);
+	for (k = 0; k < SHIM_NR_ALLOC_KINDS; k++)
+		sum += __atomic_load_n(&shim_live[k], __ATOMIC_RELAXED);
+	return sum;
+}
+
+long smm_shim_allocs_total(void)
+{
+	return __atomic_load_n(&shim_total, __ATOMIC_RELAXED);
+}
+
+/* Counts one allocation attempt; false if this one is to fail. */
+static bool shim_alloc_begin(void)
+{
+	long n = __atomic_add_fetch(&shim_total, 1, __ATOMIC_RELAXED);
+	long at = __atomic_load_n(&shim_fail_at, __ATOMIC_RELAXED);
+
+	if (at && n == at) {
+		__atomic_store_n(&shim_fail_at, 0, __ATOMIC_RELAXED);
+		return false;
+	}
+	return true;
+}
+
+static void *shim_alloc_end(void *p, enum shim_alloc_kind kind)
+{
+	if (p)
+		__atomic_fetch_add(&shim_live[kind], 1, __ATOMIC_RELAXED);
+	return p;
+}
+
+static void shim_free(const void *p, enum shim_alloc_kind kind)
+{
+	if (!p)
+		return;
+	__atomic_fetch_sub(&shim_live[kind], 1, __ATOMIC_RELAXED);
+	free((void *)p);
+}
+
+void *kmalloc(size_t size, gfp_t gfp)
+{
+	if (!shim_alloc_begin())
+		return NULL;
+	return shim_alloc_end(malloc(size), SHIM_ALLOC_KMALLOC);
+}
+
+void *kzalloc(size_t size, gfp_t gfp)
+{
+	if (!shim_alloc_begin())
+		return NULL;
+	return shim_alloc_end(calloc(1, size), SHIM_ALLOC_KMALLOC);
+}
+
+void kfree(const void *p)
+{
+	shim_free(p, SHIM_ALLOC_KMALLOC);
+}
+
+struct kmem_cache {
+	const char *name;
+	size_t size;
+	size_t align;
+	long live;
+};
+
+struct kmem_cache *kmem_cache_create(const char *name, unsigned int size,
+				     unsigned int align, unsigned long flags,
+				     void (*ctor)(void *))
+{
+	struct kmem_cache *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->name = name;
+	c->align = align ? align : sizeof(void *);
+	if (flags & SLAB_HWCACHE_ALIGN && c->align < 64)
+		c->align = 64;
+	c->size = ALIGN((size_t)size, c->align);
+	return c;
+}
+
+void kmem_cache_destroy(struct kmem_cache *c)
+{
+	if (!c)
+		return;
+	if (__atomic_load_n(&c->live, __ATOMIC_RELAXED))
+		fprintf(stderr, "kmem_cache_destroy %s: %ld objects live\n",
+			c->name, c->live);
+	free(c);
+}
+
+void *kmem_cache_alloc(struct kmem_cache *c, gfp_t gfp)
+{
+	void *p;
+
+	if (!shim_alloc_begin())
+		return NULL;
+	p = aligned_alloc(c->align, c->size);
+	if (p && gfp & __GFP_ZERO)
+		memset(p, 0, c->size);
+	if (p)
+		__atomic_fetch_add(&c->live, 1, __ATOMIC_RELAXED);
+	return shim_alloc_end(p, SHIM_ALLOC_SLAB);
+}
+
+void *kmem_cache_zalloc(struct kmem_cache *c, gfp_t gfp)
+{
+	return kmem_cache_alloc(c, gfp | __GFP_ZERO);
+}
+
+void kmem_cache_free(struct kmem_cache *c, void *p)
+{
+	if (!p)
+		return;
+	__atomic_fetch_sub(&c->live, 1, __ATOMIC_RELAXED);
+	shim_free(p, SHIM_ALLOC_SLAB);
+}
+
+void *smm_alloc_page(gfp_t gfp)
+{
+	void *p;
+
+	if (!shim_alloc_begin())
+		return NULL;
+	p = aligned_alloc(SHADOWMM_PAGE_SIZE, SHADOWMM_PAGE_SIZE);
+	if (p)
+		memset(p, 0, SHADOWMM_PAGE_SIZE);
+	return shim_alloc_end(p, SHIM_ALLOC_PAGE);
+}
+
+void smm_free_page(void *page)
+{
+	shim_free(page, SHIM_ALLOC_PAGE);
+}
+
+/* ---- per-CPU units ---- */
+
+unsigned int shim_nr_cpu_ids = 1;
+
+static void __attribute__((constructor)) shim_cpu_init(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_CONF);
+
+	shim_nr_cpu_ids = n < 1 ? 1 : n > SHIM_NR_CPUS ? SHIM_NR_CPUS : n;
+}
+
+void *shim_alloc_percpu(size_t size)
+{
+	size_t bytes = (size_t)shim_nr_cpu_ids * SHIM_PCPU_UNIT;
+	void *p;
+
+	if (size > SHIM_PCPU_UNIT) {
+		fprintf(stderr, "alloc_percpu: %zu bytes > unit\n", size);
+		abort();
+	}
+	if (!shim_alloc_begin())
+		return NULL;
+	p = aligned_alloc(SHIM_PCPU_UNIT, bytes);
+	if (p)
+		memset(p, 0, bytes);
+	return shim_alloc_end(p, SHIM_ALLOC_PERCPU);
+}
+
+void free_percpu(void *p)
+{
+	shim_free(p, SHIM_ALLOC_PERCPU);
+}
+
+unsigned int shim_this_cpu(void)
+{
+	int cpu = sched_getcpu();
+
+	/* A CPU beyond the configured count (hotplug) shares the last unit. */
+	if (cpu < 0)
+		return 0;
+	return (unsigned int)cpu < shim_nr_cpu_ids ? (unsigned int)cpu
+						   : shim_nr_cpu_ids - 1;
+}
+
+void smm_host_race_delay(void)
+{
+	sched_yield();
+}

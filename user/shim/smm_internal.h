@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Userspace host of the shadow mm core: everything kmod/core takes from the
+ * kernel, mapped onto pthreads, liburcu and GCC atomics.  It has the SAME
+ * include guard as kmod/core/smm_internal.h and is force-included first
+ * (-include), so the kernel host header is shut out, as tools/testing/vma
+ * does with vma_internal.h.
+ *
+ * What it adds over a plain mapping, for the tests:
+ *  - every lock records its owner thread, so lockdep_assert_held() and
+ *    lockdep_assert_held_write() really check (shim_lockdep_*);
+ *  - every allocation is counted by kind and the Nth can be made to fail
+ *    (smm_shim_fail_nth()), so tests find leaks and unchecked failures;
+ *  - WARN_ON() counts, so a test can assert that nothing warned.
+ */
+#ifndef SMM_INTERNAL_H
+#define SMM_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/types.h>
+
+typedef __u8 u8;
+typedef __u16 u16;
+typedef __u32 u32;
+typedef __u64 u64;
+typedef unsigned int gfp_t;
+
+#define GFP_KERNEL	0x1u
+#define GFP_NOWAIT	0x2u
+#define __GFP_ZERO	0x4u
+
+#define __rcu
+#define __percpu
+#define __must_check	__attribute__((warn_unused_result))
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+#define BIT(n)		(1UL << (n))
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define ALIGN(x, a)	(((x) + (a) - 1) & ~((typeof(x))(a) - 1))
+#define IS_ALIGNED(x, a) (((x) & ((typeof(x))(a) - 1)) == 0)
+#define min(a, b)	((a) < (b) ? (a) : (b))
+#define max(a, b)	((a) > (b) ? (a) : (b))
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+#define fallthrough	__attribute__((__fallthrough__))
+
+/* Relaxed atomics: TSan sees them, the compiler cannot tear them. */
+#define READ_ONCE(x)		__atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define WRITE_ONCE(x, v)	__atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define smp_load_acquire(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define smp_store_release(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define smp_mb()		__atomic_thread_fence(__ATOMIC_SEQ_CST)
+#define smp_rmb()		__atomic_thread_fence(__ATOMIC_ACQUIRE)
+#define smp_wmb()		__atomic_thread_fence(__ATOMIC_RELEASE)
+#define data_race(expr)		(expr)
+
+typedef struct { int counter; } atomic_t;
+typedef struct { long counter; } atomic_long_t;
+#define ATOMIC_LONG_INIT(i)	{ (i) }
+#define atomic_long_read(v)	__atomic_load_n(&(v)->counter, __ATOMIC_RELAXED)
+#define atomic_long_set(v, i)	__atomic_store_n(&(v)->counter, (i), __ATOMIC_RELAXED)
+#define atomic_long_add(i, v)	((void)__atomic_fetch_add(&(v)->counter, (i), __ATOMIC_RELAXED))
+#define atomic_long_sub(i, v)	((void)__atomic_fetch_sub(&(v)->counter, (i), __ATOMIC_RELAXED))
+#define atomic_long_inc(v)	atomic_long_add(1, v)
+#define atomic_long_dec(v)	atomic_long_sub(1, v)
+#define atomic_long_add_return(i, v) \
+	__atomic_add_fetch(&(v)->counter, (i), __ATOMIC_SEQ_CST)
+#define atomic_long_inc_return(v) atomic_long_add_return(1, v)
+
+/* ---- warnings and assertions ---- */
+void shim_warn(const char *cond, const char *file, int line);
+#define WARN_ON(cond) ({						\
+	bool __c = !!(cond);						\
+	if (unlikely(__c))						\
+		shim_warn(#cond, __FILE__, __LINE__);			\
+	unlikely(__c);							\
+})
+#define WARN_ON_ONCE(cond)	WARN_ON(cond)
+#define pr_err(...)		fprintf(stderr, __VA_ARGS__)
+#define pr_info(...)		fprintf(stderr, __VA_ARGS__)
+#define might_sleep()		do { } while (0)
+#define cond_resched()		do { } while (0)
+static inline bool smm_host_should_stop(void) { return false; }
+
+/* ---- lock owner tracking (lockdep stand-in) ---- */
+enum shim_lock_mode { SHIM_HELD_READ = 1, SHIM_HELD_WRITE = 2 };
+void shim_lockdep_acquire(const void *lock, enum shim_lock_mode mode);
+void shim_lockdep_release(const void *lock);
+int shim_lockdep_held(const void *lock);	/* 0 or enum shim_lock_mode */
+void shim_lockdep_assert(const void *lock, int modes, const char *what,
+			 const char *file, int line);
+#define lockdep_is_held(l)	(shim_lockdep_held(l) != 0)
+#define lockdep_assert(c) do {						\
+	if (!(c)) {							\
+		fprintf(stderr, "lockdep_assert(%s) failed at %s:%d\n", \
+			#c, __FILE__, __LINE__);			\
+		abort();						\
+	}								\
+} while (0)
+#define lockdep_assert_held(l) \
+	shim_lockdep_assert(l, SHIM_HELD_READ | SHIM_HELD_WRITE, #l, __FILE__, __LINE__)
+#define lockdep_assert_held_write(l) \
+	shim_lockdep_assert(l, SHIM_HELD_WRITE, #l, __FILE__, __LINE__)
+#define lockdep_assert_held_read(l) \
+	shim_lockdep_assert(l, SHIM_HELD_READ, #l, __FILE__, __LINE__)
+
+/*
+ * Kernel spinlocks spin; here a holder can be preempted, so a mutex keeps
+ * oversubscribed runs (4 threads on 2 CPUs) from burning their quantum.
+ */
+typedef struct { pthread_mutex_t m; } spinlock_t;
+void spin_lock_init(spinlock_t *l);
+void spin_lock(spinlock_t *l);
+void spin_unlock(spinlock_t *l);
+int spin_trylock(spinlock_t *l);
+
+struct mutex { pthread_mutex_t m; };
+void mutex_init(struct mutex *l);
+void mutex_lock(struct mutex *l);
+void mutex_unlock(struct mutex *l);
+#define DEFINE_MUTEX(name) struct mutex name = { PTHREAD_MUTEX_INITIALIZER }
+
+/* Kernel rwsems are writer-fair; glibc's default rwlock prefers readers. */
+struct rw_semaphore { pthread_rwlock_t l; };
+void init_rwsem(struct rw_semaphore *s);
+void destroy_rwsem(struct rw_semaphore *s);
+void down_read(struct rw_semaphore *s);
+int down_read_trylock(struct rw_semaphore *s);
+void up_read(struct rw_semaphore *s);
+void down_write(struct rw_semaphore *s);
+void up_write(struct rw_semaphore *s);
+
+/*
+ * Sequence counts.  Readers use acquire loads and an acquire fence before
+ * the retry load, writers release stores: TSan ignores bare fences, and
+ * every field a speculative reader looks at is READ_ONCE/WRITE_ONCE, so
+ * TSan sees atomics there and stays quiet for the right reason.
+ */
+typedef struct { unsigned int sequence; } seqcount_t;
+#define seqcount_init(s)	((s)->sequence = 0)
+static inline unsigned int raw_read_seqcount(const seqcount_t *s)
+{
+	return __atomic_load_n(&s->sequence, __ATOMIC_ACQUIRE);
+}
+static inline int read_seqcount_retry(const seqcount_t *s, unsigned int start)
+{
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return __atomic_load_n(&s->sequence, __ATOMIC_ACQUIRE) != start;
+}
+static inline void raw_write_seqcount_begin(seqcount_t *s)
+{
+	__atomic_store_n(&s->sequence, s->sequence + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+static inline void raw_write_seqcount_end(seqcount_t *s)
+{
+	__atomic_store_n(&s->sequence, s->sequence + 1, __ATOMIC_RELEASE);
+}
+
+/* ---- RCU: liburcu (memb flavour) readers, a call_rcu worker ---- */
+struct rcu_head {
+	struct rcu_head *next;
+	void (*func)(struct rcu_head *head);
+};
+void rcu_read_lock(void);
+void rcu_read_unlock(void);
+void synchronize_rcu(void);
+void call_rcu(struct rcu_head *head, void (*func)(struct rcu_head *head));
+void rcu_barrier(void);
+#define rcu_dereference(p)	__atomic_load_n(&(p), __ATOMIC_ACQUIRE)
+#define rcu_dereference_raw(p)	__atomic_load_n(&(p), __ATOMIC_ACQUIRE)
+#define rcu_dereference_protected(p, c) (p)
+#define rcu_assign_pointer(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
+#define RCU_INIT_POINTER(p, v)	__atomic_store_n(&(p), (v), __ATOMIC_RELAXED)
+
+/* ---- allocation, counted and failable ---- */
+void *kmalloc(size_t size, gfp_t gfp);
+void *kzalloc(size_t size, gfp_t gfp);
+void kfree(const void *p);
+
+struct kmem_cache;
+struct kmem_cache *kmem_cache_create(const char *name, unsigned int size,
+				     unsigned int align, unsigned long flags,
+				     void (*ctor)(void *));
+void kmem_cache_destroy(struct kmem_cache *c);
+void *kmem_cache_alloc(struct kmem_cache *c, gfp_t gfp);
+void *kmem_cache_zalloc(struct kmem_cache *c, gfp_t gfp);
+void kmem_cache_free(struct kmem_cache *c, void *p);
+#define SLAB_HWCACHE_ALIGN	0x1UL
+
+/* One zeroed 4 KiB shadow page (a data page or a page table). */
+void *smm_alloc_page(gfp_t gfp);
+void smm_free_page(void *page);
+
+/*
+ * Per-CPU data: like the kernel, one unit per CPU at a fixed stride from
+ * the first; this_cpu ops pick the unit of the CPU the thread runs on.
+ */
+#define SHIM_PCPU_UNIT		4096
+#define SHIM_NR_CPUS		256
+void *shim_alloc_percpu(size_t size);
+void free_percpu(void *p);
+unsigned int shim_this_cpu(void);
+extern unsigned int shim_nr_cpu_ids;
+#define alloc_percpu(type)	((type *)shim_alloc_percpu(sizeof(type)))
+#define per_cpu_ptr(p, cpu) \
+	((typeof(p))((char *)(p) + (size_t)(cpu) * SHIM_PCPU_UNIT))
+#define for_each_possible_cpu(cpu) \
+	for ((cpu) = 0; (cpu) < shim_nr_cpu_ids; (cpu)++)
+#define this_cpu_add(pcp, n)						\
+	((void)__atomic_fetch_add((typeof(&(pcp)))((char *)&(pcp) +	\
+			(size_t)shim_this_cpu() * SHIM_PCPU_UNIT),	\
+			(n), __ATOMIC_RELAXED))
+#define this_cpu_inc(pcp)	this_cpu_add(pcp, 1)
+
+/* ---- lists (the subset of <linux/list.h> the core uses) ---- */
+struct list_head { struct list_head *next, *prev; };
+#define LIST_HEAD_INIT(name)	{ &(name), &(name) }
+#define LIST_HEAD(name)		struct list_head name = LIST_HEAD_INIT(name)
+static inline void INIT_LIST_HEAD(struct list_head *l)
+{
+	l->next = l;
+	l->prev = l;
+}
+static inline void __list_add(struct list_head *n, struct list_head *prev,
+			      struct list_head *next)
+{
+	next->prev = n;
+	n->next = next;
+	n->prev = prev;
+	prev->next = n;
+}
+static inline void list_add(struct list_head *n, struct list_head *head)
+{
+	__list_add(n, head, head->next);
+}
+static inline void list_add_tail(struct list_head *n, struct list_head *head)
+{
+	__list_add(n, head->prev, head);
+}
+static inline void list_del(struct list_head *e)
+{
+	e->next->prev = e->prev;
+	e->prev->next = e->next;
+	e->next = NULL;
+	e->prev = NULL;
+}
+static inline int list_is_last(const struct list_head *e,
+			       const struct list_head *h)
+{
+	return e->next == h;
+}
+static inline int list_empty(const struct list_head *h)
+{
+	return h->next == h;
+}
+#define list_entry(ptr, type, member)	container_of(ptr, type, member)
+#define list_first_entry(h, type, member) list_entry((h)->next, type, member)
+#define list_last_entry(h, type, member) list_entry((h)->prev, type, member)
+#define list_next_entry(pos, member) \
+	list_entry((pos)->member.next, typeof(*(pos)), member)
+#define list_prev_entry(pos, member) \
+	list_entry((pos)->member.prev, typeof(*(pos)), member)
+#define list_entry_is_head(pos, head, member) (&(pos)->member == (head))
+#define list_for_each_entry(pos, head, member)				\
+	for (pos = list_first_entry(head, typeof(*pos), member);	\
+	     !list_entry_is_head(pos, head, member);			\
+	     pos = list_next_entry(pos, member))
+#define list_for_each_entry_safe(pos, n, head, member)			\
+	for (pos = list_first_entry(head, typeof(*pos), member),	\
+	     n = list_next_entry(pos, member);				\
+	     !list_entry_is_head(pos, head, member);			\
+	     pos = n, n = list_next_entry(n, member))
+#define list_for_each_entry_from(pos, head, member)			\
+	for (; !list_entry_is_head(pos, head, member);			\
+	     pos = list_next_entry(pos, member))
+
+static inline bool sysfs_streq(const char *s1, const char *s2)
+{
+	while (*s1 && *s1 == *s2) {
+		s1++;
+		s2++;
+	}
+	if (*s1 == *s2)
+		return true;
+	if (!*s1 && *s2 == '\n' && !s2[1])
+		return true;
+	if (*s1 == '\n' && !s1[1] && !*s2)
+		return true;
+	return false;
+}
+
+/* Race-window injection: let another thread run here. */
+void smm_host_race_delay(void);
+
+/* ---- test controls (user/shim/shim.c) ---- */
+enum shim_alloc_kind {
+	SHIM_ALLOC_KMALLOC,
+	SHIM_ALLOC_SLAB,
+	SHIM_ALLOC_PAGE,
+	SHIM_ALLOC_PERCPU,
+	SHIM_NR_ALLOC_KINDS
+};
+#include "shim_test.h"
+
+#endif /* SMM_INTERNAL_H */
