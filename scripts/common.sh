@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+#
+# Shared helpers for the VM scripts (debug-kernel.sh, mkinitramfs.sh,
+# qemu-run.sh, vm-test.sh).  Sourced, never executed: it only defines
+# variables and functions.
+#
+# Environment understood by every script:
+#   SHADOWMM_CACHE   cache directory (default: <repo>/.cache).  Holds the
+#                    extracted kernel source, the debug kernel build, run logs.
+#                    It is created with a `.gitignore` of `*` so it never shows
+#                    up in `git status`, whatever the top-level .gitignore says.
+#   SHADOWMM_JOBS    make -j for kernel builds (default 2: the build machines
+#                    are small and shared).
+
+SMM_SCRIPTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SMM_REPO=$(cd "$SMM_SCRIPTS/.." && pwd)
+SMM_CACHE=${SHADOWMM_CACHE:-$SMM_REPO/.cache}
+# shellcheck disable=SC2034 # used by the scripts that source this
+SMM_JOBS=${SHADOWMM_JOBS:-2}
+
+# Messages go to stderr so that stdout stays machine-readable
+# (debug-kernel.sh prints KEY=VALUE lines there).
+smm_log() { printf '%s: %s\n' "${SMM_PROG:-${0##*/}}" "$*" >&2; }
+smm_die() { smm_log "error: $*"; exit "${SMM_DIE_RC:-1}"; }
+
+smm_cache_init() {
+	mkdir -p "$SMM_CACHE"
+	# Self-ignoring cache: works before (and without) a top-level entry.
+	[[ -e $SMM_CACHE/.gitignore ]] || printf '*\n' >"$SMM_CACHE/.gitignore"
+}
+
+# The Debian kernel release to boot with --kernel debian: the newest
+# /boot/vmlinuz-*-amd64 that also has headers, so that a module can be built
+# for it.  The host itself may run a different kernel (here: one without module
+# support), so `uname -r` is deliberately not used.
+smm_debian_kver() {
+	local v best
+	if [[ -n ${SHADOWMM_DEBIAN_KVER:-} ]]; then
+		echo "$SHADOWMM_DEBIAN_KVER"
+		return
+	fi
+	# sort -V: 6.1.0-10 must win over 6.1.0-9.
+	best=$(for v in /boot/vmlinuz-*; do
+		v=${v#/boot/vmlinuz-}
+		if [[ -d /usr/src/linux-headers-$v || -d /lib/modules/$v/build ]]; then
+			echo "$v"
+		fi
+	done | sort -V | tail -n1)
+	[[ -n $best ]] || smm_die "no /boot/vmlinuz-* with matching linux-headers (apt-get install linux-image-amd64 linux-headers-amd64)"
+	echo "$best"
+}
+
+smm_debian_kdir() {
+	local kver=$1
+	if [[ -d /lib/modules/$kver/build ]]; then
+		echo "/lib/modules/$kver/build"
+	else
+		echo "/usr/src/linux-headers-$kver"
+	fi
+}

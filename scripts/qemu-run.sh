@@ -1,0 +1,325 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot a kernel in QEMU with a throw-away busybox initramfs, run one command
+# in it, and judge the run: the command's exit status, but only if the kernel
+# log is clean.  Any kernel splat (BUG, WARNING, oops, KASAN, lockdep, RCU
+# stall, soft lockup, hung task, GPF, stray Call Trace) fails the run, because
+# a module that "passes" while lockdep complains is broken.
+#
+# KVM is tried first but only briefly: on some hosts a Linux guest hangs under
+# it without printing a byte, so if the console stays silent for
+# $SHADOWMM_KVM_PROBE_S seconds the guest is killed and rebooted under TCG
+# (software emulation, multi-threaded), and the verdict is remembered for a day
+# in $SHADOWMM_CACHE/kvm-unusable so later runs go straight to TCG.
+# The accelerator used is printed ("accel: ...") because timings under TCG
+# are not comparable with real hardware.
+#
+# Exit status:
+#   the command's status   the guest finished and the log is clean
+#   2                      usage error
+#   124                    timeout (unless a splat explains it)
+#   125                    the guest died without reporting (panic, QEMU error)
+#   126                    kernel splat, or a module load/unload stage failed
+# The last line on stderr says which, in one line ("qemu-run: PASS ..." or
+# "qemu-run: FAIL: <reason>").
+set -euo pipefail
+# shellcheck source=common.sh source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+usage() {
+	cat <<EOF
+usage: ${0##*/} --kernel debian|debug|PATH [options] -- COMMAND...
+
+  --kernel K         debian: the newest /boot/vmlinuz-* with headers
+                     debug:  scripts/debug-kernel.sh (built on first use)
+                     PATH:   any bzImage
+  --module F.ko      module to pack and insmod before COMMAND (repeatable)
+  --bin FILE         program to pack into /usr/local/bin with its libraries
+                     (repeatable)
+  --file SRC[:DEST]  extra file/directory for the guest (repeatable)
+  --env NAME=VALUE   environment for COMMAND (repeatable)
+  --modcycle         first load/unload every module twice with smm-modcycle
+  --no-load          pack modules but do not insmod them
+  --no-unload        do not rmmod the modules after COMMAND
+  --timeout S        whole run, boot included (default \$SHADOWMM_TIMEOUT or 600)
+  --smp N            guest CPUs (default 2)
+  --mem M            guest memory in MiB (default 2048)
+  --accel A          auto (default), kvm or tcg (\$SHADOWMM_ACCEL)
+  --append ARGS      extra kernel command line
+  --log FILE         console log (default \$SHADOWMM_CACHE/logs/<kernel>-<time>.log)
+  --quiet            do not stream the console; print only the verdict
+
+Guest helpers available to COMMAND: smm-modcycle [-n N] [-d DIR] [F.ko],
+smm-kinfo (prints which checkers the running kernel has on).
+COMMAND runs under busybox sh in /tmp: one argument is shell code, several
+are one quoted command line.
+
+environment: SHADOWMM_CACHE, SHADOWMM_ACCEL, SHADOWMM_TIMEOUT,
+  SHADOWMM_KVM_PROBE_S (default 8), SHADOWMM_QEMU (default qemu-system-x86_64),
+  SHADOWMM_SPLAT_IGNORE (extended regex: kernel lines matching it are not
+  splats; for known-benign host noise only).
+EOF
+}
+
+SMM_DIE_RC=2
+kernel=
+smp=2
+mem=2048
+timeout=${SHADOWMM_TIMEOUT:-600}
+accel=${SHADOWMM_ACCEL:-auto}
+append=
+log=
+quiet=0
+pack_args=()
+while (($#)); do
+	case $1 in
+	--kernel) kernel=$2; shift ;;
+	--module|--bin|--file|--env) pack_args+=("$1" "$2"); shift ;;
+	--modcycle|--no-load|--no-unload) pack_args+=("$1") ;;
+	--timeout) timeout=$2; shift ;;
+	--smp) smp=$2; shift ;;
+	--mem) mem=$2; shift ;;
+	--accel) accel=$2; shift ;;
+	--append) append=$2; shift ;;
+	--log) log=$2; shift ;;
+	--quiet) quiet=1 ;;
+	-h|--help) usage; exit 0 ;;
+	--) shift; break ;;
+	*) usage >&2; exit 2 ;;
+	esac
+	shift
+done
+[[ -n $kernel ]] || { usage >&2; exit 2; }
+(($#)) || { smm_log "no command given"; usage >&2; exit 2; }
+[[ $accel == @(auto|kvm|tcg) ]] || smm_die "--accel must be auto, kvm or tcg"
+SMM_DIE_RC=125
+
+qemu=${SHADOWMM_QEMU:-qemu-system-x86_64}
+command -v "$qemu" >/dev/null || smm_die "$qemu not found (apt-get install qemu-system-x86)"
+smm_cache_init
+
+# --- kernel ----------------------------------------------------------------------------
+case $kernel in
+debian)
+	kver=$(smm_debian_kver)
+	kimg=/boot/vmlinuz-$kver
+	label=debian-$kver
+	;;
+debug)
+	eval "$("$SMM_SCRIPTS/debug-kernel.sh")"
+	kimg=$BZIMAGE
+	label=debug-$KERNELRELEASE
+	;;
+*)
+	kimg=$kernel
+	label=$(basename "$kernel")
+	;;
+esac
+[[ -r $kimg ]] || smm_die "cannot read kernel image $kimg"
+
+# --- initramfs ---------------------------------------------------------------------------
+work=$(mktemp -d "$SMM_CACHE/run.XXXXXX")
+qpid=
+tpid=
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+	if [[ -n $qpid ]]; then kill "$qpid" 2>/dev/null || true; fi
+	if [[ -n $tpid ]]; then kill "$tpid" 2>/dev/null || true; fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+"$SMM_SCRIPTS/mkinitramfs.sh" -o "$work/initramfs.cpio.gz" "${pack_args[@]}" -- "$@"
+
+if [[ -z $log ]]; then
+	mkdir -p "$SMM_CACHE/logs"
+	log=$SMM_CACHE/logs/$label-$(date +%Y%m%d-%H%M%S)-$$.log
+	# Keep the newest 50 default logs.
+	{ ls -1t "$SMM_CACHE"/logs/*.log 2>/dev/null || true; } | tail -n +51 | xargs -r rm -f
+fi
+mkdir -p "$(dirname "$log")"
+: >"$log"
+
+# panic=-1: a panic reboots at once, and -no-reboot turns that into QEMU
+# exiting, so a dead guest costs seconds, not the whole timeout.
+# printk.time=1: the splat scan below only trusts timestamped kernel lines,
+# so a test that prints "WARNING:" itself cannot fail the run.
+cmdline="console=ttyS0,115200 loglevel=7 printk.time=1 panic=-1 rdinit=/init"
+# Under TCG the guest runs 10-50x slower than hardware while its timers follow
+# the host clock, so the default 21 s RCU stall and 20 s soft-lockup limits
+# fire on code that is merely slow (a long teardown under a spinlock).  Real
+# hangs still trip the longer limits.
+tcg_cmdline="rcupdate.rcu_cpu_stall_timeout=60 watchdog_thresh=30"
+
+# --- boot --------------------------------------------------------------------------------
+kvm_stamp=$SMM_CACHE/kvm-unusable
+kvm_id="host=$(uname -r) qemu=$("$qemu" --version | head -n1)"
+probe_s=${SHADOWMM_KVM_PROBE_S:-8}
+
+# One socket per CPU: SeaBIOS's MP table lists only the first CPU of each
+# socket, and the debug kernel (no ACPI) finds CPUs through that table alone.
+start_qemu() { # ACCEL RAWLOG
+	local a
+	if [[ $1 == kvm ]]; then
+		a=(-accel kvm -cpu host)
+		used_cmdline="$cmdline $append"
+	else
+		# shellcheck disable=SC2054 # the comma belongs to -accel
+		a=(-accel tcg,thread=multi -cpu max)
+		used_cmdline="$cmdline $tcg_cmdline $append"
+	fi
+	: >"$2"
+	"$qemu" -nodefaults -no-user-config -display none -no-reboot -monitor none \
+		"${a[@]}" -smp "$smp,sockets=$smp,cores=1,threads=1" -m "$mem" \
+		-kernel "$kimg" -initrd "$work/initramfs.cpio.gz" -append "$used_cmdline" \
+		-chardev file,id=con,path="$2" -serial chardev:con \
+		</dev/null >>"$work/qemu.err" 2>&1 &
+	qpid=$!
+	qstart=$SECONDS
+	qstart_ns=$(date +%s%N)
+}
+
+kvm_usable() {
+	[[ -r /dev/kvm && -w /dev/kvm ]] || return 1
+	# A recent probe on this host/QEMU found KVM hanging: skip it.
+	if [[ -f $kvm_stamp ]] && [[ $(head -n1 "$kvm_stamp") == "$kvm_id" ]] &&
+		[[ -n $(find "$kvm_stamp" -mmin -1440) ]]; then
+		return 1
+	fi
+	return 0
+}
+
+used=
+note=
+raw=$work/console.raw
+if [[ $accel == kvm ]] || { [[ $accel == auto ]] && kvm_usable; }; then
+	start_qemu kvm "$raw"
+	# Wait for the first console byte: a working KVM guest prints within a
+	# second or two; the broken case prints nothing, ever.
+	deadline=$((SECONDS + probe_s))
+	while ((SECONDS < deadline)) && [[ ! -s $raw ]] && kill -0 "$qpid" 2>/dev/null; do
+		sleep 0.1
+	done
+	if [[ -s $raw ]]; then
+		used=kvm
+	else
+		kill "$qpid" 2>/dev/null || true
+		wait "$qpid" 2>/dev/null || true
+		qpid=
+		[[ $accel == kvm ]] && smm_die "KVM guest printed nothing in ${probe_s} s (try --accel tcg)"
+		printf '%s\n%s\n' "$kvm_id" "KVM guest printed nothing on the console in ${probe_s} s; using TCG. Delete this file to probe again." >"$kvm_stamp"
+		note="; KVM printed nothing in ${probe_s} s"
+	fi
+elif [[ $accel == auto ]]; then
+	if [[ -f $kvm_stamp ]]; then
+		note="; KVM skipped: it hung in a recent probe ($kvm_stamp)"
+	else
+		note="; /dev/kvm not usable"
+	fi
+fi
+if [[ -z $used ]]; then
+	start_qemu tcg "$raw"
+	used=tcg
+fi
+if [[ $used == kvm ]]; then
+	accel_line="accel: kvm (hardware virtualisation)"
+else
+	accel_line="accel: tcg (software emulation${note})"
+fi
+smm_log "$accel_line"
+smm_log "kernel: $kimg, smp $smp, mem ${mem}M, timeout ${timeout}s, log: $log"
+{
+	echo "# qemu-run: $accel_line"
+	echo "# qemu-run: kernel $kimg cmdline: $used_cmdline"
+} >>"$log"
+
+# Stream the console (CRs stripped) into the log and, unless --quiet, stdout.
+if ((quiet)); then
+	tail -s 0.1 -n +1 -f --pid="$qpid" "$raw" | tr -d '\r' >>"$log" &
+else
+	tail -s 0.1 -n +1 -f --pid="$qpid" "$raw" | tr -d '\r' | tee -a "$log" &
+fi
+tpid=$!
+
+timed_out=0
+boot_s=
+deadline=$((qstart + timeout))
+while kill -0 "$qpid" 2>/dev/null; do
+	if [[ -z $boot_s ]] && grep -q '^SHADOWMM-INIT' "$raw"; then
+		boot_s=$(( ($(date +%s%N) - qstart_ns) / 1000000 ))
+	fi
+	if ((SECONDS >= deadline)); then
+		timed_out=1
+		kill "$qpid" 2>/dev/null || true
+		break
+	fi
+	sleep 0.1
+done
+qrc=0
+wait "$qpid" || qrc=$?
+qpid=
+total_ms=$(( ($(date +%s%N) - qstart_ns) / 1000000 ))
+wait "$tpid" 2>/dev/null || true
+tpid=
+# tail polls; make sure the log has everything QEMU wrote.
+tr -d '\r' <"$raw" >"$work/console.txt"
+{ grep '^# qemu-run:' "$log"; cat "$work/console.txt"; } >"$log.tmp" && mv "$log.tmp" "$log"
+
+fmt_ms() { printf '%d.%01d s' $(($1 / 1000)) $(($1 % 1000 / 100)); }
+# Boot time as the guest saw it (kernel start to /init, from /proc/uptime)
+# and, when the poll above caught it, as the wall clock saw it (QEMU start to
+# /init: adds firmware and kernel decompression).
+guest_up=$(grep -a -m1 '^SHADOWMM-INIT' "$work/console.txt" | sed -n 's/.*uptime=\([0-9.]*\).*/\1/p' || true)
+if [[ -n $guest_up ]]; then
+	boot_txt="init at ${guest_up} s guest uptime"
+	[[ -n $boot_s ]] && boot_txt+=" ($(fmt_ms "$boot_s") after QEMU start)"
+else
+	boot_txt="init never reached"
+fi
+smm_log "$used: $boot_txt, QEMU ran $(fmt_ms "$total_ms")"
+echo "# qemu-run: $used: $boot_txt, QEMU ran $(fmt_ms "$total_ms")" >>"$log"
+
+# --- verdict -----------------------------------------------------------------------------
+# Only kernel lines count (they carry a printk timestamp); the timestamp may
+# follow user output on the same line when the two interleave.
+ts='\[ *[0-9]+\.[0-9]{6}\]'
+splat='BUG:|BUG [^ ]+ \(.*\): |WARNING:|Oops|KASAN:|kernel BUG at|Kernel panic|'
+splat+='general protection fault|Call Trace:|UBSAN:|'
+splat+='possible circular locking|inconsistent lock state|suspicious RCU usage|'
+splat+='lock held when returning|possible recursive locking|bad unlock balance|'
+splat+='held lock freed|irq lock inversion|trying to register non-static key|'
+splat+='DEBUG_LOCKS_WARN_ON|self-detected stall|detected stalls|RCU stall|'
+splat+='soft lockup|hung task|blocked for more than|Bad page|Bad rss-counter|'
+splat+='list_add corruption|list_del corruption|ODEBUG:|Slab cache still has objects'
+first_splat=$(grep -aE "$ts.*($splat)" "$work/console.txt" |
+	{ if [[ -n ${SHADOWMM_SPLAT_IGNORE:-} ]]; then grep -Ev -- "$SHADOWMM_SPLAT_IGNORE" || true; else cat; fi } |
+	head -n1 || true)
+exit_line=$(grep -a -o 'SHADOWMM-EXIT=[0-9]*' "$work/console.txt" | tail -n1 || true)
+stage_line=$(grep -a -o 'SHADOWMM-STAGE-FAILED=[a-z]*' "$work/console.txt" | head -n1 || true)
+
+verdict() { # RC MESSAGE
+	echo "# qemu-run: $2" >>"$log"
+	smm_log "$2"
+	exit "$1"
+}
+if [[ -n $first_splat ]]; then
+	extra=
+	((timed_out)) && extra=" (and the run timed out)"
+	verdict 126 "FAIL: kernel splat: $(sed -E 's/^.*('"$ts"') */\1 /' <<<"$first_splat" | cut -c1-160)$extra [log: $log]"
+fi
+if ((timed_out)); then
+	verdict 124 "FAIL: timeout after ${timeout} s$([[ -n $exit_line ]] && echo ", after $exit_line" || echo " (no SHADOWMM-EXIT)") [log: $log]"
+fi
+if [[ -n $stage_line ]]; then
+	verdict 126 "FAIL: guest stage failed: ${stage_line#SHADOWMM-STAGE-FAILED=} [log: $log]"
+fi
+if [[ -z $exit_line ]]; then
+	verdict 125 "FAIL: guest ended without SHADOWMM-EXIT (QEMU status $qrc; $boot_txt)$( [[ -s $work/qemu.err ]] && echo ": $(head -n1 "$work/qemu.err")") [log: $log]"
+fi
+rc=${exit_line#SHADOWMM-EXIT=}
+if ((rc == 0)); then
+	verdict 0 "PASS: command exited 0, kernel log clean ($used) [log: $log]"
+fi
+verdict "$rc" "FAIL: command exited $rc (kernel log clean) [log: $log]"

@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make vm-test`: the module's tests in QEMU, on every kernel we support.
+#
+# For each kernel (Debian's 6.1 and the lockdep/KASAN debug kernel):
+#   1. build kmod/ against that kernel (make -C kmod KDIR=...),
+#   2. boot it with qemu-run.sh --modcycle: insmod/rmmod twice, checking the
+#      debugfs directory, then load the module for good,
+#   3. run the selftest (TAP) and the stress command (guest/smm-vm-test),
+#   4. unload, and require a clean kernel log (qemu-run.sh's splat scan).
+# On the debug kernel the guest must prove that lockdep and KASAN are really
+# on, and that lockdep is still on (debug_locks=1) after the workload.
+#
+# Every step is a check; TAP results of the selftest are checks too.  The last
+# line is "N passed, N failed"; the exit status is 0 only if N failed is 0.
+set -euo pipefail
+# shellcheck source=common.sh source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+usage() {
+	cat <<EOF
+usage: ${0##*/} [options]
+
+  --kernels 'K...'     kernels to test: debian, debug, or bzImage paths
+                       (default '\$SHADOWMM_VM_KERNELS' or 'debian debug';
+                       a bzImage path needs --kdir)
+  --kdir DIR           module build tree for bzImage-path kernels
+  --kmod DIR           module source dir with a Makefile taking KDIR=
+                       (default \$SHADOWMM_KMOD or <repo>/kmod)
+  --module-name NAME   module to load, NAME.ko (default shadowmm)
+  --selftest BIN       selftest program printing TAP; packed into the guest
+                       (default \$SHADOWMM_SELFTEST; none: step skipped)
+  --selftest-args 'A'  its arguments (default \$SHADOWMM_SELFTEST_ARGS)
+  --stress 'CMD'       guest shell command for the stress run
+                       (default \$SHADOWMM_STRESS; none: step skipped)
+  --bin FILE           more programs for the guest, e.g. the harness used by
+                       --stress (repeatable; also \$SHADOWMM_VM_BINS, space
+                       separated)
+  --timeout S          per kernel, boot included (default 900)
+  --smp N, --mem M     guest CPUs and MiB (default 2, 2048)
+
+Logs: \$SHADOWMM_CACHE/vm-test/<kernel>/{build,console}.log
+EOF
+}
+
+kernels=${SHADOWMM_VM_KERNELS:-debian debug}
+kdir_opt=
+kmod=${SHADOWMM_KMOD:-$SMM_REPO/kmod}
+modname=shadowmm
+selftest=${SHADOWMM_SELFTEST:-}
+selftest_args=${SHADOWMM_SELFTEST_ARGS:-}
+stress=${SHADOWMM_STRESS:-}
+read -r -a bins <<<"${SHADOWMM_VM_BINS:-}"
+timeout=900
+smp=2
+mem=2048
+while (($#)); do
+	case $1 in
+	--kernels) kernels=$2; shift ;;
+	--kdir) kdir_opt=$2; shift ;;
+	--kmod) kmod=$2; shift ;;
+	--module-name) modname=$2; shift ;;
+	--selftest) selftest=$2; shift ;;
+	--selftest-args) selftest_args=$2; shift ;;
+	--stress) stress=$2; shift ;;
+	--bin) bins+=("$2"); shift ;;
+	--timeout) timeout=$2; shift ;;
+	--smp) smp=$2; shift ;;
+	--mem) mem=$2; shift ;;
+	-h|--help) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+	shift
+done
+[[ -f $kmod/Makefile ]] || smm_die "no Makefile in $kmod (--kmod DIR)"
+kmod=$(cd "$kmod" && pwd)
+[[ -z $selftest || -f $selftest ]] || smm_die "no such selftest program: $selftest"
+smm_cache_init
+
+passed=0
+failed=0
+skipped=0
+check() { # ok|fail|skip NAME [DETAIL]
+	case $1 in
+	ok) passed=$((passed + 1)); echo "ok - $2${3:+ ($3)}" ;;
+	skip) skipped=$((skipped + 1)); echo "ok - $2 # SKIP ${3:-}" ;;
+	*) failed=$((failed + 1)); echo "not ok - $2${3:+ ($3)}" ;;
+	esac
+}
+
+# Count a TAP stream (the selftest's stdout inside the console log, between
+# smm-vm-test's markers, so the stress output cannot add results).  Only
+# top-level results: indented lines are subtests already summarised by their
+# parent.  A "1..N" plan with fewer results counts the missing ones as
+# failures, so a selftest that crashes half-way cannot look green.
+count_tap() { # LOG KERNEL
+	local log=$1 k=$2 line plan=0 seen=0 desc
+	while IFS= read -r line; do
+		case $line in
+		"1.."*) plan=${line#1..}; plan=${plan%%[!0-9]*}; plan=${plan:-0} ;;
+		"not ok"*"# TODO"*|"not ok"*"# todo"*)
+			seen=$((seen + 1)); skipped=$((skipped + 1)) ;;
+		"ok"*"# SKIP"*|"ok"*"# skip"*)
+			seen=$((seen + 1)); skipped=$((skipped + 1)) ;;
+		"not ok"*)
+			seen=$((seen + 1)); failed=$((failed + 1))
+			desc=${line#not ok}
+			echo "not ok - $k: selftest:${desc}" ;;
+		"ok"*)
+			seen=$((seen + 1)); passed=$((passed + 1)) ;;
+		"Bail out!"*)
+			failed=$((failed + 1))
+			echo "not ok - $k: selftest: $line" ;;
+		esac
+	done < <(sed -n '/^SMM-VM-TEST selftest: /,/^SMM-VM-TEST selftest-rc=/p' "$log" |
+		grep -aE '^(1\.\.[0-9]+|(not )?ok\b|Bail out!)' || true)
+	if ((plan > seen)); then
+		failed=$((failed + plan - seen))
+		echo "not ok - $k: selftest: planned $plan tests, saw $seen"
+	fi
+	echo "# $k: selftest TAP: $seen result(s)$( ((plan)) && echo ", plan $plan")"
+}
+
+for k in $kernels; do
+	echo "# ===== kernel: $k"
+	out=$SMM_CACHE/vm-test/$(basename "$k")
+	rm -rf "$out"
+	mkdir -p "$out"
+
+	# --- which build tree ---
+	case $k in
+	debian) kdir=$(smm_debian_kdir "$(smm_debian_kver)") ;;
+	debug)
+		if ! dk=$("$SMM_SCRIPTS/debug-kernel.sh" 2>"$out/debug-kernel.log"); then
+			check fail "$k: debug kernel build" "see $out/debug-kernel.log"
+			continue
+		fi
+		eval "$dk"  # sets BZIMAGE, KDIR, KERNELRELEASE
+		# shellcheck disable=SC2153
+		kdir=$KDIR
+		;;
+	*)
+		[[ -n $kdir_opt ]] || smm_die "kernel $k: give its build tree with --kdir"
+		kdir=$kdir_opt
+		;;
+	esac
+
+	# --- module build ---
+	# Objects of the previous kernel's build would be linked into this one:
+	# clean first.  The .ko is copied out so both kernels' modules survive.
+	make -C "$kmod" KDIR="$kdir" clean >"$out/build.log" 2>&1 || true
+	touch "$out/build.stamp"
+	ko=
+	if make -C "$kmod" KDIR="$kdir" >>"$out/build.log" 2>&1; then
+		ko=$(find "$kmod" -name "$modname.ko" -newer "$out/build.stamp" -print -quit)
+	fi
+	if [[ -z $ko ]]; then
+		check fail "$k: build $modname.ko" "see $out/build.log"
+		tail -n 5 "$out/build.log" | sed 's/^/#   /'
+		continue
+	fi
+	cp "$ko" "$out/$modname.ko"
+	check ok "$k: build $modname.ko" "KDIR=$kdir"
+
+	# --- boot, test ---
+	run_args=(--kernel "$k" --module "$out/$modname.ko" --modcycle
+		--timeout "$timeout" --smp "$smp" --mem "$mem" --quiet
+		--log "$out/console.log")
+	st_cmd=
+	if [[ -n $selftest ]]; then
+		run_args+=(--bin "$selftest")
+		st_cmd="$(basename "$selftest")${selftest_args:+ $selftest_args}"
+	fi
+	for b in "${bins[@]}"; do run_args+=(--bin "$b"); done
+	run_args+=(--env "SMM_SELFTEST=$st_cmd" --env "SMM_STRESS=$stress")
+
+	rc=0
+	"$SMM_SCRIPTS/qemu-run.sh" "${run_args[@]}" -- smm-vm-test 2>"$out/qemu-run.log" || rc=$?
+	verdict=$(grep 'qemu-run.sh: \(PASS\|FAIL\)' "$out/qemu-run.log" | tail -n1 || true)
+	grep -E 'accel:|QEMU ran' "$out/qemu-run.log" | sed 's/^qemu-run.sh: /# /'
+	log=$out/console.log
+	[[ -f $log ]] || { check fail "$k: boot" "no console log; $(tail -n1 "$out/qemu-run.log")"; continue; }
+
+	if grep -q "smm-modcycle: $modname: round 2/2 ok" "$log" && grep -q "smm-init: loaded $modname" "$log"; then
+		check ok "$k: insmod/rmmod x2 with debugfs dir, then load"
+	else
+		check fail "$k: insmod/rmmod x2 with debugfs dir, then load" \
+			"$(grep -m1 -E 'smm-modcycle: .*FAIL|SHADOWMM-STAGE-FAILED' "$log" || echo 'boot did not get that far')"
+	fi
+
+	kinfo_first=$(grep -m1 '^SMM-KINFO' "$log" || true)
+	kinfo_last=$(grep '^SMM-KINFO' "$log" | tail -n1 || true)
+	[[ -n $kinfo_first ]] && echo "# $k: ${kinfo_first#SMM-KINFO }"
+	if [[ $k == debug ]]; then
+		lockdep=off kasan=off
+		[[ $kinfo_first == *" lockdep=on "* ]] && lockdep=on
+		[[ $kinfo_first == *" kasan=on "* ]] && kasan=on
+		echo "debug kernel: lockdep $lockdep, KASAN $kasan"
+		if [[ $lockdep == on && $kasan == on ]]; then
+			check ok "$k: lockdep and KASAN active"
+		else
+			check fail "$k: lockdep and KASAN active" "lockdep $lockdep, KASAN $kasan"
+		fi
+		if [[ -z $kinfo_last ]]; then
+			check fail "$k: lockdep still on after the workload" "no final SMM-KINFO line"
+		elif [[ $kinfo_last == *" debug_locks=1 "* ]]; then
+			check ok "$k: lockdep still on after the workload" "debug_locks=1"
+		else
+			check fail "$k: lockdep still on after the workload" "debug_locks is not 1: lockdep reported and switched itself off"
+		fi
+	fi
+
+	if [[ -n $selftest ]]; then
+		count_tap "$log" "$k"
+		st=$(grep -ao 'SMM-VM-TEST selftest-rc=[0-9]*' "$log" | tail -n1 || true)
+		if [[ $st == *=0 ]]; then
+			check ok "$k: selftest exit status"
+		else
+			check fail "$k: selftest exit status" "${st:-selftest did not finish}"
+		fi
+	else
+		check skip "$k: selftest" "no --selftest given"
+	fi
+	if [[ -n $stress ]]; then
+		st=$(grep -ao 'SMM-VM-TEST stress-rc=[0-9]*' "$log" | tail -n1 || true)
+		if [[ $st == *=0 ]]; then
+			check ok "$k: stress" "$stress"
+		else
+			check fail "$k: stress" "${st:-stress did not finish}"
+		fi
+	else
+		check skip "$k: stress" "no --stress given"
+	fi
+
+	# qemu-run's verdict covers the kernel log (any splat), the timeout and
+	# the final rmmod; the command's own failures were counted above.
+	case $verdict in
+	*"PASS:"*|*"FAIL: command exited"*)
+		check ok "$k: clean kernel log, module unloaded" ;;
+	*)
+		[[ -n $verdict ]] || verdict="qemu-run.sh exited $rc: $(tail -n1 "$out/qemu-run.log")"
+		check fail "$k: clean kernel log, module unloaded" "${verdict#qemu-run.sh: }" ;;
+	esac
+	echo "# $k: console log: $log"
+done
+
+((skipped)) && echo "# $skipped skipped"
+echo "$passed passed, $failed failed"
+((failed == 0))
