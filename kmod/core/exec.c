@@ -120,7 +120,16 @@ int smm_mm_validate(struct smm_mm *mm, char *why, unsigned long why_len)
 	unsigned long n = 0;
 	int ret = 0;
 
+	/*
+	 * Quiesce every fault: classic ones hold the mmap lock, vmalock ones
+	 * a VMA lock (start_write waits for them), and speculative ones run
+	 * wholly inside RCU and cannot validate against odd sequences, so
+	 * after a grace period none is in flight, nor holds a page.
+	 */
 	smm_mmap_write_lock(mm);
+	list_for_each_entry(vma, &mm->vma_list, vm_list)
+		smm_vma_start_write(vma);
+	synchronize_rcu();
 	list_for_each_entry(vma, &mm->vma_list, vm_list) {
 		n++;
 		if (vma->vm_start >= vma->vm_end ||

@@ -48,11 +48,14 @@ void smm_fault_install(struct smm_mm *mm, struct smm_pt *pt,
 
 /*
  * The fault proper, with @vma stable: the mmap lock (classic) or the VMA
- * read lock (vmalock) is held.  May allocate tables and a page.
+ * read lock (vmalock) is held.  May allocate tables and a page; a page it
+ * did not need is freed before returning, so no page is ever in flight
+ * outside a section that smm_mm_validate() waits out.
  */
 int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
-		     unsigned long addr, bool write, u64 *val, void **pagep)
+		     unsigned long addr, bool write, u64 *val)
 {
+	void *page = NULL;
 	struct smm_pt *pt;
 
 	lockdep_assert(lockdep_is_held(&mm->mmap_lock) ||
@@ -64,24 +67,27 @@ int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
 		return -ENOMEM;
 	for (;;) {
 		/* Allocate outside the PTE lock: it may sleep. */
-		if (!*pagep && !READ_ONCE(*smm_pte_slot(pt, addr))) {
-			*pagep = smm_page_alloc_charged(mm);
-			if (!*pagep)
+		if (!page && !READ_ONCE(*smm_pte_slot(pt, addr))) {
+			page = smm_page_alloc_charged(mm, GFP_KERNEL);
+			if (!page)
 				return -ENOMEM;
 		}
 		spin_lock(&pt->ptl);
 		/* A concurrent zap may have emptied it meanwhile. */
-		if (*smm_pte_slot(pt, addr) || *pagep)
+		if (*smm_pte_slot(pt, addr) || page)
 			break;
 		spin_unlock(&pt->ptl);
 	}
-	smm_fault_install(mm, pt, addr, vma->vm_prot, write, val, pagep);
+	smm_fault_install(mm, pt, addr, vma->vm_prot, write, val, &page);
 	spin_unlock(&pt->ptl);
+	/* Another fault filled the entry first. */
+	if (page)
+		smm_page_free_charged(mm, page);
 	return 0;
 }
 
 static int smm_fault_classic(struct smm_mm *mm, unsigned long addr,
-			     bool write, u64 *val, void **pagep)
+			     bool write, u64 *val)
 {
 	struct smm_vma *vma;
 	int ret = -EFAULT;
@@ -89,7 +95,7 @@ static int smm_fault_classic(struct smm_mm *mm, unsigned long addr,
 	down_read(&mm->mmap_lock);
 	vma = smm_vt_lookup(mm, addr);
 	if (vma && addr < vma->vm_end)
-		ret = smm_fault_locked(mm, vma, addr, write, val, pagep);
+		ret = smm_fault_locked(mm, vma, addr, write, val);
 	up_read(&mm->mmap_lock);
 	if (!ret)
 		smm_count(mm, SHADOWMM_EV_FAULT_CLASSIC);
@@ -123,7 +129,6 @@ int smm_access(struct smm_mm *mm, unsigned long addr, bool write, u64 *val,
 	       bool *faulted)
 {
 	unsigned int mode;
-	void *page = NULL;
 	int ret;
 
 	*faulted = false;
@@ -139,11 +144,11 @@ int smm_access(struct smm_mm *mm, unsigned long addr, bool write, u64 *val,
 	switch (mode) {
 	case SHADOWMM_MODE_SPF:
 	case SHADOWMM_MODE_MMSEQ:
-		ret = smm_fault_spf(mm, addr, write, val, &page,
+		ret = smm_fault_spf(mm, addr, write, val,
 				    mode == SHADOWMM_MODE_MMSEQ);
 		break;
 	case SHADOWMM_MODE_VMALOCK:
-		ret = smm_fault_vmalock(mm, addr, write, val, &page);
+		ret = smm_fault_vmalock(mm, addr, write, val);
 		break;
 	default:
 		ret = -EAGAIN;
@@ -152,11 +157,8 @@ int smm_access(struct smm_mm *mm, unsigned long addr, bool write, u64 *val,
 	if (ret == -EAGAIN) {
 		if (mode != SHADOWMM_MODE_CLASSIC)
 			smm_count(mm, SHADOWMM_EV_FALLBACK);
-		ret = smm_fault_classic(mm, addr, write, val, &page);
+		ret = smm_fault_classic(mm, addr, write, val);
 	}
-	/* Preallocated for a fault someone else (or nothing) resolved. */
-	if (page)
-		smm_page_free_charged(mm, page);
 	if (ret == -EFAULT)
 		smm_count(mm, SHADOWMM_EV_FAULT_SIGSEGV);
 	else if (ret == -ENOMEM)

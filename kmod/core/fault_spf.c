@@ -24,25 +24,17 @@
 	((mmseq) ? SHADOWMM_EV_MMSEQ_##name : SHADOWMM_EV_SPF_##name)
 
 int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
-		  u64 *val, void **pagep, bool mmseq)
+		  u64 *val, bool mmseq)
 {
 	enum shadowmm_counter abort;
 	const seqcount_t *seqc;
-	unsigned long start, end, prot;
+	unsigned long start, end, prot, *ptep;
 	struct smm_vma *vma;
+	void *page = NULL;
 	struct smm_pt *pt;
 	unsigned int seq;
 
 	smm_count(mm, SPF_EV(mmseq, ATTEMPT));
-	/* No sleeping under RCU: get the page first, give it back if unused. */
-	if (!*pagep) {
-		*pagep = smm_page_alloc_charged(mm);
-		if (!*pagep) {
-			smm_count(mm, SPF_EV(mmseq, ABORT_NOMEM));
-			return -EAGAIN;
-		}
-	}
-
 	rcu_read_lock();
 	if (mmseq) {
 		seqc = &mm->mm_seq;
@@ -85,10 +77,24 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 	abort = SPF_EV(mmseq, ABORT_NO_TABLE);
 	if (!pt)
 		goto out_abort;
-	smm_race_window(SMM_RW_SPF_BEFORE_TRYLOCK);
-	abort = SPF_EV(mmseq, ABORT_PTL_BUSY);
-	if (!spin_trylock(&pt->ptl))
-		goto out_abort;
+	ptep = smm_pte_slot(pt, addr);
+	for (;;) {
+		/* Under RCU nothing may sleep: an atomic allocation or none. */
+		if (!page && !READ_ONCE(*ptep)) {
+			page = smm_page_alloc_charged(mm, GFP_NOWAIT);
+			abort = SPF_EV(mmseq, ABORT_NOMEM);
+			if (!page)
+				goto out_abort;
+		}
+		smm_race_window(SMM_RW_SPF_BEFORE_TRYLOCK);
+		abort = SPF_EV(mmseq, ABORT_PTL_BUSY);
+		if (!spin_trylock(&pt->ptl))
+			goto out_abort;
+		/* Emptied by a zap since we looked: get a page and retry. */
+		if (*ptep || page)
+			break;
+		spin_unlock(&pt->ptl);
+	}
 	smm_race_window(SMM_RW_SPF_UNDER_PTL);
 	/*
 	 * Writers open their section before they take a PTE lock to zap or
@@ -100,13 +106,17 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 		spin_unlock(&pt->ptl);
 		goto out_abort;
 	}
-	smm_fault_install(mm, pt, addr, prot, write, val, pagep);
+	smm_fault_install(mm, pt, addr, prot, write, val, &page);
 	spin_unlock(&pt->ptl);
+	if (page)
+		smm_page_free_charged(mm, page);
 	rcu_read_unlock();
 	smm_count(mm, SPF_EV(mmseq, SUCCESS));
 	return 0;
 
 out_abort:
+	if (page)
+		smm_page_free_charged(mm, page);
 	rcu_read_unlock();
 	smm_count(mm, abort);
 	return -EAGAIN;

@@ -69,7 +69,7 @@ inval:
 }
 
 int smm_fault_vmalock(struct smm_mm *mm, unsigned long addr, bool write,
-		      u64 *val, void **pagep)
+		      u64 *val)
 {
 	struct smm_vma *vma = lock_vma_under_rcu(mm, addr);
 	int ret;
@@ -84,7 +84,7 @@ int smm_fault_vmalock(struct smm_mm *mm, unsigned long addr, bool write,
 		smm_count(mm, SHADOWMM_EV_VMA_LOCK_ABORT);
 		return -EAGAIN;
 	}
-	ret = smm_fault_locked(mm, vma, addr, write, val, pagep);
+	ret = smm_fault_locked(mm, vma, addr, write, val);
 	up_read(&vma->vm_lock);
 	if (ret == -ENOMEM) {
 		smm_count(mm, SHADOWMM_EV_VMA_LOCK_RETRY);

@@ -92,7 +92,7 @@ unsigned long smm_prot_to_pte(unsigned long prot)
 	return pte;
 }
 
-void *smm_page_alloc_charged(struct smm_mm *mm)
+void *smm_page_alloc_charged(struct smm_mm *mm, gfp_t gfp)
 {
 	unsigned long max = mm->limits.max_pages;
 	void *page;
@@ -101,7 +101,7 @@ void *smm_page_alloc_charged(struct smm_mm *mm)
 		atomic_long_dec(&mm->nr_pages);
 		return NULL;
 	}
-	page = smm_alloc_page(GFP_KERNEL);
+	page = smm_alloc_page(gfp);
 	if (!page) {
 		if (max)
 			atomic_long_dec(&mm->nr_pages);

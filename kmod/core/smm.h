@@ -197,7 +197,7 @@ void smm_free_pgtables(struct smm_mm *mm, unsigned long start,
 		       unsigned long end, unsigned long floor,
 		       unsigned long ceiling);
 unsigned long smm_prot_to_pte(unsigned long prot);
-void *smm_page_alloc_charged(struct smm_mm *mm);
+void *smm_page_alloc_charged(struct smm_mm *mm, gfp_t gfp);
 void smm_page_free_charged(struct smm_mm *mm, void *page);
 int smm_pt_validate(struct smm_mm *mm, char *why, unsigned long len);
 void smm_free_all_pgtables(struct smm_mm *mm);
@@ -226,12 +226,12 @@ void smm_fault_install(struct smm_mm *mm, struct smm_pt *pt,
 		       unsigned long addr, unsigned long prot, bool write,
 		       u64 *val, void **pagep);
 int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
-		     unsigned long addr, bool write, u64 *val, void **pagep);
+		     unsigned long addr, bool write, u64 *val);
 
 /* fault_spf.c, fault_vmalock.c: -EAGAIN means "fall back to classic" */
 int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
-		  u64 *val, void **pagep, bool mmseq);
+		  u64 *val, bool mmseq);
 int smm_fault_vmalock(struct smm_mm *mm, unsigned long addr, bool write,
-		      u64 *val, void **pagep);
+		      u64 *val);
 
 #endif /* SMM_H */

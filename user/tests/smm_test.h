@@ -6,8 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 extern "C" {
@@ -140,6 +143,27 @@ inline uint64_t faults_accounted(const shadowmm_stats& st) {
          c[SHADOWMM_EV_VMA_LOCK_SUCCESS] + c[SHADOWMM_EV_FAULT_CLASSIC] +
          c[SHADOWMM_EV_FAULT_SIGSEGV] + c[SHADOWMM_EV_FAULT_OOM];
 }
+
+// Worker threads with a stop flag.  Stopping (explicitly or when the
+// object goes out of scope, e.g. after a failed ASSERT) raises the flag
+// before joining, so a test can never hang on its own workers.
+class Workers {
+ public:
+  ~Workers() { stop(); }
+  template <class F>
+  void spawn(F&& f) {
+    threads_.emplace_back(std::forward<F>(f));
+  }
+  bool stopping() const { return stop_.load(std::memory_order_relaxed); }
+  void stop() {
+    stop_ = true;
+    threads_.clear();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::vector<std::jthread> threads_;
+};
 
 // Duration of the bounded concurrent tests, SMM_STRESS_MS or @fallback.
 int stress_ms(int fallback);
