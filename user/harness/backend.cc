@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "backend.h"
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+namespace shadowmm {
+
+SysError::SysError(std::string_view what, int err)
+    : Error(std::string(what) + ": " + std::strerror(err)), err_(err) {}
+
+namespace {
+
+// Indexed by enum shadowmm_mode; the core's smm_mode_name() agrees (tested).
+constexpr std::string_view kModeNames[] = {"classic", "spf", "vmalock", "mmseq"};
+static_assert(std::size(kModeNames) == SHADOWMM_NR_MODES);
+
+constexpr std::string_view kCounterNames[] = {
+#define SHADOWMM_HARNESS_COUNTER_NAME(name, str) str,
+    SHADOWMM_COUNTERS(SHADOWMM_HARNESS_COUNTER_NAME)
+#undef SHADOWMM_HARNESS_COUNTER_NAME
+};
+static_assert(std::size(kCounterNames) == SHADOWMM_NR_COUNTERS);
+
+}  // namespace
+
+std::string_view ModeName(Mode mode) {
+  if (mode == Mode::kStock) return "stock";
+  return kModeNames[static_cast<unsigned>(mode)];
+}
+
+std::optional<Mode> ParseMode(std::string_view name) {
+  for (unsigned i = 0; i < std::size(kModeNames); i++)
+    if (name == kModeNames[i]) return static_cast<Mode>(i);
+  if (name == "stock") return Mode::kStock;
+  return std::nullopt;
+}
+
+std::string_view SubmitName(Submit submit) {
+  switch (submit) {
+    case Submit::kIoctl:
+      return "ioctl";
+    case Submit::kWrite:
+      return "write";
+    case Submit::kUring:
+      return "uring";
+  }
+  return "?";
+}
+
+std::optional<Submit> ParseSubmit(std::string_view name) {
+  for (Submit s : {Submit::kIoctl, Submit::kWrite, Submit::kUring})
+    if (name == SubmitName(s)) return s;
+  return std::nullopt;
+}
+
+std::string_view CounterName(unsigned i) {
+  return i < std::size(kCounterNames) ? kCounterNames[i] : std::string_view();
+}
+
+std::string Hex(uint64_t x) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(x));
+  return buf;
+}
+
+std::unique_ptr<Backend> MakeBackend(const BackendConfig& config) {
+  if (config.name == "stock") return MakeStockBackend(config);
+  if (config.name == "module") return MakeModuleBackend(config);
+  if (config.name == "inproc") return MakeInprocBackend(config);
+  throw Error("unknown backend '" + config.name + "' (stock|module|inproc)");
+}
+
+}  // namespace shadowmm

@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// The one interface every workload is written against.  A Backend is one
+// address space (the running process's own, a shadow space on
+// <debugfs>/shadowmm/ctl, or a shadow space of the core linked in); each
+// thread that drives it attaches once and gets a BackendThread, which holds
+// what must not be shared between threads (an io_uring, a batch of records,
+// an address arena).
+#ifndef SHADOWMM_HARNESS_BACKEND_H_
+#define SHADOWMM_HARNESS_BACKEND_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+extern "C" {
+#include "shadowmm.h"
+}
+
+namespace shadowmm {
+
+// Something the user asked for cannot be done, or an operation failed: the
+// message is one line, fit for stderr as it is.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// An operation returned -errno (or a syscall failed with errno).
+class SysError : public Error {
+ public:
+  SysError(std::string_view what, int err);
+  int err() const { return err_; }
+
+ private:
+  int err_;
+};
+
+enum class Prot : uint8_t { kNone, kRead, kReadWrite };
+enum class Access : uint8_t { kRead, kWrite };
+
+// The fault path a run measures: one of enum shadowmm_mode, or the running
+// kernel's own (the stock backend, which has no other).
+enum class Mode : uint8_t {
+  kClassic = SHADOWMM_MODE_CLASSIC,
+  kSpf = SHADOWMM_MODE_SPF,
+  kVmalock = SHADOWMM_MODE_VMALOCK,
+  kMmseq = SHADOWMM_MODE_MMSEQ,
+  kStock,
+};
+inline constexpr Mode kShadowModes[] = {Mode::kClassic, Mode::kSpf, Mode::kVmalock, Mode::kMmseq};
+std::string_view ModeName(Mode mode);
+std::optional<Mode> ParseMode(std::string_view name);
+
+// One thread's handle.  Not thread-safe: only the thread that attached it
+// uses it.  Addresses and lengths are multiples of PageSize() except where
+// noted; lengths are rounded up to it.
+//
+// With batched submission (module backend, --submit=write|uring) an
+// operation may only be queued: its failure is reported by a later call or
+// by Flush().  A thread must Flush() before it tells another thread (by a
+// barrier) that its operations are done.
+class BackendThread {
+ public:
+  virtual ~BackendThread() = default;
+
+  // Maps @len bytes of anonymous private memory and returns the address:
+  // one chosen by the kernel (stock) or the next free range of this
+  // thread's arena, mapped FIXED (shadow backends), so that every shadow
+  // backend lays out a run the same way.
+  virtual uint64_t Map(uint64_t len, Prot prot) = 0;
+  // Unmaps [addr, addr + len); part of a mapping is fine, whichever thread
+  // mapped it.
+  virtual void Unmap(uint64_t addr, uint64_t len) = 0;
+  virtual void Protect(uint64_t addr, uint64_t len, Prot prot) = 0;
+  // MADV_DONTNEED: frees the pages, keeps the mapping.
+  virtual void Zap(uint64_t addr, uint64_t len) = 0;
+  // Accesses addr, addr + stride, ... below addr + len: a load, or a store
+  // of the u64 @value.  @stride is a multiple of 8.
+  virtual void Touch(uint64_t addr, uint64_t len, uint64_t stride, Access access,
+                     uint64_t value) = 0;
+  // One access of the u64 at @addr (8-byte aligned); may be batched.
+  virtual void Fault(uint64_t addr, Access access, uint64_t value) = 0;
+  // Loads the u64 at @addr, synchronously (flushes first).
+  virtual uint64_t Load(uint64_t addr) = 0;
+  // Submits whatever is queued and waits for it.
+  virtual void Flush() {}
+  // Faults this thread has taken so far, where the backend can tell: the
+  // kernel's per-thread count (stock), the out_faults of synchronous
+  // commands (shadow).  nullopt when commands went out in batches.
+  virtual std::optional<uint64_t> Faults() const = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view Name() const = 0;
+  // The unit of mapping and of faults: the host's page size for stock,
+  // SHADOWMM_PAGE_SIZE for shadow spaces.
+  virtual uint64_t PageSize() const = 0;
+  // Handle for thread @index: 0 is the thread that sets a workload up and
+  // tears it down, workers are 1..threads.  Called on that thread.
+  virtual std::unique_ptr<BackendThread> Attach(unsigned index) = 0;
+  virtual void SetMode(Mode mode) = 0;
+  virtual Mode GetMode() = 0;
+  // Counters of this space.  The stock backend fills only what the kernel
+  // tells a process (FAULT: minor + major faults of the whole process).
+  virtual shadowmm_stats Stats() = 0;
+};
+
+// How to submit commands to <debugfs>/shadowmm/ctl.
+enum class Submit : uint8_t { kIoctl, kWrite, kUring };
+std::string_view SubmitName(Submit submit);
+std::optional<Submit> ParseSubmit(std::string_view name);
+
+inline constexpr const char* kDefaultCtlPath = "/sys/kernel/debug/shadowmm/ctl";
+
+struct BackendConfig {
+  std::string name = "inproc";  // stock | module | inproc
+  Mode mode = Mode::kClassic;
+  unsigned threads = 1;  // workers; arenas for 0..threads are reserved
+  Submit submit = Submit::kIoctl;
+  unsigned batch = 64;  // records per write() / io_uring write
+  // Split every Touch into commands of at most this many pages (0: one
+  // command per Touch), to measure submission cost per fault.
+  uint64_t touch_chunk_pages = 0;
+  std::string ctl_path = kDefaultCtlPath;
+  uint64_t max_pages = 0;  // inproc page budget; 0: none
+};
+
+// Throws Error with a one-line, actionable message (module not loaded,
+// debugfs not mounted, mode not available on this backend...).
+std::unique_ptr<Backend> MakeBackend(const BackendConfig& config);
+
+// The backends, for tests and benchmarks that want one directly.
+std::unique_ptr<Backend> MakeStockBackend(const BackendConfig& config);
+std::unique_ptr<Backend> MakeModuleBackend(const BackendConfig& config);
+std::unique_ptr<Backend> MakeInprocBackend(const BackendConfig& config);
+
+// smm_core_init(), once per process, as a module's init runs once per load.
+// Throws SysError.  The inproc backend calls it; so may tests that use the
+// core's API directly.
+void InitInprocCore();
+
+// Names of SHADOWMM_COUNTERS, in order.
+std::string_view CounterName(unsigned i);
+
+inline uint64_t RoundUp(uint64_t x, uint64_t to) { return (x + to - 1) / to * to; }
+std::string Hex(uint64_t x);
+
+}  // namespace shadowmm
+
+#endif  // SHADOWMM_HARNESS_BACKEND_H_

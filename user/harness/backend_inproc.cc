@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// inproc: the core linked into this process, one smm_mm shared by every
+// thread, commands handed to smm_exec() as the module's ioctl would.
+#include <mutex>
+#include <string>
+
+#include "arena.h"
+#include "backend.h"
+#include "shadow_thread.h"
+
+extern "C" {
+#include "smm_api.h"
+}
+
+namespace shadowmm {
+
+// The core's module-wide state (its caches) lives as long as the process,
+// as the module's lives as long as it is loaded.
+void InitInprocCore() {
+  static std::once_flag once;
+  static int ret;
+  std::call_once(once, [] { ret = smm_core_init(); });
+  if (ret) throw SysError("smm_core_init", -ret);
+}
+
+namespace {
+
+class InprocThread : public ShadowThread {
+ public:
+  InprocThread(smm_mm* mm, AddressArenas& arenas, unsigned index, uint64_t touch_chunk_pages)
+      : ShadowThread(arenas, index, touch_chunk_pages), mm_(mm) {}
+
+ protected:
+  bool Exec(shadowmm_cmd& cmd, bool) override {
+    int ret = smm_exec(mm_, &cmd);
+    if (ret) throw SysError(std::string("inproc ") + std::string(OpName(cmd.op)), -ret);
+    return true;
+  }
+
+ private:
+  smm_mm* mm_;
+};
+
+class InprocBackend : public Backend {
+ public:
+  explicit InprocBackend(const BackendConfig& config)
+      : arenas_(config.threads + 1, SHADOWMM_PAGE_SIZE),
+        touch_chunk_pages_(config.touch_chunk_pages) {
+    if (config.submit != Submit::kIoctl) throw Error("--submit applies to --backend=module only");
+    if (config.mode == Mode::kStock)
+      throw Error(
+          "inproc backend: mode 'stock' is the stock backend's; use classic|spf|vmalock|mmseq");
+    InitInprocCore();
+    smm_limits limits{};
+    limits.max_pages = config.max_pages;
+    smm_mm* mm = nullptr;
+    int ret = smm_mm_create(&limits, static_cast<unsigned>(config.mode), &mm);
+    if (ret) throw SysError("smm_mm_create", -ret);
+    mm_.reset(mm);
+  }
+
+  std::string_view Name() const override { return "inproc"; }
+  uint64_t PageSize() const override { return SHADOWMM_PAGE_SIZE; }
+
+  std::unique_ptr<BackendThread> Attach(unsigned index) override {
+    return std::make_unique<InprocThread>(mm_.get(), arenas_, index, touch_chunk_pages_);
+  }
+
+  void SetMode(Mode mode) override {
+    if (mode == Mode::kStock) throw Error("inproc backend: no mode 'stock'");
+    int ret = smm_set_mode(mm_.get(), static_cast<unsigned>(mode));
+    if (ret) throw SysError("smm_set_mode", -ret);
+  }
+
+  Mode GetMode() override { return static_cast<Mode>(smm_get_mode(mm_.get())); }
+
+  shadowmm_stats Stats() override {
+    shadowmm_stats st{};
+    smm_mm_stats(mm_.get(), &st);
+    return st;
+  }
+
+ private:
+  struct MmDeleter {
+    void operator()(smm_mm* mm) const { smm_mm_destroy(mm); }
+  };
+  AddressArenas arenas_;
+  uint64_t touch_chunk_pages_;
+  std::unique_ptr<smm_mm, MmDeleter> mm_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> MakeInprocBackend(const BackendConfig& config) {
+  return std::make_unique<InprocBackend>(config);
+}
+
+}  // namespace shadowmm

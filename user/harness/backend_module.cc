@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// module: one open() of <debugfs>/shadowmm/ctl is one shadow space, shared
+// by every thread of the run as threads share an mm.  Commands go by ioctl
+// one at a time, or queued into batches of write() records, written by the
+// write() syscall or by the thread's own io_uring.
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "arena.h"
+#include "backend.h"
+#include "shadow_thread.h"
+#include "submit.h"
+
+namespace shadowmm {
+namespace {
+
+// Why the ctl file cannot be opened, as one line that says what to do.
+std::string OpenFailure(const std::string& path, int err) {
+  if (path == kDefaultCtlPath) {
+    struct statfs fs {};
+    if (err == ENOENT) {
+      if (statfs("/sys/kernel/debug", &fs) != 0 || fs.f_type != DEBUGFS_MAGIC)
+        return "debugfs is not mounted at /sys/kernel/debug: mount -t debugfs none "
+               "/sys/kernel/debug (then insmod shadowmm.ko)";
+      return "shadowmm module not loaded (no " + path + "): insmod shadowmm.ko";
+    }
+  }
+  if (err == EACCES || err == EPERM)
+    return "cannot open " + path + ": " + std::strerror(err) +
+           " (debugfs and its shadowmm files are root-only: run as root)";
+  if (err == ENOENT) return "no " + path + ": is shadowmm.ko loaded and debugfs mounted?";
+  return "cannot open " + path + ": " + std::strerror(err);
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+int Ioctl(int fd, shadowmm_cmd& cmd) {
+  int ret;
+  do {
+    ret = ioctl(fd, SHADOWMM_IOC(cmd.op), &cmd);
+  } while (ret < 0 && errno == EINTR);
+  return ret < 0 ? errno : 0;
+}
+
+class ModuleThread : public ShadowThread {
+ public:
+  ModuleThread(int fd, AddressArenas& arenas, unsigned index, const BackendConfig& config)
+      : ShadowThread(arenas, index, config.touch_chunk_pages), fd_(fd) {
+    if (config.submit != Submit::kIoctl)
+      records_ = MakeRecordSubmitter(config.submit, fd, config.batch);
+  }
+  ~ModuleThread() override {
+    // Whatever is still queued is written, errors or not: a test that
+    // forgot to Flush() still sees its commands run.
+    try {
+      Flush();
+    } catch (const Error&) {
+    }
+  }
+
+  void Flush() override {
+    if (records_) records_->Flush();
+  }
+
+ protected:
+  bool Exec(shadowmm_cmd& cmd, bool need_out) override {
+    if (records_ && !need_out) {
+      records_->Queue(cmd);
+      return false;
+    }
+    Flush();
+    if (int err = Ioctl(fd_, cmd)) throw SysError("ioctl " + std::string(OpName(cmd.op)), err);
+    return true;
+  }
+
+ private:
+  int fd_;
+  std::unique_ptr<RecordSubmitter> records_;
+};
+
+class ModuleBackend : public Backend {
+ public:
+  explicit ModuleBackend(const BackendConfig& config)
+      : config_(config),
+        fd_(open(config.ctl_path.c_str(), O_RDWR | O_CLOEXEC)),
+        arenas_(config.threads + 1, SHADOWMM_PAGE_SIZE) {
+    if (fd_.get() < 0) throw Error(OpenFailure(config.ctl_path, errno));
+    if (config.max_pages != 0)
+      throw Error("module backend: the page budget is the module's parameter, not --max_pages");
+    SetMode(config.mode);
+  }
+
+  std::string_view Name() const override { return "module"; }
+  uint64_t PageSize() const override { return SHADOWMM_PAGE_SIZE; }
+
+  std::unique_ptr<BackendThread> Attach(unsigned index) override {
+    return std::make_unique<ModuleThread>(fd_.get(), arenas_, index, config_);
+  }
+
+  void SetMode(Mode mode) override {
+    if (mode == Mode::kStock) throw Error("module backend: no mode 'stock'");
+    shadowmm_cmd cmd{};
+    cmd.op = SHADOWMM_OP_SET_MODE;
+    cmd.value = static_cast<uint64_t>(mode);
+    if (int err = Ioctl(fd_.get(), cmd)) throw SysError("ioctl SET_MODE", err);
+    mode_ = mode;
+  }
+
+  Mode GetMode() override {
+    shadowmm_stats st = Stats();
+    return st.mode < SHADOWMM_NR_MODES ? static_cast<Mode>(st.mode) : mode_;
+  }
+
+  shadowmm_stats Stats() override {
+    shadowmm_stats st{};
+    shadowmm_cmd cmd{};
+    cmd.op = SHADOWMM_OP_GET_STATS;
+    cmd.ptr = reinterpret_cast<uintptr_t>(&st);
+    cmd.len = sizeof(st);
+    if (int err = Ioctl(fd_.get(), cmd)) throw SysError("ioctl GET_STATS", err);
+    return st;
+  }
+
+ private:
+  BackendConfig config_;
+  Fd fd_;
+  AddressArenas arenas_;
+  Mode mode_ = Mode::kClassic;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> MakeModuleBackend(const BackendConfig& config) {
+  return std::make_unique<ModuleBackend>(config);
+}
+
+}  // namespace shadowmm

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// ebizzy's options, parsed from ebizzy's own command line so its users can
+// paste theirs: shadowmm-bench --workload=ebizzy --ebizzy="-mTRp -n 20".
+// Meanings and defaults are those of ebizzy 0.3 (read_options() and usage()
+// of ebizzy.c, as carried in LTP's utils/benchmark/ebizzy-0.3):
+//
+//   -m       always mmap() each allocation (chunks and per-record copies)
+//   -M       never mmap (ebizzy: mallopt(M_MMAP_MAX, 0))
+//   -n N     number of memory chunks (default 10)
+//   -p       prevent VMA merging by permissions: mprotect every even chunk
+//            read-only after writing its pattern
+//   -P       prevent merging by holes: map a page after each chunk, unmap
+//            it once all chunks are mapped
+//   -R       random copy size: (rand(chunk_size / record) + 1) records
+//   -s N     chunk size in bytes (default 64 Ki records = 512 KiB)
+//   -S N     seconds to run (default 10)
+//   -t N     threads (default 2 x online CPUs)
+//   -T       just touch (store 0xff into) each page of the copy instead of
+//            copying the chunk and searching it
+//   -l, -z   library memcpy off / linear search: accepted, no effect here
+//            (copies and searches are modelled page by page, see below)
+//   -v       verbose (settings printed before the run)
+//
+// A record is one iteration of ebizzy's search_mem(): pick a chunk and a
+// size, allocate the copy, fill it (-T: touch; else read the chunk's pages,
+// write the copy's, load the key), free it.  Without -m (ebizzy: malloc),
+// the copy is a per-thread mapping reused by every record, as glibc serves
+// it from its heap once the first free has raised its mmap threshold.
+#ifndef SHADOWMM_HARNESS_EBIZZY_H_
+#define SHADOWMM_HARNESS_EBIZZY_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace shadowmm {
+
+struct EbizzyOptions {
+  // record_t is size_t.
+  static constexpr uint64_t kRecordSize = sizeof(uint64_t);
+
+  bool always_mmap = false;                       // -m
+  bool never_mmap = false;                        // -M
+  bool use_permissions = false;                   // -p
+  bool use_holes = false;                         // -P
+  bool random_size = false;                       // -R
+  bool touch_pages = false;                       // -T
+  bool no_lib_memcpy = false;                     // -l
+  bool linear = false;                            // -z
+  unsigned verbose = 0;                           // -v
+  uint64_t chunks = 10;                           // -n
+  uint64_t chunk_size = kRecordSize * 64 * 1024;  // -s
+  std::optional<unsigned> threads;                // -t
+  std::optional<unsigned> seconds;                // -S
+};
+
+// Parses ebizzy's flags (getopt's "lmMn:pPRs:S:t:vzT", clustered or not,
+// numbers as strtoul base 0).  Returns "" or a one-line error.
+std::string ParseEbizzyFlags(std::string_view flags, EbizzyOptions* options);
+
+// ebizzy's rand_num(): a 32-bit LCG, (state / 65536) % max, every thread
+// starting from state 0.  kLcg is the generator as intended
+// (state = state * 1103515245 + 12345); kEbizzy03 is the expression the
+// 0.3 sources carry (state *= 1103515245 + 12345), which never leaves 0:
+// every record then takes chunk 0 and, with -R, a one-record copy.
+enum class EbizzyRng { kLcg, kEbizzy03 };
+std::optional<EbizzyRng> ParseEbizzyRng(std::string_view name);
+
+inline unsigned EbizzyRand(unsigned max, uint32_t* state, EbizzyRng rng) {
+  if (rng == EbizzyRng::kLcg)
+    *state = *state * 1103515245u + 12345u;
+  else
+    *state *= 1103515245u + 12345u;
+  return (*state / 65536) % max;
+}
+
+}  // namespace shadowmm
+
+#endif  // SHADOWMM_HARNESS_EBIZZY_H_

@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// shadowmm-bench: runs a workload on a backend for each requested fault
+// mode and thread count, prints ebizzy's result lines per run, then a
+// table, and writes JSON.
+#include <gflags/gflags.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "options.h"
+#include "report.h"
+
+DECLARE_bool(help);  // gflags' own
+
+DEFINE_string(backend, "inproc",
+              "Where the address space lives: stock (this process's own mm on the running "
+              "kernel), module (a space on <debugfs>/shadowmm/ctl; needs shadowmm.ko and root), "
+              "inproc (the shadowmm core linked into this process).");
+DEFINE_string(mode, "classic",
+              "Fault-locking strategy: classic, spf, vmalock, mmseq, a comma list of them, or all. "
+              "The stock backend has only the kernel's own path: classic, stock and all name it.");
+DEFINE_string(workload, "ebizzy",
+              "ebizzy (records/s of ebizzy's allocate-touch-free cycle, flags in --ebizzy), "
+              "multifault (threads fault their own slot, one zaps all, in rounds), "
+              "pagefault (will-it-scale page_fault1: map --pagefault_size, touch, unmap), "
+              "pft (threads fault and zap disjoint parts of one --pft_size mapping).");
+DEFINE_string(threads, "",
+              "Worker threads: N or a list like 1,2,4,8 (one run per count). Default: ebizzy's "
+              "(-t, else 2 x online CPUs) for ebizzy, online CPUs otherwise.");
+DEFINE_double(duration, 0, "Seconds per run (may be fractional). Default: ebizzy's -S, else 10.");
+DEFINE_double(warmup, 0,
+              "Seconds of the same workload, on the same space, before each measured run; not "
+              "counted (ignored with --iterations).");
+DEFINE_int64(iterations, 0,
+             "Run exactly this many iterations per worker instead of for --duration "
+             "(ebizzy: records; pagefault: map/touch/unmap rounds; pft: touch/zap rounds; "
+             "multifault: rounds). Makes a run deterministic.");
+DEFINE_string(submit, "ioctl",
+              "module backend: ioctl (one ioctl per command), write (batches of --batch "
+              "records per write()), uring (the same batches as io_uring writes, one ring per "
+              "thread).");
+DEFINE_int64(batch, 64, "Records per write() or io_uring write with --submit=write|uring.");
+DEFINE_int64(touch_chunk_pages, 0,
+             "Shadow backends: split every touch of a range into commands of at most this many "
+             "pages (1: one command per page fault); 0: one command per range.");
+DEFINE_string(cpus, "",
+              "Pin worker i to the i-th CPU of this list (modulo its length), e.g. 0-3,8. "
+              "Default: no pinning.");
+DEFINE_int32(node, -1,
+             "Run on this NUMA node's CPUs and prefer its memory (libnuma); -1: no binding.");
+DEFINE_string(json, "", "Also write the results as JSON to this file ('-' for stdout).");
+DEFINE_string(ctl, shadowmm::kDefaultCtlPath, "module backend: the shadowmm ctl file.");
+DEFINE_int64(max_pages, 0, "inproc backend: page budget of the space (0: none).");
+DEFINE_string(ebizzy, "-mTRp",
+              "ebizzy's own flags, as ebizzy 0.3 takes them: -m always mmap, -M never mmap, "
+              "-n N chunks (10), -p mprotect even chunks read-only, -P holes between chunks, "
+              "-R random copy size, -s N chunk bytes (524288), -S N seconds, -t N threads, "
+              "-T touch pages instead of copy and search, -l/-z accepted (no effect), -v "
+              "verbose. Default: the headline configuration -mTRp; '' for ebizzy's defaults.");
+DEFINE_string(ebizzy_rng, "lcg",
+              "ebizzy's random numbers: lcg (state = state * 1103515245 + 12345, as intended) or "
+              "0.3 (the 0.3 sources' 'state *= 1103515245 + 12345', which stays 0: every record "
+              "takes chunk 0 and, with -R, a one-record copy).");
+DEFINE_int64(pagefault_size, 128LL << 20,
+             "pagefault: bytes mapped, touched and unmapped per round.");
+DEFINE_int64(pft_size, 256LL << 20, "pft: bytes of the shared mapping, split among the threads.");
+DEFINE_int64(multifault_pages, 16, "multifault: pages in each thread's slot.");
+
+namespace shadowmm {
+namespace {
+
+constexpr const char* kUsage =
+    "runs page-fault scalability workloads on the stock kernel, the shadowmm module or the "
+    "shadowmm core in-process.\n"
+    "usage: shadowmm-bench [--backend=stock|module|inproc] [--mode=classic|spf|vmalock|mmseq|all]\n"
+    "                      [--workload=ebizzy|multifault|pagefault|pft] [--threads=1,2,4]\n"
+    "                      [--duration=S] [--json=FILE] [--flagfile=FILE] ...\n"
+    "e.g.   shadowmm-bench --backend=inproc --mode=all --threads=1,2,4 --duration=5 "
+    "--ebizzy=-mTRp";
+
+// Word-wraps @text at @width columns, every line indented by @indent.
+std::string Wrap(const std::string& text, size_t indent, size_t width) {
+  std::string out, line(indent, ' ');
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find(' ', start);
+    if (end == std::string::npos) end = text.size();
+    std::string word = text.substr(start, end - start);
+    if (line.size() > indent && line.size() + 1 + word.size() > width) {
+      out += line + "\n";
+      line.assign(indent, ' ');
+    }
+    if (line.size() > indent) line += ' ';
+    line += word;
+    start = end + 1;
+  }
+  return out + line + "\n";
+}
+
+void PrintHelp() {
+  std::printf("shadowmm-bench: %s\n\nflags:\n", kUsage);
+  std::vector<gflags::CommandLineFlagInfo> flags;
+  gflags::GetAllFlags(&flags);
+  for (const auto& f : flags) {
+    if (f.filename.find("main.cc") == std::string::npos) continue;
+    std::printf("  --%s (%s, default \"%s\")\n%s", f.name.c_str(), f.type.c_str(),
+                f.default_value.c_str(), Wrap(f.description, 6, 80).c_str());
+  }
+  std::printf(
+      "  --flagfile=FILE\n      Read flags from FILE, one --flag=value per line.\n"
+      "  --help\n      This text.\n\n"
+      "Output: ebizzy's \"N records/s\" lines per run, then a table; --json adds\n"
+      "per-run counters (user/harness/README.md has the schema).  Exit status 0 on success,\n"
+      "1 with a one-line message on stderr when a flag or the machine does not allow the run.\n");
+}
+
+RawFlags FromGflags() {
+  RawFlags raw;
+  raw.backend = FLAGS_backend;
+  raw.mode = FLAGS_mode;
+  raw.workload = FLAGS_workload;
+  raw.threads = FLAGS_threads;
+  raw.duration = FLAGS_duration;
+  raw.iterations = FLAGS_iterations;
+  raw.warmup = FLAGS_warmup;
+  raw.submit = FLAGS_submit;
+  raw.batch = FLAGS_batch;
+  raw.touch_chunk_pages = FLAGS_touch_chunk_pages;
+  raw.cpus = FLAGS_cpus;
+  raw.node = FLAGS_node;
+  raw.json = FLAGS_json;
+  raw.ctl = FLAGS_ctl;
+  raw.max_pages = FLAGS_max_pages;
+  raw.ebizzy = FLAGS_ebizzy;
+  raw.ebizzy_rng = FLAGS_ebizzy_rng;
+  raw.pagefault_size = FLAGS_pagefault_size;
+  raw.pft_size = FLAGS_pft_size;
+  raw.multifault_pages = FLAGS_multifault_pages;
+  return raw;
+}
+
+int Main(int argc, char** argv) {
+  gflags::SetUsageMessage(kUsage);
+  gflags::ParseCommandLineNonHelpFlags(&argc, &argv, /*remove_flags=*/true);
+  if (FLAGS_help) {
+    PrintHelp();
+    return 0;
+  }
+  gflags::HandleCommandLineHelpFlags();  // --helpfull, --version...
+  if (argc > 1) {
+    std::fprintf(stderr, "shadowmm-bench: unexpected argument '%s' (flags are --name=value)\n",
+                 argv[1]);
+    return 1;
+  }
+  Options o;
+  if (std::string err = ParseOptions(FromGflags(), &o); !err.empty()) {
+    std::fprintf(stderr, "shadowmm-bench: %s\n", err.c_str());
+    return 1;
+  }
+
+  std::ofstream json_file;
+  if (!o.json.empty() && o.json != "-") {
+    json_file.open(o.json);
+    if (!json_file) {
+      std::fprintf(stderr, "shadowmm-bench: cannot write --json file %s\n", o.json.c_str());
+      return 1;
+    }
+  }
+
+  std::vector<RunRecord> runs;
+  try {
+    if (o.node) BindToNode(*o.node);
+    for (unsigned threads : o.threads) {
+      for (Mode mode : o.modes) {
+        std::unique_ptr<Workload> workload = MakeWorkload(o.workload);
+        BackendConfig bc;
+        bc.name = o.backend;
+        bc.mode = mode;
+        bc.threads = threads;
+        bc.submit = o.submit;
+        bc.batch = o.batch;
+        bc.touch_chunk_pages = o.touch_chunk_pages;
+        bc.ctl_path = o.ctl;
+        bc.max_pages = o.max_pages;
+        std::unique_ptr<Backend> backend = MakeBackend(bc);
+
+        RunConfig rc;
+        rc.threads = threads;
+        rc.seconds = o.seconds;
+        rc.iterations = o.iterations;
+        rc.cpus = o.cpus;
+
+        RunRecord run;
+        run.workload = std::string(workload->Name());
+        run.record_unit = std::string(workload->RecordUnit());
+        run.backend = o.backend;
+        run.mode = mode;
+        if (o.backend == "module") run.submit = o.submit;
+        run.batch = o.batch;
+        run.touch_chunk_pages = o.touch_chunk_pages;
+        run.threads = threads;
+        run.cpus = FLAGS_cpus;
+        run.node = o.node;
+        run.config = workload->Config();
+
+        std::printf("# %s %s backend=%s mode=%s threads=%u\n", run.workload.c_str(),
+                    run.workload == "ebizzy" ? o.workload.ebizzy.c_str() : "", run.backend.c_str(),
+                    std::string(ModeName(mode)).c_str(), threads);
+        std::fflush(stdout);
+        if (o.warmup > 0 && o.iterations == 0) {
+          RunConfig warm = rc;
+          warm.seconds = o.warmup;
+          RunWorkload(*backend, *workload, warm);
+        }
+        run.result = RunWorkload(*backend, *workload, rc);
+        PrintEbizzyLines(std::cout, run);
+        std::cout.flush();
+        runs.push_back(std::move(run));
+      }
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "shadowmm-bench: %s\n", e.what());
+    return 1;
+  }
+
+  std::cout << "\n";
+  PrintTable(std::cout, runs);
+  if (o.json == "-") {
+    std::cout << ToJson(runs);
+  } else if (json_file.is_open()) {
+    json_file << ToJson(runs);
+    json_file.close();
+    if (!json_file) {
+      std::fprintf(stderr, "shadowmm-bench: writing %s failed\n", o.json.c_str());
+      return 1;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace shadowmm
+
+int main(int argc, char** argv) { return shadowmm::Main(argc, argv); }

@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "options.h"
+
+#include <numa.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "arena.h"
+#include "ebizzy.h"
+
+namespace shadowmm {
+namespace {
+
+constexpr unsigned kMaxThreads = 4096;
+
+bool ParseUint(const std::string& s, unsigned long long* v) {
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) return false;
+  errno = 0;
+  *v = std::strtoull(s.c_str(), nullptr, 10);
+  return errno == 0;
+}
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    size_t end = s.find(sep, start);
+    out.push_back(s.substr(start, end - start));
+    if (end == std::string::npos) return out;
+    start = end + 1;
+  }
+}
+
+}  // namespace
+
+std::string ParseUnsignedList(const std::string& flag, const std::string& text,
+                              std::vector<unsigned>* out) {
+  out->clear();
+  for (const std::string& item : Split(text, ',')) {
+    unsigned long long v = 0;
+    if (!ParseUint(item, &v) || v == 0 || v > kMaxThreads)
+      return "--" + flag + ": '" + item + "' is not a count from 1 to " +
+             std::to_string(kMaxThreads) + " (give N or a list like 1,2,4)";
+    out->push_back(static_cast<unsigned>(v));
+  }
+  return "";
+}
+
+std::string ParseCpuList(const std::string& text, std::vector<int>* out) {
+  out->clear();
+  long configured = sysconf(_SC_NPROCESSORS_CONF);
+  for (const std::string& item : Split(text, ',')) {
+    std::vector<std::string> range = Split(item, '-');
+    unsigned long long lo = 0, hi = 0;
+    bool ok = range.size() <= 2 && ParseUint(range[0], &lo);
+    hi = lo;
+    if (ok && range.size() == 2) ok = ParseUint(range[1], &hi) && hi >= lo;
+    if (!ok) return "--cpus: '" + item + "' is not a CPU or range (e.g. 0-3,8)";
+    if (hi >= static_cast<unsigned long long>(configured) || hi >= CPU_SETSIZE)
+      return "--cpus: CPU " + std::to_string(hi) + " does not exist (this machine has " +
+             std::to_string(configured) + ")";
+    for (unsigned long long c = lo; c <= hi; c++) out->push_back(static_cast<int>(c));
+  }
+  return "";
+}
+
+std::string ParseOptions(const RawFlags& raw, Options* out) {
+  Options o;
+  if (raw.backend != "stock" && raw.backend != "module" && raw.backend != "inproc")
+    return "--backend: unknown backend '" + raw.backend + "' (stock|module|inproc)";
+  o.backend = raw.backend;
+
+  if (raw.mode == "all") {
+    if (raw.backend == "stock")
+      o.modes = {Mode::kStock};
+    else
+      o.modes.assign(std::begin(kShadowModes), std::end(kShadowModes));
+  } else {
+    for (const std::string& name : Split(raw.mode, ',')) {
+      std::optional<Mode> m = ParseMode(name);
+      if (!m) return "--mode: unknown mode '" + name + "' (classic|spf|vmalock|mmseq|all)";
+      if (raw.backend == "stock") {
+        if (*m != Mode::kClassic && *m != Mode::kStock)
+          return "--mode=" + name +
+                 ": the stock backend runs the kernel's own fault path only (classic|stock|all)";
+        m = Mode::kStock;
+      } else if (*m == Mode::kStock) {
+        return "--mode=stock is the stock backend's (use --backend=stock)";
+      }
+      o.modes.push_back(*m);
+    }
+  }
+
+  std::optional<Submit> submit = ParseSubmit(raw.submit);
+  if (!submit) return "--submit: unknown '" + raw.submit + "' (ioctl|write|uring)";
+  if (*submit != Submit::kIoctl && raw.backend != "module")
+    return "--submit=" + raw.submit + " applies to --backend=module only";
+  o.submit = *submit;
+  if (raw.batch < 1 || raw.batch > 4096) return "--batch must be 1..4096 records per write";
+  o.batch = static_cast<unsigned>(raw.batch);
+  if (raw.touch_chunk_pages < 0) return "--touch_chunk_pages must be >= 0";
+  o.touch_chunk_pages = static_cast<uint64_t>(raw.touch_chunk_pages);
+  if (raw.max_pages < 0) return "--max_pages must be >= 0";
+  if (raw.max_pages > 0 && raw.backend != "inproc")
+    return "--max_pages applies to --backend=inproc only (the module has a parameter)";
+  o.max_pages = static_cast<uint64_t>(raw.max_pages);
+  o.ctl = raw.ctl;
+  o.json = raw.json;
+
+  if (raw.duration < 0 || raw.duration > 1e6) return "--duration must be 0 < S <= 1e6 seconds";
+  if (raw.iterations < 0) return "--iterations must be >= 0";
+  if (raw.warmup < 0 || raw.warmup > 1e6) return "--warmup must be 0 <= S <= 1e6 seconds";
+  o.warmup = raw.warmup;
+  o.iterations = static_cast<uint64_t>(raw.iterations);
+
+  o.workload.name = raw.workload;
+  o.workload.ebizzy = raw.ebizzy;
+  o.workload.ebizzy_rng = raw.ebizzy_rng;
+  if (raw.pagefault_size <= 0) return "--pagefault_size must be positive";
+  if (raw.pft_size <= 0) return "--pft_size must be positive";
+  if (static_cast<uint64_t>(raw.pagefault_size) > AddressArenas::kArenaSize / 2 ||
+      static_cast<uint64_t>(raw.pft_size) > AddressArenas::kArenaSize / 2)
+    return "--pagefault_size and --pft_size must be at most " +
+           std::to_string(AddressArenas::kArenaSize / 2 >> 20) + " MiB";
+  if (raw.multifault_pages <= 0) return "--multifault_pages must be positive";
+  o.workload.pagefault_bytes = static_cast<uint64_t>(raw.pagefault_size);
+  o.workload.pft_bytes = static_cast<uint64_t>(raw.pft_size);
+  o.workload.multifault_pages = static_cast<uint64_t>(raw.multifault_pages);
+
+  std::unique_ptr<Workload> workload;
+  try {
+    workload = MakeWorkload(o.workload);
+  } catch (const Error& e) {
+    return e.what();
+  }
+
+  // ebizzy's own -t and -S stand in for --threads and --duration; both
+  // at once would leave one of them ignored.
+  if (raw.workload == "ebizzy") {
+    EbizzyOptions eb;
+    ParseEbizzyFlags(raw.ebizzy, &eb);  // valid: MakeWorkload parsed it
+    if (eb.threads && !raw.threads.empty())
+      return "threads given twice: --threads and --ebizzy='-t N' (give one)";
+    if (eb.seconds && raw.duration > 0)
+      return "duration given twice: --duration and --ebizzy='-S N' (give one)";
+  }
+  if (!raw.threads.empty()) {
+    if (std::string err = ParseUnsignedList("threads", raw.threads, &o.threads); !err.empty())
+      return err;
+  }
+  if (o.threads.empty()) o.threads = {workload->DefaultThreads()};
+  for (unsigned t : o.threads)
+    if (t == 0 || t > kMaxThreads)
+      return "threads must be 1.." + std::to_string(kMaxThreads) + ", not " + std::to_string(t);
+  o.seconds = raw.duration > 0 ? raw.duration : workload->DefaultSeconds();
+  if (o.iterations == 0 && o.seconds <= 0) return "--duration must be positive";
+
+  if (!raw.cpus.empty()) {
+    if (std::string err = ParseCpuList(raw.cpus, &o.cpus); !err.empty()) return err;
+  }
+  if (raw.node >= 0) {
+    if (numa_available() < 0) return "--node: NUMA is not available on this machine";
+    if (raw.node > numa_max_node())
+      return "--node " + std::to_string(raw.node) + ": nodes are 0.." +
+             std::to_string(numa_max_node());
+    o.node = raw.node;
+  } else if (raw.node != -1) {
+    return "--node must be a node number (or -1: no binding)";
+  }
+  *out = std::move(o);
+  return "";
+}
+
+void BindToNode(int node) {
+  if (numa_available() < 0) throw Error("--node: NUMA is not available on this machine");
+  if (numa_run_on_node(node) != 0)
+    throw SysError("--node " + std::to_string(node) + ": numa_run_on_node", errno);
+  numa_set_preferred(node);
+}
+
+}  // namespace shadowmm

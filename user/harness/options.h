@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// shadowmm-bench's command line, checked.  The flags themselves are gflags
+// (main.cc); their raw values come here so that validation is testable
+// without a process per case, and every refusal is one line.
+#ifndef SHADOWMM_HARNESS_OPTIONS_H_
+#define SHADOWMM_HARNESS_OPTIONS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+#include "workload.h"
+
+namespace shadowmm {
+
+// The flags as given (strings unparsed, numbers as gflags parsed them).
+struct RawFlags {
+  std::string backend = "inproc";
+  std::string mode = "classic";
+  std::string workload = "ebizzy";
+  std::string threads;  // "" : the workload's default
+  double duration = 0;  // 0: the workload's default
+  int64_t iterations = 0;
+  double warmup = 0;
+  std::string submit = "ioctl";
+  int64_t batch = 64;
+  int64_t touch_chunk_pages = 0;
+  std::string cpus;
+  int32_t node = -1;
+  std::string json;
+  std::string ctl = kDefaultCtlPath;
+  int64_t max_pages = 0;
+  std::string ebizzy = "-mTRp";
+  std::string ebizzy_rng = "lcg";
+  int64_t pagefault_size = 128LL << 20;
+  int64_t pft_size = 256LL << 20;
+  int64_t multifault_pages = 16;
+};
+
+struct Options {
+  std::string backend;
+  std::vector<Mode> modes;
+  std::vector<unsigned> threads;
+  double seconds = 0;
+  uint64_t iterations = 0;
+  double warmup = 0;
+  Submit submit = Submit::kIoctl;
+  unsigned batch = 64;
+  uint64_t touch_chunk_pages = 0;
+  std::vector<int> cpus;
+  std::optional<int> node;
+  std::string json;
+  std::string ctl;
+  uint64_t max_pages = 0;
+  WorkloadOptions workload;
+};
+
+// Returns "" and fills @out, or a one-line reason.  Does not touch the
+// module or the machine beyond asking libnuma which nodes and CPUs exist.
+std::string ParseOptions(const RawFlags& raw, Options* out);
+
+// "1,2,4" / "0-3,8" parsers, exposed for tests.  Return "" or a reason.
+std::string ParseUnsignedList(const std::string& flag, const std::string& text,
+                              std::vector<unsigned>* out);
+std::string ParseCpuList(const std::string& text, std::vector<int>* out);
+
+// Applies --node: runs the calling thread (and threads it creates later)
+// on the node's CPUs and prefers its memory.  Throws Error.
+void BindToNode(int node);
+
+}  // namespace shadowmm
+
+#endif  // SHADOWMM_HARNESS_OPTIONS_H_

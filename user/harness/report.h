@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// Results: the line ebizzy prints, a table for people and JSON for
+// scripts (schema in README.md next to this file).
+#ifndef SHADOWMM_HARNESS_REPORT_H_
+#define SHADOWMM_HARNESS_REPORT_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+#include "workload.h"
+
+namespace shadowmm {
+
+struct RunRecord {
+  std::string workload;
+  std::string record_unit;  // "records" or "pages"
+  std::string backend;
+  Mode mode = Mode::kClassic;
+  std::optional<Submit> submit;  // module backend only
+  unsigned batch = 0;            // records per write (write/uring)
+  uint64_t touch_chunk_pages = 0;
+  unsigned threads = 0;
+  std::string cpus;  // as given, "" for none
+  std::optional<int> node;
+  std::map<std::string, std::string> config;
+  RunResult result;
+};
+
+// What the fault path did over the run, from the counter deltas: the
+// counters of the run's mode (spf_*, mmseq_*, vma_lock_*), or faults that
+// entered the handler for classic and stock.
+struct FaultPathSummary {
+  uint64_t attempts = 0;
+  uint64_t successes = 0;
+  uint64_t fallbacks = 0;                  // to the classic path
+  uint64_t retries = 0;                    // vmalock only
+  std::map<std::string, uint64_t> aborts;  // reason -> count
+  uint64_t aborts_total = 0;
+  double abort_ratio = 0;  // aborts_total / attempts
+  // The same without aborts for a missing table, which first faults into
+  // an empty range take by design.
+  double abort_ratio_excl_no_table = 0;
+};
+FaultPathSummary SummarizeFaultPath(Mode mode, const shadowmm_stats& delta);
+
+// Faults over the run: the FAULT counter (stock: minor + major faults of
+// the process).
+uint64_t RunFaults(const RunRecord& run);
+
+// ebizzy's result lines: "N records/s", "real", "user", "sys".
+void PrintEbizzyLines(std::ostream& out, const RunRecord& run);
+void PrintTable(std::ostream& out, const std::vector<RunRecord>& runs);
+std::string ToJson(const std::vector<RunRecord>& runs);
+
+}  // namespace shadowmm
+
+#endif  // SHADOWMM_HARNESS_REPORT_H_

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "shadow_thread.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace shadowmm {
+
+uint64_t ShadowProt(Prot prot) {
+  switch (prot) {
+    case Prot::kNone:
+      return SHADOWMM_PROT_NONE;
+    case Prot::kRead:
+      return SHADOWMM_PROT_READ;
+    case Prot::kReadWrite:
+      return SHADOWMM_PROT_READ | SHADOWMM_PROT_WRITE;
+  }
+  return SHADOWMM_PROT_NONE;
+}
+
+std::string_view OpName(uint64_t op) {
+  switch (op) {
+    case SHADOWMM_OP_MAP:
+      return "MAP";
+    case SHADOWMM_OP_UNMAP:
+      return "UNMAP";
+    case SHADOWMM_OP_PROTECT:
+      return "PROTECT";
+    case SHADOWMM_OP_ZAP:
+      return "ZAP";
+    case SHADOWMM_OP_FAULT:
+      return "FAULT";
+    case SHADOWMM_OP_TOUCH:
+      return "TOUCH";
+    case SHADOWMM_OP_GET_STATS:
+      return "GET_STATS";
+    case SHADOWMM_OP_SET_MODE:
+      return "SET_MODE";
+  }
+  return "op?";
+}
+
+void ShadowThread::Run(shadowmm_cmd& cmd, bool need_out) {
+  if (Exec(cmd, need_out)) {
+    faults_ += cmd.out_faults;
+  } else {
+    batched_ = true;
+  }
+}
+
+uint64_t ShadowThread::Map(uint64_t len, Prot prot) {
+  len = RoundUp(len, SHADOWMM_PAGE_SIZE);
+  uint64_t addr = arenas_.Alloc(index_, len);
+  shadowmm_cmd cmd{};
+  cmd.op = SHADOWMM_OP_MAP;
+  cmd.addr = addr;
+  cmd.len = len;
+  cmd.prot = ShadowProt(prot);
+  cmd.flags = SHADOWMM_MAP_FIXED;
+  try {
+    Run(cmd);
+  } catch (...) {
+    arenas_.Free(addr, len);
+    throw;
+  }
+  return addr;
+}
+
+void ShadowThread::Unmap(uint64_t addr, uint64_t len) {
+  len = RoundUp(len, SHADOWMM_PAGE_SIZE);
+  shadowmm_cmd cmd{};
+  cmd.op = SHADOWMM_OP_UNMAP;
+  cmd.addr = addr;
+  cmd.len = len;
+  Run(cmd);
+  // Queued, not yet done: reusing the range is still safe, as this
+  // thread's later commands run after it and a FIXED MAP by another thread
+  // would fail rather than replace.
+  arenas_.Free(addr, len);
+}
+
+void ShadowThread::Protect(uint64_t addr, uint64_t len, Prot prot) {
+  shadowmm_cmd cmd{};
+  cmd.op = SHADOWMM_OP_PROTECT;
+  cmd.addr = addr;
+  cmd.len = RoundUp(len, SHADOWMM_PAGE_SIZE);
+  cmd.prot = ShadowProt(prot);
+  Run(cmd);
+}
+
+void ShadowThread::Zap(uint64_t addr, uint64_t len) {
+  shadowmm_cmd cmd{};
+  cmd.op = SHADOWMM_OP_ZAP;
+  cmd.addr = addr;
+  cmd.len = RoundUp(len, SHADOWMM_PAGE_SIZE);
+  Run(cmd);
+}
+
+void ShadowThread::Touch(uint64_t addr, uint64_t len, uint64_t stride, Access access,
+                         uint64_t value) {
+  if (stride == 0 || stride % 8 != 0) throw Error("touch stride must be a multiple of 8");
+  len = RoundUp(len, SHADOWMM_PAGE_SIZE);
+  // A chunk is whole pages (the ABI) and whole strides (so it starts on an
+  // access and the accesses are those of one big TOUCH).
+  uint64_t chunk = len;
+  if (touch_chunk_pages_ != 0)
+    chunk = RoundUp(touch_chunk_pages_ * SHADOWMM_PAGE_SIZE, std::lcm(stride, SHADOWMM_PAGE_SIZE));
+  for (uint64_t off = 0; off < len; off += chunk) {
+    shadowmm_cmd cmd{};
+    cmd.op = SHADOWMM_OP_TOUCH;
+    cmd.addr = addr + off;
+    cmd.len = std::min(chunk, len - off);
+    cmd.stride = stride;
+    cmd.flags = access == Access::kWrite ? SHADOWMM_ACCESS_WRITE : 0;
+    cmd.value = value;
+    Run(cmd);
+  }
+}
+
+void ShadowThread::Fault(uint64_t addr, Access access, uint64_t value) {
+  shadowmm_cmd cmd{};
+  cmd.op = SHADOWMM_OP_FAULT;
+  cmd.addr = addr;
+  cmd.flags = access == Access::kWrite ? SHADOWMM_ACCESS_WRITE : 0;
+  cmd.value = value;
+  Run(cmd);
+}
+
+uint64_t ShadowThread::Load(uint64_t addr) {
+  shadowmm_cmd cmd{};
+  cmd.op = SHADOWMM_OP_FAULT;
+  cmd.addr = addr;
+  Run(cmd, /*need_out=*/true);
+  return cmd.out_value;
+}
+
+std::optional<uint64_t> ShadowThread::Faults() const {
+  if (batched_) return std::nullopt;
+  return faults_;
+}
+
+}  // namespace shadowmm

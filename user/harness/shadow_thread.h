@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// What the two shadow backends (module, inproc) share: every operation is a
+// struct shadowmm_cmd, addresses come from the thread's arena, MAPs are
+// FIXED.  They differ only in how a command reaches the core.
+#ifndef SHADOWMM_HARNESS_SHADOW_THREAD_H_
+#define SHADOWMM_HARNESS_SHADOW_THREAD_H_
+
+#include <cstdint>
+#include <optional>
+
+#include "arena.h"
+#include "backend.h"
+
+namespace shadowmm {
+
+uint64_t ShadowProt(Prot prot);
+std::string_view OpName(uint64_t op);
+
+class ShadowThread : public BackendThread {
+ public:
+  ShadowThread(AddressArenas& arenas, unsigned index, uint64_t touch_chunk_pages)
+      : arenas_(arenas), index_(index), touch_chunk_pages_(touch_chunk_pages) {}
+
+  uint64_t Map(uint64_t len, Prot prot) override;
+  void Unmap(uint64_t addr, uint64_t len) override;
+  void Protect(uint64_t addr, uint64_t len, Prot prot) override;
+  void Zap(uint64_t addr, uint64_t len) override;
+  void Touch(uint64_t addr, uint64_t len, uint64_t stride, Access access, uint64_t value) override;
+  void Fault(uint64_t addr, Access access, uint64_t value) override;
+  uint64_t Load(uint64_t addr) override;
+  std::optional<uint64_t> Faults() const override;
+
+ protected:
+  // Runs @cmd, or queues it if @need_out is false and the backend batches.
+  // Throws SysError on failure (of this or of an earlier queued command).
+  // When it ran synchronously, out_* are valid and it returns true.
+  virtual bool Exec(shadowmm_cmd& cmd, bool need_out) = 0;
+
+ private:
+  void Run(shadowmm_cmd& cmd, bool need_out = false);
+
+  AddressArenas& arenas_;
+  unsigned index_;
+  uint64_t touch_chunk_pages_;
+  uint64_t faults_ = 0;
+  bool batched_ = false;  // some command went out without its out_faults
+};
+
+}  // namespace shadowmm
+
+#endif  // SHADOWMM_HARNESS_SHADOW_THREAD_H_

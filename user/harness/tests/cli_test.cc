@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// shadowmm-bench as a user meets it: --help, refusals (one line on stderr,
+// exit status 1) and a short real run with JSON.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "test_util.h"
+
+namespace shadowmm {
+namespace {
+
+struct Result {
+  int status = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Result Bench(const std::string& args) {
+  // Unique per call: ctest runs the Cli tests in parallel.
+  static int calls;
+  std::string stem = testing::TempDir() + "/shadowmm-bench." + std::to_string(getpid()) + "." +
+                     std::to_string(calls++);
+  std::string out = stem + ".out", err = stem + ".err";
+  std::string cmd = std::string(SHADOWMM_BENCH_PATH) + " " + args + " >" + out + " 2>" + err;
+  int raw = std::system(cmd.c_str());
+  Result r;
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  r.out = Slurp(out);
+  r.err = Slurp(err);
+  unlink(out.c_str());
+  unlink(err.c_str());
+  return r;
+}
+
+void ExpectOneLineRefusal(const std::string& args, const std::string& needle = "") {
+  SCOPED_TRACE(args);
+  Result r = Bench(args);
+  EXPECT_NE(r.status, 0);
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;  // exactly one line
+  if (!needle.empty()) {
+    EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+  }
+}
+
+TEST(Cli, HelpExplainsEveryFlag) {
+  Result r = Bench("--help");
+  EXPECT_EQ(r.status, 0);
+  for (const char* flag :
+       {"--backend",    "--mode",           "--workload", "--threads",           "--duration",
+        "--iterations", "--submit",         "--batch",    "--touch_chunk_pages", "--cpus",
+        "--node",       "--json",           "--ctl",      "--max_pages",         "--ebizzy ",
+        "--ebizzy_rng", "--pagefault_size", "--pft_size", "--multifault_pages",  "--flagfile"})
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+}
+
+TEST(Cli, Refusals) {
+  ExpectOneLineRefusal("--threads=0", "threads");
+  ExpectOneLineRefusal("--mode=turbo", "turbo");
+  ExpectOneLineRefusal("--backend=qemu", "qemu");
+  ExpectOneLineRefusal("--backend=stock --mode=spf", "stock");
+  ExpectOneLineRefusal("--no_such_flag");
+  ExpectOneLineRefusal("positional");
+  ExpectOneLineRefusal("--ebizzy=-q", "-q");
+  ExpectOneLineRefusal("--json=/nonexistent/dir/out.json --iterations=1 --threads=1", "json");
+  ExpectOneLineRefusal("--backend=module --ctl=/nonexistent/ctl --threads=1", "/nonexistent/ctl");
+  if (!ModuleAvailable() && CtlPath() == kDefaultCtlPath)
+    ExpectOneLineRefusal("--backend=module --threads=1");
+}
+
+TEST(Cli, ShortRunWithJson) {
+  std::string stem = testing::TempDir() + "/shadowmm-bench." + std::to_string(getpid());
+  std::string json = stem + ".json";
+  std::string flags = stem + ".flags";
+  {
+    std::ofstream f(flags);
+    f << "--backend=inproc\n--mode=classic,spf\n--threads=1,2\n--iterations=20\n";
+  }
+  Result r = Bench("--flagfile=" + flags + " --ebizzy='-mTRp -s 65536' --json=" + json);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find(" records/s\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("workload"), std::string::npos);
+  std::string j = Slurp(json);
+  for (const char* key :
+       {"\"workload\": \"ebizzy\"", "\"backend\": \"inproc\"", "\"mode\": \"spf\"",
+        "\"threads\": 2", "\"seconds\"", "\"records_per_s\"", "\"faults\"", "\"faults_per_s\"",
+        "\"fault_path\"", "\"aborts\"", "\"spf_attempt\"", "\"records\": 40"})
+    EXPECT_NE(j.find(key), std::string::npos) << key << "\n" << j;
+  unlink(json.c_str());
+  unlink(flags.c_str());
+}
+
+TEST(Cli, StockRun) {
+  Result r = Bench(
+      "--backend=stock --workload=pagefault --pagefault_size=1048576 --threads=2 "
+      "--iterations=2 --json=-");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("\"mode\": \"stock\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"records\": 1024"), std::string::npos) << r.out;
+}
+
+TEST(Cli, TimedRunWithWarmup) {
+  Result r = Bench("--workload=pft --pft_size=1048576 --threads=2 --duration=0.1 --warmup=0.1");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find(" pages/s\n"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace shadowmm

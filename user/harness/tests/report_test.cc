@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "report.h"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+namespace shadowmm {
+namespace {
+
+TEST(Report, SpfSummary) {
+  shadowmm_stats d{};
+  d.counter[SHADOWMM_EV_SPF_ATTEMPT] = 1000;
+  d.counter[SHADOWMM_EV_SPF_SUCCESS] = 990;
+  d.counter[SHADOWMM_EV_SPF_ABORT_SEQ] = 4;
+  d.counter[SHADOWMM_EV_SPF_ABORT_NO_TABLE] = 6;
+  d.counter[SHADOWMM_EV_FALLBACK] = 10;
+  d.counter[SHADOWMM_EV_MMSEQ_ABORT_SEQ] = 77;  // another mode's: ignored
+  FaultPathSummary s = SummarizeFaultPath(Mode::kSpf, d);
+  EXPECT_EQ(s.attempts, 1000u);
+  EXPECT_EQ(s.successes, 990u);
+  EXPECT_EQ(s.fallbacks, 10u);
+  EXPECT_EQ(s.aborts_total, 10u);
+  EXPECT_EQ(s.aborts.at("seq"), 4u);
+  EXPECT_EQ(s.aborts.at("no_table"), 6u);
+  EXPECT_EQ(s.aborts.size(), 7u);  // every reason, zero or not
+  EXPECT_DOUBLE_EQ(s.abort_ratio, 0.01);
+  EXPECT_DOUBLE_EQ(s.abort_ratio_excl_no_table, 0.004);
+}
+
+TEST(Report, VmalockSummary) {
+  shadowmm_stats d{};
+  d.counter[SHADOWMM_EV_VMA_LOCK_SUCCESS] = 90;
+  d.counter[SHADOWMM_EV_VMA_LOCK_ABORT] = 6;
+  d.counter[SHADOWMM_EV_VMA_LOCK_MISS] = 4;
+  d.counter[SHADOWMM_EV_VMA_LOCK_RETRY] = 2;
+  FaultPathSummary s = SummarizeFaultPath(Mode::kVmalock, d);
+  EXPECT_EQ(s.attempts, 100u);
+  EXPECT_EQ(s.successes, 90u);
+  EXPECT_EQ(s.retries, 2u);
+  EXPECT_EQ(s.aborts.at("abort"), 6u);
+  EXPECT_EQ(s.aborts.at("miss"), 4u);
+}
+
+TEST(Report, TableAndJson) {
+  RunRecord run;
+  run.workload = "ebizzy";
+  run.record_unit = "records";
+  run.backend = "module";
+  run.mode = Mode::kSpf;
+  run.submit = Submit::kUring;
+  run.batch = 32;
+  run.threads = 2;
+  run.config = {{"ebizzy", "-mTRp \"quoted\""}};
+  run.result.seconds = 2;
+  run.result.total.records = 1000;
+  run.result.per_thread.resize(2);
+  run.result.per_thread[0].records = 600;
+  run.result.per_thread[1].records = 400;
+  run.result.delta.counter[SHADOWMM_EV_FAULT] = 5000;
+
+  std::ostringstream ebizzy;
+  PrintEbizzyLines(ebizzy, run);
+  EXPECT_EQ(ebizzy.str().substr(0, 14), "500 records/s\n");
+
+  std::ostringstream table;
+  PrintTable(table, {run});
+  EXPECT_NE(table.str().find("uring"), std::string::npos);
+  EXPECT_NE(table.str().find("2500"), std::string::npos);  // faults/s
+
+  std::string j = ToJson({run});
+  for (const char* key :
+       {"\"schema\": \"shadowmm-bench/1\"", "\"kernel\"", "\"workload\": \"ebizzy\"",
+        "\"backend\": \"module\"", "\"mode\": \"spf\"", "\"submit\": \"uring\"", "\"batch\": 32",
+        "\"threads\": 2", "\"seconds\": 2", "\"records_per_s\": 500", "\"faults\": 5000",
+        "\"faults_per_s\": 2500", "\"per_thread_records\": [600, 400]",
+        "\"per_thread_faults\": [null, null]", "\"fault\": 5000",
+        "\"ebizzy\": \"-mTRp \\\"quoted\\\"\""})
+    EXPECT_NE(j.find(key), std::string::npos) << key << "\n" << j;
+}
+
+}  // namespace
+}  // namespace shadowmm

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// Every workload on every backend, with a fixed number of iterations so
+// that counts are exact, and the backends compared with one another.
+#include "workload.h"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+
+#include "test_util.h"
+
+namespace shadowmm {
+namespace {
+
+uint64_t Delta(const RunResult& r, shadowmm_counter c) { return r.delta.counter[c]; }
+
+struct Outcome {
+  RunResult result;
+  shadowmm_stats end{};  // the space after teardown
+};
+
+Outcome RunOn(Backend& backend, const WorkloadOptions& wo, unsigned threads, uint64_t iterations) {
+  std::unique_ptr<Workload> w = MakeWorkload(wo);
+  RunConfig rc;
+  rc.threads = threads;
+  rc.iterations = iterations;
+  Outcome run;
+  run.result = RunWorkload(backend, *w, rc);
+  run.end = backend.Stats();
+  return run;
+}
+
+Outcome RunOn(const std::string& name, const WorkloadOptions& wo, unsigned threads,
+              uint64_t iterations, Mode mode = Mode::kClassic, Submit submit = Submit::kIoctl) {
+  BackendConfig c = Config(name, threads, submit);
+  if (name != "stock") c.mode = mode;
+  std::unique_ptr<Backend> backend = MakeBackend(c);
+  return RunOn(*backend, wo, threads, iterations);
+}
+
+WorkloadOptions Ebizzy(const std::string& flags) {
+  WorkloadOptions wo;
+  wo.name = "ebizzy";
+  wo.ebizzy = flags;
+  return wo;
+}
+
+void ExpectEmpty(const shadowmm_stats& st) {
+  EXPECT_EQ(st.pages_live, 0u);
+  EXPECT_EQ(st.vmas_live, 0u);
+}
+
+TEST(Workload, EbizzyHeadlineInproc) {
+  for (Mode mode : kShadowModes) {
+    SCOPED_TRACE(ModeName(mode));
+    Outcome run = RunOn("inproc", Ebizzy("-mTRp -n 4 -s 65536"), 2, 25, mode);
+    const RunResult& r = run.result;
+    EXPECT_EQ(r.total.records, 50u);
+    EXPECT_EQ(r.per_thread[0].records, 25u);
+    // Every touched page of a fresh copy is a first fault.
+    EXPECT_EQ(Delta(r, SHADOWMM_EV_FAULT), r.total.pages);
+    EXPECT_EQ(*r.total.faults, r.total.pages);
+    EXPECT_EQ(Delta(r, SHADOWMM_EV_OP_MAP), 50u);
+    EXPECT_EQ(Delta(r, SHADOWMM_EV_OP_UNMAP), 50u);
+    EXPECT_EQ(Delta(r, SHADOWMM_EV_PAGE_ALLOC), Delta(r, SHADOWMM_EV_PAGE_FREE));
+    ExpectEmpty(run.end);
+  }
+}
+
+TEST(Workload, EbizzyWithoutMmapReusesOneCopyPerThread) {
+  // ebizzy's malloc: the copy's pages fault once per thread, then hit.
+  Outcome run = RunOn("inproc", Ebizzy("-n 3 -s 16384"), 2, 5);
+  EXPECT_EQ(run.result.total.records, 10u);
+  EXPECT_EQ(Delta(run.result, SHADOWMM_EV_FAULT), 2u * 4);
+  EXPECT_EQ(Delta(run.result, SHADOWMM_EV_OP_MAP), 2u);
+  ExpectEmpty(run.end);
+}
+
+TEST(Workload, EbizzyHolesAndPermissions) {
+  Outcome run = RunOn("inproc", Ebizzy("-mTRpP -n 6 -s 8192"), 1, 10);
+  EXPECT_EQ(run.result.total.records, 10u);
+  EXPECT_EQ(Delta(run.result, SHADOWMM_EV_FAULT), run.result.total.pages);
+  ExpectEmpty(run.end);
+}
+
+TEST(Workload, Ebizzy03RngCopiesOneRecord) {
+  WorkloadOptions wo = Ebizzy("-mTR");
+  wo.ebizzy_rng = "0.3";
+  Outcome run = RunOn("inproc", wo, 1, 20);
+  EXPECT_EQ(run.result.total.pages, 20u);  // one page per record
+}
+
+TEST(Workload, Pagefault) {
+  WorkloadOptions wo;
+  wo.name = "pagefault";
+  wo.pagefault_bytes = 1 << 20;
+  Outcome run = RunOn("inproc", wo, 2, 3);
+  EXPECT_EQ(run.result.total.records, 2u * 3 * 256);
+  EXPECT_EQ(Delta(run.result, SHADOWMM_EV_FAULT), 2u * 3 * 256);
+  EXPECT_EQ(Delta(run.result, SHADOWMM_EV_OP_MAP), 6u);
+  ExpectEmpty(run.end);
+}
+
+TEST(Workload, Pft) {
+  WorkloadOptions wo;
+  wo.name = "pft";
+  wo.pft_bytes = 2 << 20;
+  Outcome run = RunOn("inproc", wo, 2, 3);
+  EXPECT_EQ(run.result.total.records, 3u * 512);
+  EXPECT_EQ(Delta(run.result, SHADOWMM_EV_FAULT), 3u * 512);
+  EXPECT_EQ(Delta(run.result, SHADOWMM_EV_OP_ZAP), 6u);
+  EXPECT_EQ(Delta(run.result, SHADOWMM_EV_OP_MAP), 0u);  // one mapping, set up before
+  ExpectEmpty(run.end);
+}
+
+TEST(Workload, Multifault) {
+  WorkloadOptions wo;
+  wo.name = "multifault";
+  wo.multifault_pages = 4;
+  Outcome run = RunOn("inproc", wo, 3, 5);
+  EXPECT_EQ(run.result.total.records, 3u * 5 * 4);
+  EXPECT_EQ(Delta(run.result, SHADOWMM_EV_FAULT), 3u * 5 * 4);
+  EXPECT_EQ(Delta(run.result, SHADOWMM_EV_OP_ZAP), 5u);
+  ExpectEmpty(run.end);
+}
+
+TEST(Workload, MultifaultFailureDoesNotHang) {
+  // A page budget smaller than one round: a worker's TOUCH fails, the
+  // others must not wait for it at the barrier.
+  WorkloadOptions wo;
+  wo.name = "multifault";
+  wo.multifault_pages = 4;
+  BackendConfig c = Config("inproc", 3);
+  c.max_pages = 6;
+  std::unique_ptr<Backend> backend = MakeBackend(c);
+  EXPECT_THROW(RunOn(*backend, wo, 3, 100), Error);
+  ExpectEmpty(backend->Stats());
+}
+
+TEST(Workload, RunsForADuration) {
+  std::unique_ptr<Backend> backend = MakeBackend(Config("inproc", 2));
+  std::unique_ptr<Workload> w = MakeWorkload(Ebizzy("-mTRp -s 65536"));
+  RunConfig rc;
+  rc.threads = 2;
+  rc.seconds = 0.2;
+  RunResult r = RunWorkload(*backend, *w, rc);
+  EXPECT_GT(r.total.records, 0u);
+  EXPECT_GE(r.seconds, 0.2);
+  EXPECT_LT(r.seconds, 5.0);
+}
+
+TEST(Workload, PinsWorkers) {
+  std::unique_ptr<Backend> backend = MakeBackend(Config("inproc", 2));
+  std::unique_ptr<Workload> w = MakeWorkload(Ebizzy("-mTRp -s 65536"));
+  RunConfig rc;
+  rc.threads = 2;
+  rc.iterations = 3;
+  rc.cpus = {0};
+  EXPECT_EQ(RunWorkload(*backend, *w, rc).total.records, 6u);
+}
+
+class Throws : public Workload {
+ public:
+  std::string_view Name() const override { return "throws"; }
+  void Run(Backend&, WorkerContext& ctx) override {
+    while (ctx.Next())
+      if (ctx.index == 1) throw Error("worker 1 gave up");
+  }
+};
+
+TEST(Workload, AWorkersErrorIsTheRunsError) {
+  std::unique_ptr<Backend> backend = MakeBackend(Config("inproc", 3));
+  Throws w;
+  RunConfig rc;
+  rc.threads = 3;
+  rc.seconds = 30;  // the failure must cut the sleep short
+  try {
+    RunWorkload(*backend, w, rc);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "worker 1 gave up");
+  }
+}
+
+TEST(Workload, StockRunsEveryWorkload) {
+  std::vector<WorkloadOptions> all = {Ebizzy("-mTRp -n 4 -s 65536"), Ebizzy("-n 2 -s 8192")};
+  WorkloadOptions wo;
+  wo.name = "pagefault";
+  wo.pagefault_bytes = 1 << 20;
+  all.push_back(wo);
+  wo.name = "pft";
+  wo.pft_bytes = 1 << 20;
+  all.push_back(wo);
+  wo.name = "multifault";
+  wo.multifault_pages = 2;
+  all.push_back(wo);
+  for (const WorkloadOptions& w : all) {
+    SCOPED_TRACE(w.name + " " + w.ebizzy);
+    Outcome run = RunOn("stock", w, 2, 4);
+    EXPECT_GT(run.result.total.records, 0u);
+    if (w.ebizzy.find('m') != std::string::npos || w.name != "ebizzy") {
+      EXPECT_GE(Delta(run.result, SHADOWMM_EV_FAULT), run.result.total.pages / 2)
+          << "the kernel took fewer faults than pages first-touched";
+    }
+    ASSERT_TRUE(run.result.total.faults.has_value());
+  }
+}
+
+// The acceptance check of issue 5: the same deterministic workload through
+// inproc and through the module leaves identical counters of pages faulted.
+class ModuleMatchesInproc : public testing::TestWithParam<Submit> {};
+
+TEST_P(ModuleMatchesInproc, SameCounters) {
+  if (!ModuleAvailable()) GTEST_SKIP() << CtlPath() << " is absent: load shadowmm.ko";
+  WorkloadOptions multifault;
+  multifault.name = "multifault";
+  multifault.multifault_pages = 3;
+  for (const WorkloadOptions& wo :
+       {Ebizzy("-mTRp -n 4 -s 65536"), Ebizzy("-n 3 -s 16384"), multifault}) {
+    SCOPED_TRACE(wo.name + " " + wo.ebizzy);
+    Outcome in = RunOn("inproc", wo, 2, 20);
+    Outcome mod = RunOn("module", wo, 2, 20, Mode::kClassic, GetParam());
+    for (shadowmm_counter c : {SHADOWMM_EV_ACCESS, SHADOWMM_EV_ACCESS_HIT, SHADOWMM_EV_FAULT,
+                               SHADOWMM_EV_PAGE_ALLOC, SHADOWMM_EV_PAGE_FREE, SHADOWMM_EV_OP_MAP,
+                               SHADOWMM_EV_OP_UNMAP, SHADOWMM_EV_OP_PROTECT, SHADOWMM_EV_OP_ZAP}) {
+      EXPECT_EQ(in.end.counter[c], mod.end.counter[c]) << CounterName(c);
+      EXPECT_EQ(Delta(in.result, c), Delta(mod.result, c)) << CounterName(c);
+    }
+    EXPECT_EQ(in.result.total.records, mod.result.total.records);
+    ExpectEmpty(mod.end);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Submit, ModuleMatchesInproc,
+                         testing::Values(Submit::kIoctl, Submit::kWrite, Submit::kUring),
+                         [](const testing::TestParamInfo<Submit>& info) {
+                           return std::string(SubmitName(info.param));
+                         });
+
+TEST(Workload, UnknownWorkload) {
+  WorkloadOptions wo;
+  wo.name = "kernbench";
+  EXPECT_THROW(MakeWorkload(wo), Error);
+}
+
+}  // namespace
+}  // namespace shadowmm

@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "workload.h"
+
+#include "workloads.h"
+
+namespace shadowmm {
+
+std::unique_ptr<Workload> MakeWorkload(const WorkloadOptions& options) {
+  if (options.name == "ebizzy") return MakeEbizzy(options);
+  if (options.name == "multifault") return MakeMultifault(options);
+  if (options.name == "pagefault") return MakePagefault(options);
+  if (options.name == "pft") return MakePft(options);
+  throw Error("unknown workload '" + options.name + "' (ebizzy|multifault|pagefault|pft)");
+}
+
+}  // namespace shadowmm
