@@ -124,6 +124,7 @@ struct smm_mm {
 	unsigned int vt_height;		/* 0: empty tree */
 	struct smm_vt_node *vt_pool;	/* preallocated nodes, mmap_lock */
 	unsigned long vt_pool_nr;
+	struct smm_vt_node *vt_retired;	/* replaced, not yet unpublished */
 
 	struct list_head vma_list;	/* mmap_lock */
 	struct list_head write_vmas;	/* VMAs write-started, mmap_lock */

@@ -91,10 +91,26 @@ static void vt_node_free_rcu(struct rcu_head *head)
 			container_of(head, struct smm_vt_node, rcu));
 }
 
-/* A node of the published tree: readers may be on it. */
-static void vt_node_retire(struct smm_vt_node *n)
+/*
+ * A node of the published tree, replaced by this operation.  Readers may
+ * reach it until the new root is published, so the grace period must not
+ * start before that: it is queued here and handed to RCU by vt_publish().
+ */
+static void vt_node_retire(struct smm_mm *mm, struct smm_vt_node *n)
 {
-	call_rcu(&n->rcu, vt_node_free_rcu);
+	n->next_free = mm->vt_retired;
+	mm->vt_retired = n;
+}
+
+static void vt_publish(struct smm_mm *mm, struct smm_vt_node *root)
+{
+	rcu_assign_pointer(mm->vt_root, root);
+	while (mm->vt_retired) {
+		struct smm_vt_node *n = mm->vt_retired;
+
+		mm->vt_retired = n->next_free;
+		call_rcu(&n->rcu, vt_node_free_rcu);
+	}
 }
 
 /*
@@ -206,7 +222,7 @@ static void vt_insert_node(struct smm_mm *mm, struct smm_vt_node *node,
 	}
 	*right = copy->nr > SMM_VT_FANOUT ? vt_split(mm, copy) : NULL;
 	*left = copy;
-	vt_node_retire(node);
+	vt_node_retire(mm, node);
 }
 
 void smm_vt_insert(struct smm_mm *mm, struct smm_vma *vma)
@@ -231,7 +247,7 @@ void smm_vt_insert(struct smm_mm *mm, struct smm_vma *vma)
 		}
 	}
 	/* Publishes every node written above. */
-	rcu_assign_pointer(mm->vt_root, l);
+	vt_publish(mm, l);
 }
 
 /*
@@ -266,7 +282,7 @@ static void vt_rebalance(struct smm_mm *mm, struct smm_vt_node *copy, int i)
 		copy->key[lo_idx] = m->key[0];
 		vt_remove_at(copy, lo_idx + 1);
 		vt_node_put(mm, c);
-		vt_node_retire(s);
+		vt_node_retire(mm, s);
 		return;
 	}
 	/* Borrow one entry: copy the sibling, change @c in place. */
@@ -278,7 +294,7 @@ static void vt_rebalance(struct smm_mm *mm, struct smm_vt_node *copy, int i)
 		vt_put_at(c, c->nr, s->key[0], s->slot[0]);
 		vt_remove_at(s, 0);
 	}
-	vt_node_retire(copy->slot[j]);
+	vt_node_retire(mm, copy->slot[j]);
 	copy->slot[j] = s;
 	copy->key[j] = s->key[0];
 	copy->key[i] = c->key[0];
@@ -307,7 +323,7 @@ static struct smm_vt_node *vt_erase_node(struct smm_mm *mm,
 		if (c->nr < SMM_VT_MIN)
 			vt_rebalance(mm, copy, i);
 	}
-	vt_node_retire(node);
+	vt_node_retire(mm, node);
 	return copy;
 }
 
@@ -332,7 +348,7 @@ void smm_vt_erase(struct smm_mm *mm, struct smm_vma *vma)
 		n = NULL;
 		mm->vt_height = 0;
 	}
-	rcu_assign_pointer(mm->vt_root, n);
+	vt_publish(mm, n);
 }
 
 /* End of a write cycle: keep a few nodes for the next one. */
@@ -341,14 +357,14 @@ void smm_vt_end_write(struct smm_mm *mm)
 	vt_pool_trim(mm, 4 * SMM_PT_LEVELS);
 }
 
-static void vt_free_subtree(struct smm_vt_node *n)
+static void vt_free_subtree(struct smm_mm *mm, struct smm_vt_node *n)
 {
 	unsigned int i;
 
 	if (!n->leaf)
 		for (i = 0; i < n->nr; i++)
-			vt_free_subtree(n->slot[i]);
-	vt_node_retire(n);
+			vt_free_subtree(mm, n->slot[i]);
+	vt_node_retire(mm, n);
 }
 
 /* Teardown: the VMAs are gone, free the nodes and the pool. */
@@ -357,8 +373,8 @@ void smm_vt_destroy(struct smm_mm *mm)
 	struct smm_vt_node *root = vt_root(mm);
 
 	if (root)
-		vt_free_subtree(root);
-	RCU_INIT_POINTER(mm->vt_root, NULL);
+		vt_free_subtree(mm, root);
+	vt_publish(mm, NULL);
 	mm->vt_height = 0;
 	vt_pool_trim(mm, 0);
 }
