@@ -15,8 +15,6 @@
  */
 #include "smm.h"
 
-extern struct kmem_cache *smm_pt_cachep;
-
 #define SMM_PGD_SPAN	(SMM_PT_SPAN(0) * SMM_PT_ENTRIES)
 
 static inline struct smm_pt __rcu **pt_slots(struct smm_pt *pt)

@@ -153,7 +153,10 @@ static inline void smm_count_add(struct smm_mm *mm, enum shadowmm_counter ev,
 
 unsigned long smm_events_sum(struct smm_mm *mm, enum shadowmm_counter ev);
 
-/* mm.c: the write cycle every VMA change runs in */
+/* mm.c: the caches, and the write cycle every VMA change runs in */
+extern struct kmem_cache *smm_vma_cachep;
+extern struct kmem_cache *smm_pt_cachep;
+extern struct kmem_cache *smm_vt_cachep;
 void smm_mmap_write_lock(struct smm_mm *mm);
 void smm_mmap_write_unlock(struct smm_mm *mm);
 void smm_vma_start_write(struct smm_vma *vma);

@@ -79,6 +79,13 @@ struct smm_vma_info {
 	unsigned long end;
 	unsigned long prot;
 };
+/*
+ * Lockless find_vma() under RCU, as a speculative fault does it: 1 and
+ * the VMA's fields if one contains @addr, else 0.  No lock is taken, so
+ * the answer may be stale by the time it returns.
+ */
+int smm_mm_lookup(struct smm_mm *mm, unsigned long addr,
+		  struct smm_vma_info *out);
 /* Copies up to @max VMAs in address order; returns how many exist. */
 long smm_mm_vmas(struct smm_mm *mm, struct smm_vma_info *out, long max);
 /*

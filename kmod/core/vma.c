@@ -415,6 +415,24 @@ void smm_unmap_all(struct smm_mm *mm)
 	smm_mmap_write_unlock(mm);
 }
 
+int smm_mm_lookup(struct smm_mm *mm, unsigned long addr,
+		  struct smm_vma_info *out)
+{
+	struct smm_vma *vma;
+	int found = 0;
+
+	rcu_read_lock();
+	vma = smm_vt_lookup(mm, addr);
+	if (vma && addr < READ_ONCE(vma->vm_end)) {
+		out->start = READ_ONCE(vma->vm_start);
+		out->end = READ_ONCE(vma->vm_end);
+		out->prot = READ_ONCE(vma->vm_prot);
+		found = 1;
+	}
+	rcu_read_unlock();
+	return found;
+}
+
 long smm_mm_vmas(struct smm_mm *mm, struct smm_vma_info *out, long max)
 {
 	struct smm_vma *vma;

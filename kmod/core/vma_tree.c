@@ -15,8 +15,6 @@
  */
 #include "smm.h"
 
-extern struct kmem_cache *smm_vt_cachep;
-
 static struct smm_vt_node *vt_root(struct smm_mm *mm)
 {
 	/* Lockless readers hold RCU; writers the mmap lock. */
