@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: GPL-2.0
+# shadowmm's entry points.
+#   make test     install what is missing, build, run every test (the CI's
+#                 command): userspace (plain, ASan+UBSan, TSan), checkpatch
+#                 and sparse, the module in QEMU on two kernels
+#   make bench    the comparison of fault paths and backends (see README)
+#   make          the userspace build (core library, harness, tests)
+#   make kmod     shadowmm.ko for KDIR (default: the running kernel)
+#   make vm-test  the module's selftest and stress in QEMU, both kernels
+#   make check    checkpatch --strict and sparse over kmod/
+JOBS ?= 2
+BUILD ?= build
+CMAKE_ARGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+.PHONY: all build deps test bench kmod vm-test check clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build:
+	cmake -S . -B $(BUILD) $(CMAKE_ARGS) >/dev/null
+	cmake --build $(BUILD) -j$(JOBS)
+
+test: deps
+	@scripts/test-all.sh
+
+bench: deps build
+	@scripts/bench.sh
+
+kmod:
+	$(MAKE) -C kmod
+
+check:
+	$(MAKE) -C kmod check
+
+# The selftest comes from the userspace build; the module is built by
+# vm-test.sh for each kernel it boots.
+vm-test: build
+	scripts/vm-test.sh $(VM_TEST_ARGS)
+
+clean:
+	rm -rf build build-asan build-tsan
+	-$(MAKE) -C kmod clean

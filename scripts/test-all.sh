@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Everything `make test` runs, in stages, each summarised on one line and
+# all of them totalled on the last line as "N passed, N failed":
+#   unit   the userspace build (core, harness, selftest) under ctest
+#   asan   the same tests built with ASan+UBSan
+#   tsan   the same tests built with TSan
+#   check  checkpatch --strict and sparse over kmod/ (make check)
+#   vm     the module on the Debian and the debug kernel in QEMU (make vm-test)
+# SHADOWMM_STAGES picks a subset, e.g. SHADOWMM_STAGES="unit asan".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+jobs=${JOBS:-2}
+stages=${SHADOWMM_STAGES:-unit asan tsan check vm}
+total_pass=0
+total_fail=0
+logdir=.cache/logs
+mkdir -p "$logdir"
+
+record() {	# stage passed failed seconds
+	printf 'stage %-6s %4d passed, %d failed (%ds)\n' "$1" "$2" "$3" "$4"
+	total_pass=$((total_pass + $2))
+	total_fail=$((total_fail + $3))
+}
+
+# Configures, builds and runs ctest in build dir $2 with cmake args $3.
+ctest_stage() {
+	local name=$1 dir=$2 args=$3 log="$logdir/test-$1.log" start=$SECONDS
+	echo "== $name: building $dir" >&2
+	# shellcheck disable=SC2086
+	if ! { cmake -S . -B "$dir" $args && cmake --build "$dir" -j"$jobs"; } >"$log" 2>&1; then
+		tail -30 "$log" >&2
+		echo "== $name: build failed (log: $log)" >&2
+		record "$name" 0 1 $((SECONDS - start))
+		return
+	fi
+	echo "== $name: ctest" >&2
+	(cd "$dir" && ctest --output-on-failure --timeout 900) >>"$log" 2>&1
+	local line
+	line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -1)
+	if [ -z "$line" ]; then
+		tail -30 "$log" >&2
+		record "$name" 0 1 $((SECONDS - start))
+		return
+	fi
+	local failed all
+	failed=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
+	all=$(sed -E 's/.* tests failed out of ([0-9]+).*/\1/' <<<"$line")
+	[ "$failed" -eq 0 ] || grep -E '^\s+[0-9]+ - .*\((Failed|Timeout|SEGFAULT|Subprocess)' "$log" >&2
+	record "$name" $((all - failed)) "$failed" $((SECONDS - start))
+}
+
+for stage in $stages; do
+	case $stage in
+	unit) ctest_stage unit build "-DCMAKE_BUILD_TYPE=RelWithDebInfo" ;;
+	asan) ctest_stage asan build-asan "-DSMM_SANITIZE=address -DCMAKE_BUILD_TYPE=Debug" ;;
+	tsan) ctest_stage tsan build-tsan "-DSMM_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo" ;;
+	check)
+		start=$SECONDS
+		echo "== check: checkpatch --strict, sparse" >&2
+		if make -s check >"$logdir/test-check.log" 2>&1; then
+			record check 1 0 $((SECONDS - start))
+		else
+			tail -30 "$logdir/test-check.log" >&2
+			record check 0 1 $((SECONDS - start))
+		fi
+		;;
+	vm)
+		start=$SECONDS
+		echo "== vm: module on the Debian and the debug kernel (TCG)" >&2
+		make -s vm-test 2>&1 | tee "$logdir/test-vm.log" >&2
+		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$logdir/test-vm.log" | tail -1)
+		if [ -n "$line" ]; then
+			p=$(sed -E 's/^([0-9]+) passed.*/\1/' <<<"$line")
+			f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+			# A runner that died after its count still fails the stage.
+			[ "${PIPESTATUS[0]}" -eq 0 ] || [ "$f" -gt 0 ] || f=1
+			record vm "$p" "$f" $((SECONDS - start))
+		else
+			record vm 0 1 $((SECONDS - start))
+		fi
+		;;
+	*) echo "test-all: unknown stage '$stage'" >&2; exit 2 ;;
+	esac
+done
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
