@@ -100,6 +100,9 @@ FaultPathSummary SummarizeFaultPath(Mode mode, const shadowmm_stats& d) {
       s.successes = n;
     } else if (what == "retry") {
       s.retries = n;
+    } else if (what == "miss") {
+      // Not an outcome: a miss retries the lookup and ends in one of the others.
+      s.aborts["miss"] = n;
     } else {
       if (what.substr(0, 6) == "abort_") what.remove_prefix(6);
       s.aborts[std::string(what)] = n;
@@ -107,8 +110,8 @@ FaultPathSummary SummarizeFaultPath(Mode mode, const shadowmm_stats& d) {
       if (what == "no_table") no_table = n;
     }
   }
-  // vmalock has no attempt counter: every try ends in one of these.
-  if (mode == Mode::kVmalock) s.attempts = s.successes + s.aborts_total;
+  // vmalock has no attempt counter: every try ends in exactly one of these.
+  if (mode == Mode::kVmalock) s.attempts = s.successes + s.aborts_total + s.retries;
   if (s.attempts > 0) {
     s.abort_ratio = static_cast<double>(s.aborts_total) / s.attempts;
     s.abort_ratio_excl_no_table = static_cast<double>(s.aborts_total - no_table) / s.attempts;
