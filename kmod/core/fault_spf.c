@@ -87,9 +87,10 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 				goto out_abort;
 		}
 		smm_race_window(SMM_RW_SPF_BEFORE_TRYLOCK);
-		abort = SPF_EV(mmseq, ABORT_PTL_BUSY);
-		if (!spin_trylock(&pt->ptl))
+		if (!spin_trylock(&pt->ptl)) {
+			abort = SPF_EV(mmseq, ABORT_PTL_BUSY);
 			goto out_abort;
+		}
 		/* Emptied by a zap since we looked: get a page and retry. */
 		if (*ptep || page)
 			break;

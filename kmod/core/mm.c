@@ -206,6 +206,10 @@ void smm_mmap_write_unlock(struct smm_mm *mm)
 	}
 	smm_vt_end_write(mm);
 	raw_write_seqcount_end(&mm->mm_seq);
+	/*
+	 * Release: a vmalock reader that sees the new mm_lock_seq (acquire
+	 * in vma_start_read()) also sees every VMA change of this cycle.
+	 */
 	smp_store_release(&mm->mm_lock_seq, mm->mm_lock_seq + 1);
 	up_write(&mm->mmap_lock);
 }

@@ -131,6 +131,7 @@ struct smm_pt *smm_pt_walk(struct smm_mm *mm, unsigned long addr)
 /* The PTE table for @addr, populating missing levels; NULL on -ENOMEM. */
 struct smm_pt *smm_pt_walk_alloc(struct smm_mm *mm, unsigned long addr)
 {
+	spinlock_t *pt_lock = &mm->page_table_lock;
 	struct smm_pt *pt = mm->pgd;
 	int level;
 
@@ -145,16 +146,16 @@ struct smm_pt *smm_pt_walk_alloc(struct smm_mm *mm, unsigned long addr)
 			if (!new)
 				return NULL;
 			/* Another faulter may have populated it meanwhile. */
-			spin_lock(&mm->page_table_lock);
+			spin_lock(pt_lock);
 			next = rcu_dereference_protected(*slot,
-					lockdep_is_held(&mm->page_table_lock));
+							 lockdep_is_held(pt_lock));
 			if (!next) {
 				rcu_assign_pointer(*slot, new);
 				pt->nr_used++;
 				next = new;
 				new = NULL;
 			}
-			spin_unlock(&mm->page_table_lock);
+			spin_unlock(pt_lock);
 			if (new)
 				pt_free_now(mm, new);
 		}
@@ -172,18 +173,19 @@ typedef void (*smm_pte_table_fn)(struct smm_mm *mm, struct smm_pt *pt,
  * part of the range it covers.  Skips missing subtrees whole, so a sparse
  * 128 TiB range costs what is populated.
  */
-static void pt_for_each_pte_table(struct smm_mm *mm, struct smm_pt *pt,
-				  int level, unsigned long start,
-				  unsigned long end, smm_pte_table_fn fn,
-				  unsigned long arg)
+static void pt_walk_pte_tables(struct smm_mm *mm, struct smm_pt *pt,
+			       int level, unsigned long start,
+			       unsigned long end, smm_pte_table_fn fn,
+			       unsigned long arg)
 {
 	unsigned long addr = start;
 
 	while (addr < end) {
 		unsigned long span = SMM_PT_SPAN(level);
 		unsigned long next = (addr & ~(span - 1)) + span;
-		struct smm_pt *child = rcu_dereference_raw(
-			pt_slots(pt)[SMM_PT_INDEX(addr, level)]);
+		struct smm_pt __rcu **slot =
+			&pt_slots(pt)[SMM_PT_INDEX(addr, level)];
+		struct smm_pt *child = rcu_dereference_raw(*slot);
 
 		if (next > end)
 			next = end;
@@ -191,8 +193,8 @@ static void pt_for_each_pte_table(struct smm_mm *mm, struct smm_pt *pt,
 			if (level == SMM_PT_LEVELS - 2)
 				fn(mm, child, addr, next, arg);
 			else
-				pt_for_each_pte_table(mm, child, level + 1,
-						      addr, next, fn, arg);
+				pt_walk_pte_tables(mm, child, level + 1,
+						   addr, next, fn, arg);
 		}
 		addr = next;
 	}
@@ -231,7 +233,7 @@ static void zap_pte_table(struct smm_mm *mm, struct smm_pt *pt,
 void smm_zap_range(struct smm_mm *mm, unsigned long start, unsigned long end)
 {
 	lockdep_assert_held(&mm->mmap_lock);
-	pt_for_each_pte_table(mm, mm->pgd, 0, start, end, zap_pte_table, 0);
+	pt_walk_pte_tables(mm, mm->pgd, 0, start, end, zap_pte_table, 0);
 }
 
 static void change_pte_table(struct smm_mm *mm, struct smm_pt *pt,
@@ -258,8 +260,8 @@ void smm_change_prot_range(struct smm_mm *mm, unsigned long start,
 			   unsigned long end, unsigned long prot)
 {
 	lockdep_assert_held_write(&mm->mmap_lock);
-	pt_for_each_pte_table(mm, mm->pgd, 0, start, end, change_pte_table,
-			      smm_prot_to_pte(prot));
+	pt_walk_pte_tables(mm, mm->pgd, 0, start, end, change_pte_table,
+			   smm_prot_to_pte(prot));
 }
 
 /* An unlinked subtree: nothing maps under it any more. */
@@ -270,10 +272,14 @@ static void pt_free_subtree(struct smm_mm *mm, struct smm_pt *pt, int level)
 	if (level == SMM_PT_LEVELS - 1) {
 		/* Zapped before unlinking: a page here would be a leak. */
 		if (WARN_ON(pt->nr_used)) {
-			for (i = 0; i < SMM_PT_ENTRIES; i++)
-				if (pt_ptes(pt)[i])
-					smm_page_free_charged(mm,
-						smm_pte_page(pt_ptes(pt)[i]));
+			unsigned long *ptes = pt_ptes(pt);
+
+			for (i = 0; i < SMM_PT_ENTRIES; i++) {
+				void *page = smm_pte_page(ptes[i]);
+
+				if (page)
+					smm_page_free_charged(mm, page);
+			}
 		}
 	} else {
 		for (i = 0; i < SMM_PT_ENTRIES; i++) {

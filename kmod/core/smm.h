@@ -40,10 +40,10 @@
 /* Page tables: 4 levels of 512 entries, x86-64 style. */
 #define SMM_PT_LEVELS		4
 #define SMM_PT_BITS		9
-#define SMM_PT_ENTRIES		(1 << SMM_PT_BITS)
+#define SMM_PT_ENTRIES		BIT(SMM_PT_BITS)
 /* Span of one entry at @level (0: PGD entry ... 3: PTE). */
 #define SMM_PT_SHIFT(level)	(SMM_PAGE_SHIFT + SMM_PT_BITS * (3 - (level)))
-#define SMM_PT_SPAN(level)	(1UL << SMM_PT_SHIFT(level))
+#define SMM_PT_SPAN(level)	BIT(SMM_PT_SHIFT(level))
 #define SMM_PT_INDEX(addr, level) \
 	(((addr) >> SMM_PT_SHIFT(level)) & (SMM_PT_ENTRIES - 1))
 
@@ -131,7 +131,7 @@ struct smm_mm {
 	unsigned long nr_vmas;
 	unsigned long free_area_hint;
 
-	spinlock_t page_table_lock;
+	spinlock_t page_table_lock;	/* upper-level entries, nr_used */
 	struct smm_pt *pgd;
 	atomic_long_t nr_pages;		/* charged against limits.max_pages */
 	struct smm_limits limits;

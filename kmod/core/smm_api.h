@@ -61,6 +61,7 @@ enum smm_race_window {
 	SMM_RW_WRITER_SECTION,		/* writer inside a VMA write section */
 	SMM_NR_RACE_WINDOWS
 };
+
 void smm_set_race_injection(unsigned long mask);
 unsigned long smm_get_race_injection(void);
 
@@ -79,6 +80,7 @@ struct smm_vma_info {
 	unsigned long end;
 	unsigned long prot;
 };
+
 /*
  * Lockless find_vma() under RCU, as a speculative fault does it: 1 and
  * the VMA's fields if one contains @addr, else 0.  No lock is taken, so

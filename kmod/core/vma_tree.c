@@ -385,6 +385,7 @@ static int vt_check(struct smm_vt_node *n, unsigned int depth,
 		    unsigned int height, bool is_root, struct smm_vma **next,
 		    struct smm_mm *mm, char *why, unsigned long len)
 {
+	bool is_leaf_depth = depth == height;
 	unsigned int i;
 
 	if (!n->nr || n->nr > SMM_VT_FANOUT ||
@@ -400,7 +401,7 @@ static int vt_check(struct smm_vt_node *n, unsigned int depth,
 			return -EUCLEAN;
 		}
 	}
-	if (n->leaf != (depth == height)) {
+	if (n->leaf != is_leaf_depth) {
 		snprintf(why, len, "vt: leaf at depth %u of %u", depth,
 			 height);
 		return -EUCLEAN;

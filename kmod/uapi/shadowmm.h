@@ -16,15 +16,16 @@
 #ifndef _UAPI_SHADOWMM_H
 #define _UAPI_SHADOWMM_H
 
+#include <linux/const.h>
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
 #define SHADOWMM_PAGE_SHIFT	12
-#define SHADOWMM_PAGE_SIZE	(1ULL << SHADOWMM_PAGE_SHIFT)
+#define SHADOWMM_PAGE_SIZE	_BITULL(SHADOWMM_PAGE_SHIFT)
 /* 4 levels of 512 entries: a 48-bit space, of which userspace gets half. */
-#define SHADOWMM_TASK_SIZE	(1ULL << 47)
+#define SHADOWMM_TASK_SIZE	_BITULL(47)
 /* Like vm.mmap_min_addr: the first 64 KiB are never mapped. */
-#define SHADOWMM_MMAP_MIN_ADDR	(1ULL << 16)
+#define SHADOWMM_MMAP_MIN_ADDR	_BITULL(16)
 
 /* shadowmm_cmd.prot */
 #define SHADOWMM_PROT_NONE	0x0ULL
@@ -145,6 +146,7 @@ enum shadowmm_counter {
 	SHADOWMM_COUNTERS(SHADOWMM_COUNTER_ENUM)
 	SHADOWMM_NR_COUNTERS
 };
+
 #undef SHADOWMM_COUNTER_ENUM
 
 /*

@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * <debugfs>/shadowmm/ctl: every open() is one shadow address space, shared
+ * by whatever shares the open file (threads, forked children, an io_uring)
+ * as threads share an mm, and torn down when the last reference goes.
+ *
+ * Synchronous commands come by ioctl, one struct shadowmm_cmd each (the
+ * lib/test_hmm.c style); batches by write() of whole records, which is
+ * what io_uring submits.  Both end in smm_exec(), which validates every
+ * range before anything changes, so bad input is an errno and no more.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/atomic.h>
+#include <linux/bug.h>
+#include <linux/fs.h>
+#include <linux/kernel.h>
+#include <linux/minmax.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "shadowmm_module.h"
+
+static atomic_long_t validate_runs = ATOMIC_LONG_INIT(0);
+static atomic_long_t validate_failed = ATOMIC_LONG_INIT(0);
+
+void shadowmm_ctl_validate_stats(unsigned long *runs, unsigned long *failed)
+{
+	*runs = atomic_long_read(&validate_runs);
+	*failed = atomic_long_read(&validate_failed);
+}
+
+static int shadowmm_ctl_open(struct inode *inode, struct file *file)
+{
+	struct smm_limits limits;
+	struct smm_mm *mm;
+	unsigned int mode;
+	int ret;
+
+	nonseekable_open(inode, file);
+	shadowmm_space_params(&limits, &mode);
+	ret = smm_mm_create(&limits, mode, &mm);
+	if (ret)
+		return ret;
+	file->private_data = mm;
+	return 0;
+}
+
+/* An inconsistent space is a bug in the core, never the user's doing. */
+static void shadowmm_ctl_validate(struct smm_mm *mm)
+{
+	char why[160];
+	int ret;
+
+	ret = smm_mm_validate(mm, why, sizeof(why));
+	atomic_long_inc(&validate_runs);
+	if (ret) {
+		atomic_long_inc(&validate_failed);
+		WARN_ONCE(1, "shadowmm: space inconsistent at release: %s\n",
+			  why);
+	}
+}
+
+/* The last reference is gone: no command can be running on @mm. */
+static int shadowmm_ctl_release(struct inode *inode, struct file *file)
+{
+	struct smm_mm *mm = file->private_data;
+
+	if (shadowmm_validate_on_release())
+		shadowmm_ctl_validate(mm);
+	smm_mm_destroy(mm);
+	return 0;
+}
+
+/* Outputs not written by an operation read back as 0, whatever was sent. */
+static void shadowmm_cmd_clear_out(struct shadowmm_cmd *cmd)
+{
+	cmd->out_addr = 0;
+	cmd->out_value = 0;
+	cmd->out_faults = 0;
+	cmd->out_len = 0;
+}
+
+/*
+ * Copies at most cmd->len bytes of the space's counters to cmd->ptr, so an
+ * older caller with a shorter struct still works; out_len says how much
+ * the module has.  len 0 only asks that size.
+ */
+static int shadowmm_get_stats(struct smm_mm *mm, struct shadowmm_cmd *cmd)
+{
+	struct shadowmm_stats *st;
+	size_t len = min_t(u64, cmd->len, sizeof(*st));
+	int ret = 0;
+
+	st = kmalloc(sizeof(*st), GFP_KERNEL);
+	if (!st)
+		return -ENOMEM;
+	smm_mm_stats(mm, st);
+	if (len && copy_to_user(u64_to_user_ptr(cmd->ptr), st, len))
+		ret = -EFAULT;
+	else
+		cmd->out_len = sizeof(*st);
+	kfree(st);
+	return ret;
+}
+
+static long shadowmm_ctl_ioctl(struct file *file, unsigned int ioc,
+			       unsigned long arg)
+{
+	struct smm_mm *mm = file->private_data;
+	void __user *uarg = (void __user *)arg;
+	unsigned int op = _IOC_NR(ioc);
+	struct shadowmm_cmd cmd;
+	int ret;
+
+	/* The number names the operation; type, direction and size are ours. */
+	if (op == SHADOWMM_OP_NONE || op >= SHADOWMM_NR_OPS ||
+	    ioc != SHADOWMM_IOC(op))
+		return -ENOTTY;
+	if (copy_from_user(&cmd, uarg, sizeof(cmd)))
+		return -EFAULT;
+	if (cmd.op != SHADOWMM_OP_NONE && cmd.op != op)
+		return -EINVAL;
+	cmd.op = op;
+	shadowmm_cmd_clear_out(&cmd);
+	if (op == SHADOWMM_OP_GET_STATS)
+		ret = shadowmm_get_stats(mm, &cmd);
+	else
+		ret = smm_exec(mm, &cmd);
+	/* Written back on errors too: a TOUCH says how far it got. */
+	if (copy_to_user(uarg, &cmd, sizeof(cmd)) && !ret)
+		ret = -EFAULT;
+	return ret;
+}
+
+/* A record is input only: nothing could carry an address or stats back. */
+static int shadowmm_record_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
+{
+	if (cmd->op == SHADOWMM_OP_GET_STATS)
+		return -EINVAL;
+	if (cmd->op == SHADOWMM_OP_MAP && !(cmd->flags & SHADOWMM_MAP_FIXED))
+		return -EINVAL;
+	shadowmm_cmd_clear_out(cmd);
+	return smm_exec(mm, cmd);
+}
+
+/*
+ * Runs whole records in order and stops at the first that fails: the
+ * return value is the bytes of the records that succeeded, or the error of
+ * the first record if none did, like a short write.  Only a fatal signal
+ * stops a long batch early; every record reschedules.
+ */
+static ssize_t shadowmm_ctl_write(struct file *file, const char __user *buf,
+				  size_t count, loff_t *ppos)
+{
+	struct smm_mm *mm = file->private_data;
+	struct shadowmm_cmd cmd;
+	size_t done = 0;
+	int ret = 0;
+
+	if (!count || count % sizeof(cmd))
+		return -EINVAL;
+	while (done < count) {
+		if (copy_from_user(&cmd, buf + done, sizeof(cmd))) {
+			ret = -EFAULT;
+			break;
+		}
+		ret = shadowmm_record_exec(mm, &cmd);
+		if (ret)
+			break;
+		done += sizeof(cmd);
+		if (fatal_signal_pending(current))
+			break;
+		cond_resched();
+	}
+	return done ? done : ret;
+}
+
+const struct file_operations shadowmm_ctl_fops = {
+	/* Pins the module while a space is open, so rmmod is refused. */
+	.owner = THIS_MODULE,
+	.open = shadowmm_ctl_open,
+	.release = shadowmm_ctl_release,
+	.unlocked_ioctl = shadowmm_ctl_ioctl,
+	/* Only __u64 fields: the same layout for 32-bit callers. */
+	.compat_ioctl = compat_ptr_ioctl,
+	.write = shadowmm_ctl_write,
+	.llseek = no_llseek,
+};
