@@ -7,6 +7,15 @@
 // allocator it hands a freed range straight back, so ebizzy's map/unmap
 // cycle reuses one address.  Every shadow backend (inproc, module by ioctl,
 // write or io_uring) therefore lays a run out identically.
+//
+// A shadow backend takes the first page of each arena when it creates the
+// space and maps it PROT_NONE (NeighbourMap()).  In a process a
+// short-lived mmap lands next to other mappings (stacks, heaps, libraries,
+// other threads' buffers), so the PTE table under it usually outlives its
+// munmap.  An arena is private to its thread, so without a neighbour every
+// munmap would free the arena's only tables and every next map's first
+// fault would have to allocate them again -- which Linux running ebizzy
+// rarely does, and which would send every spf record down the classic path.
 #ifndef SHADOWMM_HARNESS_ARENA_H_
 #define SHADOWMM_HARNESS_ARENA_H_
 

@@ -58,6 +58,10 @@ class InprocBackend : public Backend {
     int ret = smm_mm_create(&limits, static_cast<unsigned>(config.mode), &mm);
     if (ret) throw SysError("smm_mm_create", -ret);
     mm_.reset(mm);
+    for (unsigned i = 0; i < arenas_.count(); i++) {
+      shadowmm_cmd cmd = NeighbourMap(arenas_, i);
+      if ((ret = smm_exec(mm, &cmd))) throw SysError("smm_exec MAP", -ret);
+    }
   }
 
   std::string_view Name() const override { return "inproc"; }

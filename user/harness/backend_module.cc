@@ -109,6 +109,10 @@ class ModuleBackend : public Backend {
     if (config.max_pages != 0)
       throw Error("module backend: the page budget is the module's parameter, not --max_pages");
     SetMode(config.mode);
+    for (unsigned i = 0; i < arenas_.count(); i++) {
+      shadowmm_cmd cmd = NeighbourMap(arenas_, i);
+      if (int err = Ioctl(fd_.get(), cmd)) throw SysError("ioctl MAP", err);
+    }
   }
 
   std::string_view Name() const override { return "module"; }

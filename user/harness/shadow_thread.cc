@@ -40,6 +40,16 @@ std::string_view OpName(uint64_t op) {
   return "op?";
 }
 
+shadowmm_cmd NeighbourMap(AddressArenas& arenas, unsigned index) {
+  shadowmm_cmd cmd{};
+  cmd.op = SHADOWMM_OP_MAP;
+  cmd.addr = arenas.Alloc(index, SHADOWMM_PAGE_SIZE);
+  cmd.len = SHADOWMM_PAGE_SIZE;
+  cmd.prot = SHADOWMM_PROT_NONE;
+  cmd.flags = SHADOWMM_MAP_FIXED;
+  return cmd;
+}
+
 void ShadowThread::Run(shadowmm_cmd& cmd, bool need_out) {
   if (Exec(cmd, need_out)) {
     faults_ += cmd.out_faults;

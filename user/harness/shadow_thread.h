@@ -15,6 +15,9 @@
 namespace shadowmm {
 
 uint64_t ShadowProt(Prot prot);
+// Takes arena @index's first page for its PROT_NONE neighbour mapping
+// (arena.h says why) and returns the MAP that puts it in place.
+shadowmm_cmd NeighbourMap(AddressArenas& arenas, unsigned index);
 std::string_view OpName(uint64_t op);
 
 class ShadowThread : public BackendThread {

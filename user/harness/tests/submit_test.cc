@@ -73,7 +73,13 @@ class RecordingThread : public ShadowThread {
 class RecordingBackend : public Backend {
  public:
   RecordingBackend(unsigned threads, Submit how)
-      : arenas_(threads + 1, SHADOWMM_PAGE_SIZE), how_(how) {}
+      : arenas_(threads + 1, SHADOWMM_PAGE_SIZE), how_(how) {
+    // As the real shadow backends do when they create the space.
+    for (unsigned i = 0; i < arenas_.count(); i++) {
+      shadowmm_cmd cmd = NeighbourMap(arenas_, i);
+      EXPECT_EQ(write(file.fd(), &cmd, sizeof(cmd)), static_cast<ssize_t>(sizeof(cmd)));
+    }
+  }
   std::string_view Name() const override { return "recording"; }
   uint64_t PageSize() const override { return SHADOWMM_PAGE_SIZE; }
   std::unique_ptr<BackendThread> Attach(unsigned index) override {
