@@ -1,20 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0
 // A reference model of one shadow address space: VMAs as a sorted map,
 // present pages and the words written to them.  Written for clarity, not
-// speed; the model test compares the core against it after every step.
+// speed.  It depends on the uapi header only, so the core's model test
+// (test_model.cc) and the module's selftest (in the VM) share it.
 #pragma once
+
+#include <linux/types.h>
 
 #include <cerrno>
 #include <cstdint>
 #include <iterator>
 #include <map>
 #include <set>
+#include <string>
 
-#include "smm_test.h"
+#include "shadowmm.h"
 
-namespace smm_test {
+namespace smm_model {
 
 class Model {
+ public:
+  static constexpr uint64_t kPage = SHADOWMM_PAGE_SIZE;
+
  public:
   struct Vma {
     uint64_t end;
@@ -108,30 +115,4 @@ class Model {
   }
 };
 
-// Empty if the space matches the model, else the first difference.
-inline std::string compare(const Space& s, const Model& m) {
-  auto v = s.vmas();
-  if (v.size() != m.vmas.size())
-    return "VMA count " + std::to_string(v.size()) + " vs model " + std::to_string(m.vmas.size());
-  size_t i = 0;
-  for (const auto& [start, vma] : m.vmas) {
-    if (v[i].start != start || v[i].end != vma.end || v[i].prot != vma.prot)
-      return "VMA " + std::to_string(i) + " differs at " + std::to_string(start);
-    i++;
-  }
-  if (s.stats().pages_live != m.pages.size())
-    return "pages " + std::to_string(s.stats().pages_live) + " vs model " +
-           std::to_string(m.pages.size());
-  for (uint64_t p : m.pages) {
-    __u64 val;
-    if (smm_mm_peek(s.get(), p, &val) != 1) return "page missing at " + std::to_string(p);
-  }
-  for (const auto& [a, want] : m.words) {
-    __u64 val = 0;
-    smm_mm_peek(s.get(), a, &val);
-    if (val != want) return "word at " + std::to_string(a) + " differs";
-  }
-  return s.validate();
-}
-
-}  // namespace smm_test
+}  // namespace smm_model

@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "model.h"
+#include "model_compare.h"
 
 namespace smm_test {
 namespace {

@@ -5,7 +5,7 @@
 // for every N, which must change nothing and leak nothing.
 #include <random>
 
-#include "model.h"
+#include "model_compare.h"
 
 namespace smm_test {
 namespace {

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: GPL-2.0
+// Compares an in-process space with the reference model (model.h): VMAs,
+// every present page, every written word, then the core's own checker.
+#pragma once
+
+#include <string>
+
+#include "model.h"
+#include "smm_test.h"
+
+namespace smm_test {
+
+using smm_model::Model;
+
+// Empty if the space matches the model, else the first difference.
+inline std::string compare(const Space& s, const Model& m) {
+  auto v = s.vmas();
+  if (v.size() != m.vmas.size())
+    return "VMA count " + std::to_string(v.size()) + " vs model " + std::to_string(m.vmas.size());
+  size_t i = 0;
+  for (const auto& [start, vma] : m.vmas) {
+    if (v[i].start != start || v[i].end != vma.end || v[i].prot != vma.prot)
+      return "VMA " + std::to_string(i) + " differs at " + std::to_string(start);
+    i++;
+  }
+  if (s.stats().pages_live != m.pages.size())
+    return "pages " + std::to_string(s.stats().pages_live) + " vs model " +
+           std::to_string(m.pages.size());
+  for (uint64_t p : m.pages) {
+    __u64 val;
+    if (smm_mm_peek(s.get(), p, &val) != 1) return "page missing at " + std::to_string(p);
+  }
+  for (const auto& [a, want] : m.words) {
+    __u64 val = 0;
+    smm_mm_peek(s.get(), a, &val);
+    if (val != want) return "word at " + std::to_string(a) + " differs";
+  }
+  return s.validate();
+}
+
+}  // namespace smm_test
