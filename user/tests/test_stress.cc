@@ -25,6 +25,10 @@ struct StressParam {
   unsigned long inject;
 };
 
+void PrintTo(const StressParam& p, std::ostream* os) {
+  *os << mode_name(p.mode) << (p.inject ? " with race injection" : "");
+}
+
 class Stress : public CoreTest, public ::testing::WithParamInterface<StressParam> {};
 
 TEST_P(Stress, FaultersAgainstWriters) {
