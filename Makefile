@@ -27,7 +27,7 @@ test: deps
 	@scripts/test-all.sh
 
 bench: deps build
-	@scripts/bench.sh
+	@scripts/bench.sh $(BENCH_ARGS)
 
 kmod:
 	$(MAKE) -C kmod
