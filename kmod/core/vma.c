@@ -201,12 +201,11 @@ static unsigned long count_vmas(struct smm_mm *mm, unsigned long start,
 
 /* VMA splits at @start and @end need; 0, 1 or 2. */
 static unsigned int splits_needed(struct smm_mm *mm, unsigned long start,
-				  unsigned long end, struct smm_vma **first)
+				  unsigned long end)
 {
 	struct smm_vma *vma = smm_find_vma(mm, start), *last = NULL;
 	unsigned int n = 0;
 
-	*first = vma;
 	if (!vma || vma->vm_start >= end)
 		return 0;
 	if (vma->vm_start < start)
@@ -271,14 +270,14 @@ static struct smm_vma *split_range(struct smm_mm *mm, unsigned long start,
 int smm_unmap(struct smm_mm *mm, unsigned long start, unsigned long len)
 {
 	unsigned long end = start + len, floor, ceiling, n;
-	struct smm_vma *new[2] = { NULL, NULL }, *vma, *first, *prev, *next;
+	struct smm_vma *new[2] = { NULL, NULL }, *vma, *prev, *next;
 	unsigned int splits;
 	bool holes;
 	int ret;
 
 	smm_mmap_write_lock(mm);
 	n = count_vmas(mm, start, end, &holes);
-	splits = splits_needed(mm, start, end, &first);
+	splits = splits_needed(mm, start, end);
 	ret = 0;
 	if (!n)
 		goto out;
@@ -334,14 +333,14 @@ int smm_protect(struct smm_mm *mm, unsigned long start, unsigned long len,
 		unsigned long prot)
 {
 	unsigned long end = start + len, n;
-	struct smm_vma *new[2] = { NULL, NULL }, *vma, *first, *prev;
+	struct smm_vma *new[2] = { NULL, NULL }, *vma, *prev;
 	unsigned int splits;
 	bool holes;
 	int ret;
 
 	smm_mmap_write_lock(mm);
 	n = count_vmas(mm, start, end, &holes);
-	splits = splits_needed(mm, start, end, &first);
+	splits = splits_needed(mm, start, end);
 	/* Like mprotect(2): a hole anywhere fails the whole call. */
 	ret = -ENOMEM;
 	if (holes)
