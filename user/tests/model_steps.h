@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-2.0
+// The random steps of the model tests and how one is applied to a space and
+// to the reference model (model.h) alike.  Templated on the space, so the
+// in-process test (test_model.cc, a smm_test::Space) and the module's model
+// run in the VM (module_model.cc, an ioctl-backed space) share them.  A
+// space needs map(addr, len, prot[, flags, &out]), unmap, protect, zap and
+// fault(addr, write, value, &out) returning 0 or a negative errno.
+#pragma once
+
+#include <algorithm>
+#include <random>
+#include <string>
+#include <utility>
+
+#include "model.h"
+
+namespace smm_model {
+
+// 4 MiB window: two PTE tables, so table freeing and sharing both happen.
+constexpr uint64_t kWindow = 0x40000000;
+constexpr uint64_t kWindowPages = 1024;
+
+struct Step {
+  int op;
+  uint64_t addr, len, prot;
+  bool write;
+  uint64_t value;
+};
+
+inline Step random_step(std::mt19937_64& rng) {
+  Step st{};
+  st.op = static_cast<int>(rng() % 10);
+  uint64_t page = rng() % kWindowPages;
+  st.addr = kWindow + page * Model::kPage;
+  st.len = (1 + rng() % std::min<uint64_t>(48, kWindowPages - page)) * Model::kPage;
+  st.prot = rng() % 3 == 0 ? SHADOWMM_PROT_READ : rng() % 5 == 0 ? SHADOWMM_PROT_NONE : (SHADOWMM_PROT_READ | SHADOWMM_PROT_WRITE);
+  st.write = rng() % 2;
+  st.value = rng();
+  if (st.op >= 5) st.addr += (rng() % 512) * 8;  // faults anywhere in a page
+  return st;
+}
+
+// Runs @st on both; under fail-Nth an -ENOMEM must leave the model as is.
+template <class Space>
+std::string apply(const Space& s, Model& m, const Step& st, bool may_fail) {
+  int got = 0, want = 0;
+  uint64_t out = 0, model_out = 0;
+  switch (st.op) {
+    case 0: {  // fixed map
+      got = s.map(st.addr, st.len, st.prot);
+      want = m.range_free(st.addr, st.len) ? 0 : -EEXIST;
+      if (got == 0 && want == 0) m.map(st.addr, st.len, st.prot);
+      break;
+    }
+    case 1: {  // kernel-chosen map
+      got = s.map(st.addr, st.len, st.prot, 0, &out);
+      if (got == 0) {
+        if (!m.range_free(out, st.len)) return "map chose a taken range";
+        m.map(out, st.len, st.prot);
+        // Keep the model test inside the window it compares.
+        int ret = s.unmap(out, st.len);
+        if (ret == 0)
+          m.unmap(out, st.len);
+        else if (!(may_fail && ret == -ENOMEM))
+          return "unmap of chosen range failed: " + std::to_string(ret);
+      }
+      want = 0;
+      break;
+    }
+    case 2:
+      got = s.unmap(st.addr, st.len);
+      if (got == 0) m.unmap(st.addr, st.len);
+      want = 0;
+      break;
+    case 3:
+      got = s.protect(st.addr, st.len, st.prot);
+      want = m.covered(st.addr, st.len) ? 0 : -ENOMEM;
+      if (got == 0 && want == 0) m.protect(st.addr, st.len, st.prot);
+      break;
+    case 4:
+      got = s.zap(st.addr, st.len);
+      want = m.covered(st.addr, st.len) ? 0 : -ENOMEM;
+      if (got == 0 && want == 0) m.zap(st.addr, st.len);
+      break;
+    default: {
+      got = s.fault(st.addr, st.write, st.value, &out);
+      Model trial = m;
+      want = trial.fault(st.addr, st.write, st.value, &model_out);
+      if (got == 0 && want == 0) {
+        m = std::move(trial);
+        if (!st.write && out != model_out) return "fault read a wrong value";
+      }
+      break;
+    }
+  }
+  if (got != want && !(may_fail && got == -ENOMEM))
+    return "op " + std::to_string(st.op) + " returned " + std::to_string(got) + ", model " +
+           std::to_string(want);
+  return "";
+}
+
+}  // namespace smm_model
