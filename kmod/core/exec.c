@@ -107,6 +107,9 @@ int smm_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 			return -EINVAL;
 		return exec_touch(mm, cmd);
 	case SHADOWMM_OP_SET_MODE:
+		/* smm_set_mode() takes an unsigned int: check all 64 bits. */
+		if (cmd->value >= SHADOWMM_NR_MODES)
+			return -EINVAL;
 		return smm_set_mode(mm, cmd->value);
 	default:
 		/* GET_STATS needs the host to copy out; unknown ops. */

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// The module as the selftest sees it: the raw uapi (one struct
+// shadowmm_cmd per ioctl or per write() record) on an open ctl file, the
+// other debugfs files, and the module's parameters in sysfs.  Calls return
+// 0 or an errno value, so tests can compare errors directly.
+#ifndef SHADOWMM_SELFTEST_CTL_H_
+#define SHADOWMM_SELFTEST_CTL_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shadowmm.h"
+
+namespace shadowmm::selftest {
+
+inline constexpr uint64_t kPage = SHADOWMM_PAGE_SIZE;
+inline constexpr uint64_t kRW = SHADOWMM_PROT_READ | SHADOWMM_PROT_WRITE;
+inline constexpr uint64_t kRO = SHADOWMM_PROT_READ;
+inline constexpr uint64_t kNone = SHADOWMM_PROT_NONE;
+
+// <debugfs>/shadowmm, and the module's sysfs directory.
+void SetDebugfsDir(const std::string& dir);
+const std::string& DebugfsDir();
+std::string DebugfsFile(const std::string& name);
+std::string ParamFile(const std::string& name);
+const char* ModuleName();
+
+// Whole-file read and write: 0 or errno.
+int ReadFile(const std::string& path, std::string* out);
+int WriteFile(const std::string& path, const std::string& data);
+// The file's content without its trailing newline; ASSERTs it can be read.
+std::string ReadLine(const std::string& path);
+
+// The "name value" lines of <debugfs>/shadowmm/stats.
+struct GlobalStats {
+  std::map<std::string, std::string> lines;
+  std::vector<std::string> order;
+  uint64_t operator[](const std::string& name) const;  // ASSERTs it exists
+};
+GlobalStats ReadGlobalStats();
+
+// The module's reference count (/sys/module/shadowmm/refcnt), or -1.
+long ModuleRefcnt();
+
+shadowmm_cmd Cmd(uint64_t op, uint64_t addr = 0, uint64_t len = 0);
+shadowmm_cmd MapCmd(uint64_t addr, uint64_t len, uint64_t prot,
+                    uint64_t flags = SHADOWMM_MAP_FIXED);
+shadowmm_cmd ProtectCmd(uint64_t addr, uint64_t len, uint64_t prot);
+shadowmm_cmd FaultCmd(uint64_t addr, bool write, uint64_t value = 0);
+shadowmm_cmd TouchCmd(uint64_t addr, uint64_t len, uint64_t stride, bool write, uint64_t value = 0);
+
+// One open() of ctl: one shadow address space.
+class Space {
+ public:
+  Space();  // ASSERTs that ctl opens
+  ~Space();
+  Space(const Space&) = delete;
+  Space& operator=(const Space&) = delete;
+  Space(Space&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+
+  // open() of ctl: a descriptor, or -errno.
+  static int Open();
+
+  int fd() const { return fd_; }
+  void Close();
+
+  // ioctl(SHADOWMM_IOC(cmd.op), &cmd): 0 or errno; out_* written back.
+  int Ioctl(shadowmm_cmd& cmd) const;
+  int Map(uint64_t addr, uint64_t len, uint64_t prot, uint64_t flags,
+          uint64_t* out_addr = nullptr) const;
+  int MapFixed(uint64_t addr, uint64_t len, uint64_t prot = kRW) const;
+  int Unmap(uint64_t addr, uint64_t len) const;
+  int Protect(uint64_t addr, uint64_t len, uint64_t prot) const;
+  int Zap(uint64_t addr, uint64_t len) const;
+  // FAULT: out_value into *value (the value read, or written).
+  int Fault(uint64_t addr, bool write, uint64_t in_value = 0, uint64_t* value = nullptr,
+            uint64_t* faults = nullptr) const;
+  int Load(uint64_t addr, uint64_t* value) const { return Fault(addr, false, 0, value); }
+  int Store(uint64_t addr, uint64_t value) const { return Fault(addr, true, value); }
+  int Touch(uint64_t addr, uint64_t len, uint64_t stride, bool write, uint64_t value = 0,
+            uint64_t* faults = nullptr) const;
+  int SetMode(uint64_t mode) const;
+  shadowmm_stats Stats() const;  // ASSERTs GET_STATS works
+
+  // write() of records: bytes consumed, or -errno.
+  ssize_t Submit(const std::vector<shadowmm_cmd>& records) const;
+  ssize_t SubmitRaw(const void* buf, size_t len) const;
+
+ private:
+  int fd_ = -1;
+};
+
+inline uint64_t Counter(const shadowmm_stats& st, shadowmm_counter ev) { return st.counter[ev]; }
+
+// Sets a module parameter or debugfs file for the life of the guard and
+// puts the old value back, so a test leaves the module as it found it.
+class SettingGuard {
+ public:
+  SettingGuard(std::string path, const std::string& value);  // ASSERTs the write
+  ~SettingGuard();
+  SettingGuard(const SettingGuard&) = delete;
+  SettingGuard& operator=(const SettingGuard&) = delete;
+
+ private:
+  std::string path_;
+  std::optional<std::string> old_;
+};
+
+}  // namespace shadowmm::selftest
+
+#endif  // SHADOWMM_SELFTEST_CTL_H_
