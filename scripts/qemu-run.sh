@@ -237,9 +237,9 @@ smm_log "kernel: $kimg, smp $smp, mem ${mem}M, timeout ${timeout}s, log: $log"
 
 # Stream the console (CRs stripped) into the log and, unless --quiet, stdout.
 if ((quiet)); then
-	tail -s 0.1 -n +1 -f --pid="$qpid" "$raw" | tr -d '\r' >>"$log" &
+	tail -s 0.1 -n +1 -f --pid="$qpid" "$raw" | stdbuf -oL tr -d '\r' >>"$log" &
 else
-	tail -s 0.1 -n +1 -f --pid="$qpid" "$raw" | tr -d '\r' | tee -a "$log" &
+	tail -s 0.1 -n +1 -f --pid="$qpid" "$raw" | stdbuf -oL tr -d '\r' | tee -a "$log" &
 fi
 tpid=$!
 
