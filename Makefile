@@ -38,12 +38,16 @@ check:
 # The selftest comes from the userspace build; the module is built by
 # vm-test.sh for each kernel it boots.  In the guest: the ABI selftest (TAP),
 # then a stress of every mode, a stress with mode switches under race
-# injection, and the model test through the module's ioctls.
+# injection, the model test through the module's ioctls, and the harness's
+# module tests (every backend op by ioctl, write() and io_uring, and the
+# same workloads leaving the same counters on the module as in-process).
 VM_STRESS ?= shadowmm-selftest --require --stress 20 --threads 4 --mode all && \
 	shadowmm-selftest --require --stress 10 --threads 4 --mode switch --inject 0x3f && \
-	smm-module-model --require --seeds 2 --steps 600
+	smm-module-model --require --seeds 2 --steps 600 && \
+	harness_tests --gtest_filter='*odule*:Submit/*'
 VM_TEST_ARGS ?= --selftest $(BUILD)/user/selftest/shadowmm-selftest --selftest-args --require \
-	--bin $(BUILD)/user/tests/smm-module-model --stress "$(VM_STRESS)"
+	--bin $(BUILD)/user/tests/smm-module-model --bin $(BUILD)/user/harness/harness_tests \
+	--bin $(BUILD)/user/harness/shadowmm-bench --stress "$(VM_STRESS)"
 vm-test: build
 	scripts/vm-test.sh $(VM_TEST_ARGS)
 
