@@ -75,7 +75,7 @@ if [ "$vm" = 1 ]; then
 		--smp "$cpus" --timeout 1500 --log "$out/vm-console.log" --quiet -- "$guest" \
 		>"$out/vm.txt" 2>&1 || { tail -20 "$out/vm.txt" >&2; exit 1; }
 	/usr/bin/python3 scripts/bench-extract.py "$out/vm-console.log" "$out"
-	grep -m1 '^accel:' "$out/vm.txt" | sed 's/^/vm /' >>"$out/machine.txt" || true
+	grep -m1 -o 'accel: .*' "$out/vm.txt" | sed 's/^/vm /' >>"$out/machine.txt" || true
 	grep -m1 -o 'SHADOWMM-GUEST-KERNEL .*' "$out/vm-console.log" |
 		sed 's/SHADOWMM-GUEST-KERNEL/vm guest kernel:/' >>"$out/machine.txt" || true
 fi
