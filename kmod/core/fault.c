@@ -112,11 +112,13 @@ static bool smm_access_present(struct smm_mm *mm, unsigned long addr,
 	rcu_read_lock();
 	pt = smm_pt_walk(mm, addr);
 	if (pt && smm_pte_allows(READ_ONCE(*smm_pte_slot(pt, addr)), write)) {
+		unsigned long pte;
+
 		spin_lock(&pt->ptl);
 		/* Re-check: a zap or protect may have won the lock. */
-		if (smm_pte_allows(*smm_pte_slot(pt, addr), write)) {
-			smm_do_access(smm_pte_page(*smm_pte_slot(pt, addr)),
-				      addr, write, val);
+		pte = *smm_pte_slot(pt, addr);
+		if (smm_pte_allows(pte, write)) {
+			smm_do_access(smm_pte_page(pte), addr, write, val);
 			done = true;
 		}
 		spin_unlock(&pt->ptl);
@@ -174,12 +176,14 @@ int smm_mm_peek(struct smm_mm *mm, unsigned long addr, __u64 *val)
 	down_read(&mm->mmap_lock);
 	pt = smm_pt_walk(mm, addr);
 	if (pt) {
+		unsigned long pte;
+
 		spin_lock(&pt->ptl);
-		if (*smm_pte_slot(pt, addr)) {
+		pte = *smm_pte_slot(pt, addr);
+		if (pte) {
 			u64 v;
 
-			smm_do_access(smm_pte_page(*smm_pte_slot(pt, addr)),
-				      addr, false, &v);
+			smm_do_access(smm_pte_page(pte), addr, false, &v);
 			*val = v;
 			ret = 1;
 		}
