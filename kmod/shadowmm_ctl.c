@@ -125,10 +125,16 @@ static long shadowmm_ctl_ioctl(struct file *file, unsigned int ioc,
 		return -EINVAL;
 	cmd.op = op;
 	shadowmm_cmd_clear_out(&cmd);
-	if (op == SHADOWMM_OP_GET_STATS)
+	if (op == SHADOWMM_OP_GET_STATS) {
+		if (cmd.flags)
+			return -EINVAL;
 		ret = shadowmm_get_stats(mm, &cmd);
-	else
+	} else {
+		/* Every other command changes the space, as write() does. */
+		if (!(file->f_mode & FMODE_WRITE))
+			return -EBADF;
 		ret = smm_exec(mm, &cmd);
+	}
 	/* Written back on errors too: a TOUCH says how far it got. */
 	if (copy_to_user(uarg, &cmd, sizeof(cmd)) && !ret)
 		ret = -EFAULT;
@@ -149,8 +155,11 @@ static int shadowmm_record_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 /*
  * Runs whole records in order and stops at the first that fails: the
  * return value is the bytes of the records that succeeded, or the error of
- * the first record if none did, like a short write.  Only a fatal signal
- * stops a long batch early; every record reschedules.
+ * the first record if none did, like a short write.  A pending signal
+ * stops a long batch the same way (-EINTR if no record ran).  A count that
+ * is not whole records is -EINVAL, except when vfs_write() trimmed a
+ * larger write to MAX_RW_COUNT: then the whole records in it run and the
+ * short count tells the caller where to go on.
  */
 static ssize_t shadowmm_ctl_write(struct file *file, const char __user *buf,
 				  size_t count, loff_t *ppos)
@@ -160,9 +169,16 @@ static ssize_t shadowmm_ctl_write(struct file *file, const char __user *buf,
 	size_t done = 0;
 	int ret = 0;
 
-	if (!count || count % sizeof(cmd))
+	if (count % sizeof(cmd) && count != MAX_RW_COUNT)
+		return -EINVAL;
+	count -= count % sizeof(cmd);
+	if (!count)
 		return -EINVAL;
 	while (done < count) {
+		if (signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
 		if (copy_from_user(&cmd, buf + done, sizeof(cmd))) {
 			ret = -EFAULT;
 			break;
@@ -171,8 +187,6 @@ static ssize_t shadowmm_ctl_write(struct file *file, const char __user *buf,
 		if (ret)
 			break;
 		done += sizeof(cmd);
-		if (fatal_signal_pending(current))
-			break;
 		cond_resched();
 	}
 	return done ? done : ret;

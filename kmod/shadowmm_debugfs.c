@@ -10,6 +10,12 @@
  *           validation tally
  *   mode    the fault path of new spaces; write a name to change it
  *   inject  race-window injection mask (enum smm_race_window bits)
+ *   bugs    known-bugs mask (enum shadowmm_bug bits): puts historical
+ *           bugs back so tests can prove their detectors fire
+ *
+ * A write is one whole value with at most a trailing newline; anything
+ * else (an embedded NUL, trailing garbage, an unknown bit) is -EINVAL and
+ * changes nothing.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -63,18 +69,33 @@ static ssize_t mode_read(struct file *file, char __user *buf, size_t count,
 	return simple_read_from_buffer(buf, count, ppos, name, len);
 }
 
+/*
+ * Copies a whole small write into @kbuf as a C string.  An embedded NUL
+ * would let "spf\0xyz" parse as "spf": refused.
+ */
+static int write_to_string(const char __user *buf, size_t count, char *kbuf,
+			   size_t size)
+{
+	if (!count || count >= size)
+		return -EINVAL;
+	if (copy_from_user(kbuf, buf, count))
+		return -EFAULT;
+	if (memchr(kbuf, '\0', count))
+		return -EINVAL;
+	kbuf[count] = '\0';
+	return 0;
+}
+
 /* One mode name, as sysfs takes it: a trailing newline is fine. */
 static ssize_t mode_write(struct file *file, const char __user *buf,
 			  size_t count, loff_t *ppos)
 {
 	char name[16];
-	int mode;
+	int mode, ret;
 
-	if (!count || count >= sizeof(name))
-		return -EINVAL;
-	if (copy_from_user(name, buf, count))
-		return -EFAULT;
-	name[count] = '\0';
+	ret = write_to_string(buf, count, name, sizeof(name));
+	if (ret)
+		return ret;
 	mode = smm_mode_parse(name);
 	if (mode < 0)
 		return mode;
@@ -90,20 +111,71 @@ static const struct file_operations mode_fops = {
 	.llseek = default_llseek,
 };
 
-static int inject_get(void *data, u64 *val)
+/*
+ * inject and bugs: a mask read as "0x%02llx\n" and written as one number
+ * (kstrtoull(): base prefix, one trailing newline, nothing else).
+ */
+struct mask_file {
+	unsigned long (*get)(void);
+	int (*set)(unsigned long mask);
+};
+
+static int inject_set(unsigned long mask)
 {
-	*val = smm_get_race_injection();
+	if (mask & ~(BIT(SMM_NR_RACE_WINDOWS) - 1))
+		return -EINVAL;
+	smm_set_race_injection(mask);
 	return 0;
 }
 
-static int inject_set(void *data, u64 val)
+static const struct mask_file inject_mask = {
+	.get = smm_get_race_injection,
+	.set = inject_set,
+};
+
+static const struct mask_file bugs_mask = {
+	.get = smm_get_bugs,
+	.set = smm_set_bugs,
+};
+
+static ssize_t mask_read(struct file *file, char __user *buf, size_t count,
+			 loff_t *ppos)
 {
-	if (val & ~(BIT_ULL(SMM_NR_RACE_WINDOWS) - 1))
-		return -EINVAL;
-	smm_set_race_injection(val);
-	return 0;
+	const struct mask_file *mf = file->private_data;
+	char val[24];
+	int len;
+
+	len = scnprintf(val, sizeof(val), "0x%02lx\n", mf->get());
+	return simple_read_from_buffer(buf, count, ppos, val, len);
 }
-DEFINE_DEBUGFS_ATTRIBUTE(inject_fops, inject_get, inject_set, "0x%02llx\n");
+
+static ssize_t mask_write(struct file *file, const char __user *buf,
+			  size_t count, loff_t *ppos)
+{
+	const struct mask_file *mf = file->private_data;
+	unsigned long long val;
+	char kbuf[24];
+	int ret;
+
+	ret = write_to_string(buf, count, kbuf, sizeof(kbuf));
+	if (ret)
+		return ret;
+	ret = kstrtoull(kbuf, 0, &val);
+	if (ret)
+		return ret;
+	if (val > ULONG_MAX)
+		return -EINVAL;
+	ret = mf->set(val);
+	return ret ? ret : count;
+}
+
+static const struct file_operations mask_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.read = mask_read,
+	.write = mask_write,
+	.llseek = default_llseek,
+};
 
 int shadowmm_debugfs_init(void)
 {
@@ -125,8 +197,11 @@ int shadowmm_debugfs_init(void)
 	}
 	debugfs_create_file("stats", 0600, shadowmm_dir, NULL, &stats_fops);
 	debugfs_create_file("mode", 0600, shadowmm_dir, NULL, &mode_fops);
-	debugfs_create_file_unsafe("inject", 0600, shadowmm_dir, NULL,
-				   &inject_fops);
+	/* The data is const and static: nothing to protect from removal. */
+	debugfs_create_file_unsafe("inject", 0600, shadowmm_dir,
+				   (void *)&inject_mask, &mask_fops);
+	debugfs_create_file_unsafe("bugs", 0600, shadowmm_dir,
+				   (void *)&bugs_mask, &mask_fops);
 	return 0;
 }
 

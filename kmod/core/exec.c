@@ -39,7 +39,10 @@ static int exec_map(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 
 /*
  * Accesses [addr, addr + len) every @stride bytes.  Stops at the first
- * error; out_faults says how many accesses faulted up to there.
+ * error; out_faults says how many accesses faulted up to there and out_len
+ * how many bytes of the range the completed accesses cover.  A pending
+ * signal stops it like a short read(): 0 and a short out_len if some
+ * accesses were done, -EINTR if none was.
  */
 static int exec_touch(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 {
@@ -54,20 +57,24 @@ static int exec_touch(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 		u64 val = cmd->value;
 		bool faulted;
 
+		if (unlikely(smm_host_should_stop())) {
+			if (addr == cmd->addr)
+				ret = -EINTR;
+			break;
+		}
 		ret = smm_access(mm, addr, write, &val, &faulted);
 		n += faulted;
 		if (ret)
 			break;
-		if (unlikely(smm_host_should_stop())) {
-			ret = -EINTR;
-			break;
-		}
 		cond_resched();
 		/* A stride beyond the range: one access, and no wrap. */
-		if (cmd->stride >= end - addr)
+		if (cmd->stride >= end - addr) {
+			addr = end;
 			break;
+		}
 	}
 	cmd->out_faults = n;
+	cmd->out_len = min(addr, end) - cmd->addr;
 	return ret;
 }
 
@@ -81,16 +88,16 @@ int smm_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 	case SHADOWMM_OP_MAP:
 		return exec_map(mm, cmd);
 	case SHADOWMM_OP_UNMAP:
-		if (!range_ok(cmd->addr, cmd->len))
+		if (!range_ok(cmd->addr, cmd->len) || cmd->flags)
 			return -EINVAL;
 		return smm_unmap(mm, cmd->addr, cmd->len);
 	case SHADOWMM_OP_PROTECT:
-		if (!range_ok(cmd->addr, cmd->len) ||
+		if (!range_ok(cmd->addr, cmd->len) || cmd->flags ||
 		    cmd->prot & ~SHADOWMM_PROT_MASK)
 			return -EINVAL;
 		return smm_protect(mm, cmd->addr, cmd->len, cmd->prot);
 	case SHADOWMM_OP_ZAP:
-		if (!range_ok(cmd->addr, cmd->len))
+		if (!range_ok(cmd->addr, cmd->len) || cmd->flags)
 			return -EINVAL;
 		return smm_zap(mm, cmd->addr, cmd->len);
 	case SHADOWMM_OP_FAULT:
@@ -108,7 +115,7 @@ int smm_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 		return exec_touch(mm, cmd);
 	case SHADOWMM_OP_SET_MODE:
 		/* smm_set_mode() takes an unsigned int: check all 64 bits. */
-		if (cmd->value >= SHADOWMM_NR_MODES)
+		if (cmd->value >= SHADOWMM_NR_MODES || cmd->flags)
 			return -EINVAL;
 		return smm_set_mode(mm, cmd->value);
 	default:

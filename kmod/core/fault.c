@@ -109,6 +109,11 @@ static bool smm_access_present(struct smm_mm *mm, unsigned long addr,
 	struct smm_pt *pt;
 	bool done = false;
 
+	/*
+	 * The lockless PTE load is only a hint (a racing zap or protect may
+	 * change it): the access itself is decided again under the PTE lock,
+	 * whose acquire orders it after the last change of the entry.
+	 */
 	rcu_read_lock();
 	pt = smm_pt_walk(mm, addr);
 	if (pt && smm_pte_allows(READ_ONCE(*smm_pte_slot(pt, addr)), write)) {

@@ -36,6 +36,11 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 
 	smm_count(mm, SPF_EV(mmseq, ATTEMPT));
 	rcu_read_lock();
+	/*
+	 * raw_read_seqcount() is an acquire (smp_rmb() after the load):
+	 * the fields read below are at least as new as the snapshot.  Pairs
+	 * with the smp_wmb() of the write-side begin and end.
+	 */
 	if (mmseq) {
 		seqc = &mm->mm_seq;
 		seq = raw_read_seqcount(seqc);
@@ -67,12 +72,20 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 	abort = SPF_EV(mmseq, ABORT_ACCESS);
 	if (!smm_prot_allows(prot, write))
 		goto out_abort;
-	/* The fields may be torn mid-change: trust them only if unchanged. */
+	/*
+	 * The fields may be torn mid-change: trust them only if unchanged.
+	 * smp_rmb() in read_seqcount_retry() orders the loads above before
+	 * the re-read; pairs with smp_wmb() in raw_write_seqcount_begin().
+	 */
 	abort = SPF_EV(mmseq, ABORT_SEQ);
 	if (read_seqcount_retry(seqc, seq))
 		goto out_abort;
 
-	/* The first fault under a new table takes the classic path. */
+	/*
+	 * The first fault under a new table takes the classic path.  The
+	 * walk's rcu_dereference()s pair with rcu_assign_pointer() in
+	 * smm_pt_walk_alloc(); RCU keeps a table unlinked meanwhile alive.
+	 */
 	pt = smm_pt_walk(mm, addr);
 	abort = SPF_EV(mmseq, ABORT_NO_TABLE);
 	if (!pt)
@@ -100,7 +113,11 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 	/*
 	 * Writers open their section before they take a PTE lock to zap or
 	 * change protection, so under the lock an unchanged count means no
-	 * such writer has been here since the snapshot, nor can come now.
+	 * such writer has been here since the snapshot, nor can come now:
+	 * the trylock's acquire pairs with the writer's spin_unlock(), and
+	 * the retry's smp_rmb() orders the table walk before the re-read, so
+	 * a table populated after the writer's pt_sync_populators() comes
+	 * with the odd count (see there).
 	 */
 	abort = SPF_EV(mmseq, ABORT_SEQ_PTL);
 	if (read_seqcount_retry(seqc, seq)) {

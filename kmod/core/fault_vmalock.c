@@ -17,22 +17,64 @@
  */
 #include "smm.h"
 
+/*
+ * Read-locks @vma unless a writer has it this cycle.  Caller holds RCU.
+ *
+ * Ordering: the re-check after the trylock is the one the reader relies
+ * on.  Its acquire pairs with the release of mm_lock_seq in
+ * smm_mmap_write_unlock(): a reader that sees a write cycle over (the new
+ * sequence) also sees everything that cycle did to the VMA (bounds,
+ * protection, detached).  The trylock alone is not enough: it is ordered
+ * after the up_write() in smm_vma_start_write(), which comes before the
+ * cycle's changes.
+ */
 static bool vma_start_read(struct smm_vma *vma)
 {
 	struct smm_mm *mm = vma->vm_mm;
+	unsigned int seq;
 
-	/* Write-locked this cycle: the trylock would only bounce the line. */
-	if (READ_ONCE(vma->vm_lock_seq) == smp_load_acquire(&mm->mm_lock_seq))
+	/*
+	 * Write-locked this cycle: the trylock would only bounce the line.
+	 * A stale answer either way is corrected by the re-check below.
+	 */
+	if (READ_ONCE(vma->vm_lock_seq) == READ_ONCE(mm->mm_lock_seq))
 		return false;
+	smm_race_window(SMM_RW_VMA_BEFORE_LOCK);
 	if (!down_read_trylock(&vma->vm_lock))
 		return false;
-	/* A writer may have locked and released it before our trylock. */
-	if (unlikely(READ_ONCE(vma->vm_lock_seq) ==
-		     READ_ONCE(mm->mm_lock_seq))) {
+	/*
+	 * A writer may have locked and released it before our trylock.  An
+	 * equal sequence after 2^32 cycles can only be a false "locked": a
+	 * fallback, never a false "unlocked".
+	 */
+	if (smm_bug(SHADOWMM_BUG_VMA_SEQ_RELAXED))
+		seq = READ_ONCE(mm->mm_lock_seq);
+	else
+		/* Pairs with smp_store_release() in smm_mmap_write_unlock(). */
+		seq = smp_load_acquire(&mm->mm_lock_seq);
+	if (unlikely(READ_ONCE(vma->vm_lock_seq) == seq)) {
 		up_read(&vma->vm_lock);
 		return false;
 	}
 	return true;
+}
+
+/*
+ * Drops the VMA read lock inside RCU, as mainline's vma_end_read() does:
+ * once our count is gone a writer may take the lock, detach the VMA and
+ * queue it for freeing while up_read() is still waking it on the rwsem
+ * (always possible on PREEMPT_RT).  Holding RCU keeps the VMA, and so its
+ * vm_lock, alive until up_read() returns.
+ */
+static void vma_end_read(struct smm_vma *vma)
+{
+	if (smm_bug(SHADOWMM_BUG_VMA_UNLOCK_OUTSIDE_RCU)) {
+		up_read(&vma->vm_lock);
+		return;
+	}
+	rcu_read_lock();
+	up_read(&vma->vm_lock);
+	rcu_read_unlock();
 }
 
 static struct smm_vma *lock_vma_under_rcu(struct smm_mm *mm,
@@ -45,11 +87,14 @@ retry:
 	vma = smm_vt_lookup(mm, addr);
 	if (!vma)
 		goto inval;
-	smm_race_window(SMM_RW_VMA_BEFORE_LOCK);
 	if (!vma_start_read(vma))
 		goto inval;
 	smm_race_window(SMM_RW_VMA_LOCKED);
-	/* Bounds may have changed between the lookup and the lock. */
+	/*
+	 * Stable under the read lock (writers change them only after
+	 * smm_vma_start_write(), which waits for us), and ordered after the
+	 * last write cycle by the acquire in vma_start_read().
+	 */
 	if (addr < vma->vm_start || addr >= vma->vm_end) {
 		up_read(&vma->vm_lock);
 		goto inval;
@@ -80,16 +125,17 @@ int smm_fault_vmalock(struct smm_mm *mm, unsigned long addr, bool write,
 	}
 	/* Access errors are reported by the classic path, as on x86. */
 	if (!smm_prot_allows(vma->vm_prot, write)) {
-		up_read(&vma->vm_lock);
+		vma_end_read(vma);
 		smm_count(mm, SHADOWMM_EV_VMA_LOCK_ABORT);
 		return -EAGAIN;
 	}
 	ret = smm_fault_locked(mm, vma, addr, write, val);
-	up_read(&vma->vm_lock);
+	vma_end_read(vma);
 	if (ret == -ENOMEM) {
 		smm_count(mm, SHADOWMM_EV_VMA_LOCK_RETRY);
 		return -EAGAIN;
 	}
-	smm_count(mm, SHADOWMM_EV_VMA_LOCK_SUCCESS);
+	if (!ret)
+		smm_count(mm, SHADOWMM_EV_VMA_LOCK_SUCCESS);
 	return ret;
 }

@@ -17,6 +17,7 @@ static unsigned long smm_retired[SHADOWMM_NR_COUNTERS];
 static unsigned long smm_mms_live;
 
 static unsigned long smm_race_mask;
+unsigned long smm_bugs;
 
 static const char *const smm_counter_names[] = {
 #define SMM_COUNTER_NAME(name, str) str,
@@ -30,6 +31,16 @@ static const char *const smm_mode_names[] = {
 	[SHADOWMM_MODE_VMALOCK] = "vmalock",
 	[SHADOWMM_MODE_MMSEQ] = "mmseq",
 };
+
+static const char *const smm_bug_names[] = {
+	[SHADOWMM_BUG_VMA_SEQ_RELAXED] = "vma_seq_relaxed",
+	[SHADOWMM_BUG_VMA_UNLOCK_OUTSIDE_RCU] = "vma_unlock_outside_rcu",
+};
+
+const char *smm_bug_name(unsigned int b)
+{
+	return b < SHADOWMM_NR_BUGS ? smm_bug_names[b] : NULL;
+}
 
 const char *smm_counter_name(unsigned int i)
 {
@@ -87,6 +98,19 @@ void smm_set_race_injection(unsigned long mask)
 unsigned long smm_get_race_injection(void)
 {
 	return READ_ONCE(smm_race_mask);
+}
+
+int smm_set_bugs(unsigned long mask)
+{
+	if (mask & ~(unsigned long)SHADOWMM_BUGS_MASK)
+		return -EINVAL;
+	WRITE_ONCE(smm_bugs, mask);
+	return 0;
+}
+
+unsigned long smm_get_bugs(void)
+{
+	return READ_ONCE(smm_bugs);
 }
 
 void smm_race_window(enum smm_race_window w)
@@ -183,6 +207,7 @@ unsigned int smm_get_mode(struct smm_mm *mm)
 void smm_mmap_write_lock(struct smm_mm *mm)
 {
 	down_write(&mm->mmap_lock);
+	/* Odd, then smp_wmb(): pairs with the retry rmb in smm_fault_spf(). */
 	raw_write_seqcount_begin(&mm->mm_seq);
 }
 
@@ -199,16 +224,26 @@ void smm_mmap_write_unlock(struct smm_mm *mm)
 	lockdep_assert_held_write(&mm->mmap_lock);
 	list_for_each_entry_safe(vma, tmp, &mm->write_vmas, vm_wlist) {
 		list_del(&vma->vm_wlist);
+		/*
+		 * Release (smp_wmb() before the even count): pairs with the
+		 * smp_rmb() of read_seqcount_retry() in smm_fault_spf().
+		 */
 		if (vma->detached)
 			smm_vma_free(vma);
 		else
 			raw_write_seqcount_end(&vma->vm_sequence);
 	}
 	smm_vt_end_write(mm);
+	/*
+	 * Release (in raw_write_seqcount_end()): pairs with the smp_rmb() of
+	 * read_seqcount_retry() in smm_fault_spf(); an mmseq fault that sees
+	 * the count even again sees the whole cycle.
+	 */
 	raw_write_seqcount_end(&mm->mm_seq);
 	/*
-	 * Release: a vmalock reader that sees the new mm_lock_seq (acquire
-	 * in vma_start_read()) also sees every VMA change of this cycle.
+	 * Release: pairs with the smp_load_acquire() after the trylock in
+	 * vma_start_read(); a vmalock reader that sees the new mm_lock_seq
+	 * also sees every VMA change of this cycle.  Unsigned: wraps.
 	 */
 	smp_store_release(&mm->mm_lock_seq, mm->mm_lock_seq + 1);
 	up_write(&mm->mmap_lock);
@@ -227,9 +262,19 @@ void smm_vma_start_write(struct smm_vma *vma)
 	lockdep_assert_held_write(&mm->mmap_lock);
 	if (vma->vm_lock_seq == mm->mm_lock_seq)
 		return;
+	/*
+	 * down_write() waits out the readers that locked before us; the
+	 * vm_lock_seq store is published by up_write() (release) to every
+	 * later trylock (acquire) in vma_start_read(), which then backs off.
+	 */
 	down_write(&vma->vm_lock);
 	WRITE_ONCE(vma->vm_lock_seq, mm->mm_lock_seq);
 	up_write(&vma->vm_lock);
+	/*
+	 * smp_wmb() after the odd count: pairs with the smp_rmb() in
+	 * read_seqcount_retry(); a speculative fault that reads any field
+	 * changed from here on sees the count moved and aborts.
+	 */
 	raw_write_seqcount_begin(&vma->vm_sequence);
 	list_add_tail(&vma->vm_wlist, &mm->write_vmas);
 	smm_race_window(SMM_RW_WRITER_SECTION);
@@ -282,6 +327,43 @@ unsigned long smm_events_sum(struct smm_mm *mm, enum shadowmm_counter ev)
 	return sum;
 }
 
+/*
+ * The gauges are alloc - free of counters summed at different moments.
+ * An object is always counted allocated before it is counted freed, and
+ * the two increments are ordered by whatever handed the object over (the
+ * PTE lock, the mmap lock, RCU).  Summing the frees first and the allocs
+ * after smp_rmb() therefore never finds more frees than allocs: a gauge
+ * can be a little high under load, never below zero.  The rmb pairs with
+ * the release-acquire chain between the two increments.
+ */
+static const enum shadowmm_counter smm_gauge_frees[] = {
+	SHADOWMM_EV_PAGE_FREE, SHADOWMM_EV_PT_FREE, SHADOWMM_EV_VMA_FREE,
+};
+
+static bool smm_is_gauge_free(unsigned int ev)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(smm_gauge_frees); i++)
+		if (ev == smm_gauge_frees[i])
+			return true;
+	return false;
+}
+
+/* Adds @mm's counters to @c, frees of gauges first (see above). */
+static void smm_events_add_all(struct smm_mm *mm, __u64 *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(smm_gauge_frees); i++)
+		c[smm_gauge_frees[i]] += smm_events_sum(mm, smm_gauge_frees[i]);
+	/* Frees before allocs: pairs with the chain between the two counts. */
+	smp_rmb();
+	for (i = 0; i < SHADOWMM_NR_COUNTERS; i++)
+		if (!smm_is_gauge_free(i))
+			c[i] += smm_events_sum(mm, i);
+}
+
 static void smm_stats_gauges(struct shadowmm_stats *st)
 {
 	const __u64 *c = st->counter;
@@ -294,11 +376,8 @@ static void smm_stats_gauges(struct shadowmm_stats *st)
 
 void smm_mm_stats(struct smm_mm *mm, struct shadowmm_stats *st)
 {
-	unsigned int i;
-
 	memset(st, 0, sizeof(*st));
-	for (i = 0; i < SHADOWMM_NR_COUNTERS; i++)
-		st->counter[i] = smm_events_sum(mm, i);
+	smm_events_add_all(mm, st->counter);
 	smm_stats_gauges(st);
 	st->mode = smm_get_mode(mm);
 	st->mms_live = 1;
@@ -314,8 +393,7 @@ void smm_global_stats(struct shadowmm_stats *st)
 	for (i = 0; i < SHADOWMM_NR_COUNTERS; i++)
 		st->counter[i] = smm_retired[i];
 	list_for_each_entry(mm, &smm_mm_list, mm_list)
-		for (i = 0; i < SHADOWMM_NR_COUNTERS; i++)
-			st->counter[i] += smm_events_sum(mm, i);
+		smm_events_add_all(mm, st->counter);
 	st->mms_live = smm_mms_live;
 	mutex_unlock(&smm_mm_list_lock);
 	smm_stats_gauges(st);

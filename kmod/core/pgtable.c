@@ -95,7 +95,9 @@ void *smm_page_alloc_charged(struct smm_mm *mm, gfp_t gfp)
 	unsigned long max = mm->limits.max_pages;
 	void *page;
 
-	if (max && atomic_long_inc_return(&mm->nr_pages) > (long)max) {
+	/* Unsigned: a budget of 2^63 or more is a large one, not negative. */
+	if (max &&
+	    (unsigned long)atomic_long_inc_return(&mm->nr_pages) > max) {
 		atomic_long_dec(&mm->nr_pages);
 		return NULL;
 	}
@@ -150,6 +152,11 @@ struct smm_pt *smm_pt_walk_alloc(struct smm_mm *mm, unsigned long addr)
 			next = rcu_dereference_protected(*slot,
 							 lockdep_is_held(pt_lock));
 			if (!next) {
+				/*
+				 * Release: the zeroed table and its lock are
+				 * initialised before a lockless walker's
+				 * rcu_dereference() in smm_pt_walk() finds it.
+				 */
 				rcu_assign_pointer(*slot, new);
 				pt->nr_used++;
 				next = new;
@@ -227,12 +234,41 @@ static void zap_pte_table(struct smm_mm *mm, struct smm_pt *pt,
 }
 
 /*
+ * A writer that opened its section (vma->vm_sequence or mm->mm_seq made
+ * odd) and is about to walk the upper levels without a lock, to find the
+ * PTE tables it must zap or re-protect, first takes and drops
+ * page_table_lock, under which every table is populated.
+ *
+ * Without it the writer's store to the sequence and its load of an upper
+ * slot may reorder (store buffering, allowed even on x86) against a
+ * vmalock fault populating a new table in the same span for a
+ * neighbouring VMA: the writer reads the slot empty and skips the table,
+ * while a speculative fault on the writer's VMA reads the new table and
+ * then the old, even sequence, and installs a page (or a writable PTE)
+ * the writer never sees.
+ *
+ * With it, either the populator's critical section comes first, and the
+ * unlock -> lock pair makes the writer's walk see the new slot; or the
+ * writer's comes first, and the chain "sequence store, unlock (release)
+ * -> populator's lock (acquire), rcu_assign_pointer() of the slot
+ * (release)" puts the odd sequence before the slot: a speculative fault
+ * that reads the slot (rcu_dereference) and then re-checks its sequence
+ * after smp_rmb() (read_seqcount_retry()) sees it odd and aborts.
+ */
+static void pt_sync_populators(struct smm_mm *mm)
+{
+	spin_lock(&mm->page_table_lock);
+	spin_unlock(&mm->page_table_lock);
+}
+
+/*
  * Frees the pages of [start, end).  Callers hold the mmap lock (read for
  * MADV_DONTNEED, write for unmap); concurrent faults may refill it.
  */
 void smm_zap_range(struct smm_mm *mm, unsigned long start, unsigned long end)
 {
 	lockdep_assert_held(&mm->mmap_lock);
+	pt_sync_populators(mm);
 	pt_walk_pte_tables(mm, mm->pgd, 0, start, end, zap_pte_table, 0);
 }
 
@@ -260,6 +296,7 @@ void smm_change_prot_range(struct smm_mm *mm, unsigned long start,
 			   unsigned long end, unsigned long prot)
 {
 	lockdep_assert_held_write(&mm->mmap_lock);
+	pt_sync_populators(mm);
 	pt_walk_pte_tables(mm, mm->pgd, 0, start, end, change_pte_table,
 			   smm_prot_to_pte(prot));
 }
@@ -308,7 +345,12 @@ static void pt_free_range(struct smm_mm *mm, struct smm_pt *pt, int level,
 		struct smm_pt *child = rcu_dereference_raw(*slot);
 
 		if (child && base >= floor && next <= ceiling) {
-			/* Concurrent vmalock faults populate siblings. */
+			/*
+			 * Concurrent vmalock faults populate siblings.  A
+			 * NULL needs no release; lockless walkers that still
+			 * reach the old table are kept safe by pt_free()'s
+			 * grace period.
+			 */
 			spin_lock(&mm->page_table_lock);
 			RCU_INIT_POINTER(*slot, NULL);
 			pt->nr_used--;

@@ -24,6 +24,37 @@
  *                              accesses) never touch freed memory.
  *
  * Order: mmap_lock -> vm_lock -> page_table_lock -> ptl.
+ *
+ * Ordering (what lockless readers rely on; each barrier's comment names
+ * its pair, and none of it may lean on x86's TSO):
+ *
+ *   VMA index        rcu_assign_pointer(vt_root) in vt_publish()
+ *                    -> rcu_dereference in smm_vt_lookup(): a reader sees
+ *                    a new tree's nodes and the VMAs linked into it whole.
+ *   VMA write cycle  smm_vma_start_write(): odd vm_sequence, smp_wmb()
+ *                    -> smp_rmb() of read_seqcount_retry() in spf;
+ *                    up_write() of vm_lock -> the trylock in
+ *                    vma_start_read().  smm_mmap_write_unlock(): even
+ *                    sequences (smp_wmb() first) -> the same retries;
+ *                    smp_store_release(mm_lock_seq) -> smp_load_acquire()
+ *                    after the trylock in vma_start_read().
+ *   spf/mmseq        raw_read_seqcount() (acquire) before the VMA's
+ *                    fields; read_seqcount_retry() after them and again
+ *                    under the PTE lock, whose acquire orders it after
+ *                    every zap or protect that held the lock before.
+ *   page tables      rcu_assign_pointer() of a new table under
+ *                    page_table_lock -> rcu_dereference in the walkers.
+ *                    A writer takes and drops page_table_lock after
+ *                    opening its section, before walking to zap or
+ *                    protect (pt_sync_populators()), so a table populated
+ *                    concurrently is either seen by the writer or seen
+ *                    by the speculative fault together with the odd count.
+ *                    Freed tables go through call_rcu() after unlinking.
+ *   vmalock unlock   up_read() inside RCU (vma_end_read()): the VMA and
+ *                    its rwsem outlive the unlock's wake-up.
+ *   PTEs and pages   set and cleared under the PTE lock only; lockless
+ *                    READ_ONCE peeks are hints re-checked under it.
+ *   counters         gauges sum frees, smp_rmb(), then allocs.
  */
 #ifndef SMM_H
 #define SMM_H
@@ -100,7 +131,7 @@ struct smm_vma {
 	unsigned long vm_prot;		/* SHADOWMM_PROT_* */
 	bool detached;
 	seqcount_t vm_sequence;
-	int vm_lock_seq;
+	unsigned int vm_lock_seq;	/* mm_lock_seq of its last write */
 	struct rw_semaphore vm_lock;
 
 	struct smm_mm *vm_mm;
@@ -117,7 +148,7 @@ struct smm_events {
 struct smm_mm {
 	struct rw_semaphore mmap_lock;
 	seqcount_t mm_seq;		/* mmseq: odd while write-locked */
-	int mm_lock_seq;		/* vmalock: write cycle number */
+	unsigned int mm_lock_seq;	/* vmalock: write cycle, wraps */
 	unsigned int mode;		/* enum shadowmm_mode, READ_ONCE */
 
 	struct smm_vt_node __rcu *vt_root;
@@ -164,12 +195,21 @@ struct smm_vma *smm_vma_alloc(struct smm_mm *mm);
 void smm_vma_free(struct smm_vma *vma);
 void smm_race_window(enum smm_race_window w);
 
+extern unsigned long smm_bugs;
+
+/* A known bug put back on purpose (enum shadowmm_bug); off by default. */
+static inline bool smm_bug(enum shadowmm_bug b)
+{
+	return unlikely(READ_ONCE(smm_bugs) & BIT(b));
+}
+
 /* vma_tree.c */
 struct smm_vma *smm_vt_lookup(struct smm_mm *mm, unsigned long addr);
 int smm_vt_reserve(struct smm_mm *mm, unsigned long inserts,
 		   unsigned long erases);
 void smm_vt_insert(struct smm_mm *mm, struct smm_vma *vma);
-void smm_vt_erase(struct smm_mm *mm, struct smm_vma *vma);
+unsigned long smm_vt_erase_range(struct smm_mm *mm, unsigned long start,
+				 unsigned long end);
 void smm_vt_end_write(struct smm_mm *mm);
 void smm_vt_destroy(struct smm_mm *mm);
 int smm_vt_validate(struct smm_mm *mm, char *why, unsigned long len);

@@ -66,6 +66,15 @@ void smm_set_race_injection(unsigned long mask);
 unsigned long smm_get_race_injection(void);
 
 /*
+ * The known-bugs mask (enum shadowmm_bug bits): -EINVAL for unknown bits.
+ * Module-wide, like race injection.
+ */
+int smm_set_bugs(unsigned long mask);
+unsigned long smm_get_bugs(void);
+/* Name of knob @b ("vma_seq_relaxed", ...), or NULL. */
+const char *smm_bug_name(unsigned int b);
+
+/*
  * Consistency check of one space (the DEBUG_VM validate_mm() of shadowmm):
  * VMA index ordered and equal to the VMA list, no overlap, every present
  * PTE inside a VMA whose protection allows its bits, live counts equal to

@@ -47,10 +47,13 @@ static inline void destroy_rwsem(struct rw_semaphore *sem)
 {
 }
 
-/* TOUCH over a large range stops for a fatal signal. */
+/*
+ * TOUCH over a large range stops for any pending signal, as read() and
+ * write() do, and reports how far it got.
+ */
 static inline bool smm_host_should_stop(void)
 {
-	return fatal_signal_pending(current);
+	return signal_pending(current);
 }
 
 /*

@@ -49,6 +49,31 @@ enum shadowmm_mode {
 	SHADOWMM_NR_MODES
 };
 
+/*
+ * Known bugs, on purpose: bits of <debugfs>/shadowmm/bugs (smm_set_bugs()
+ * in-process).  Each puts back a historical ordering or locking mistake so
+ * that a test can prove its detector still fires.  Module-wide, off by
+ * default; never set by a benchmark.
+ */
+enum shadowmm_bug {
+	/*
+	 * vma_start_read() re-checks mm_lock_seq after the trylock with a
+	 * relaxed load, as before mainline's "mm: fix memory ordering for
+	 * mm_lock_seq modifications": a reader may see a finished write
+	 * cycle's sequence without its VMA changes.  Caught by TSan.
+	 */
+	SHADOWMM_BUG_VMA_SEQ_RELAXED = 0,
+	/*
+	 * up_read() of the VMA lock after rcu_read_unlock(): the writer can
+	 * take the lock, free the VMA and finish a grace period while the
+	 * reader's up_read() still touches the rwsem.  Caught by ASan.
+	 */
+	SHADOWMM_BUG_VMA_UNLOCK_OUTSIDE_RCU = 1,
+	SHADOWMM_NR_BUGS
+};
+
+#define SHADOWMM_BUGS_MASK	((1ULL << SHADOWMM_NR_BUGS) - 1)
+
 enum shadowmm_op {
 	SHADOWMM_OP_NONE = 0,
 	SHADOWMM_OP_MAP = 1,	/* in: addr (hint), len, prot, flags; out: out_addr */
@@ -56,7 +81,11 @@ enum shadowmm_op {
 	SHADOWMM_OP_PROTECT = 3,	/* in: addr, len, prot */
 	SHADOWMM_OP_ZAP = 4,	/* in: addr, len (MADV_DONTNEED) */
 	SHADOWMM_OP_FAULT = 5,	/* in: addr, flags, value; out: out_value, out_faults */
-	SHADOWMM_OP_TOUCH = 6,	/* in: addr, len, stride, flags, value; out: out_faults */
+	/*
+	 * TOUCH in: addr, len, stride, flags, value; out: out_faults, out_len
+	 * (bytes covered; short, with 0 returned, if a signal stopped it)
+	 */
+	SHADOWMM_OP_TOUCH = 6,
 	SHADOWMM_OP_GET_STATS = 7,	/* in: ptr, len (buffer); out: out_len */
 	SHADOWMM_OP_SET_MODE = 8,	/* in: value (enum shadowmm_mode) */
 	SHADOWMM_NR_OPS

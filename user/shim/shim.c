@@ -128,6 +128,19 @@ void mutex_unlock(struct mutex *l)
 	pthread_mutex_unlock(&l->m);
 }
 
+static unsigned int shim_rwsem_wake_delay_us;
+static long shim_rwsem_delayed_wakes;
+
+long smm_shim_rwsem_delayed_wakes(void)
+{
+	return __atomic_load_n(&shim_rwsem_delayed_wakes, __ATOMIC_RELAXED);
+}
+
+void smm_shim_rwsem_wake_delay(unsigned int us)
+{
+	__atomic_store_n(&shim_rwsem_wake_delay_us, us, __ATOMIC_RELAXED);
+}
+
 void init_rwsem(struct rw_semaphore *s)
 {
 	pthread_rwlockattr_t attr;
@@ -137,6 +150,8 @@ void init_rwsem(struct rw_semaphore *s)
 			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&s->l, &attr);
 	pthread_rwlockattr_destroy(&attr);
+	s->waiters = 0;
+	s->wakeups = 0;
 }
 
 void destroy_rwsem(struct rw_semaphore *s)
@@ -158,15 +173,34 @@ int down_read_trylock(struct rw_semaphore *s)
 	return 1;
 }
 
+/*
+ * Like the kernel's: the count drops first, and a writer seen waiting is
+ * woken afterwards through the semaphore, so the caller must keep it
+ * alive (vma_end_read() holds RCU) until up_read() returns.
+ */
 void up_read(struct rw_semaphore *s)
 {
+	bool wake = __atomic_load_n(&s->waiters, __ATOMIC_RELAXED);
+	unsigned int delay;
+
 	shim_lockdep_release(s);
 	pthread_rwlock_unlock(&s->l);
+	if (!wake)
+		return;
+	delay = __atomic_load_n(&shim_rwsem_wake_delay_us, __ATOMIC_RELAXED);
+	if (delay) {
+		__atomic_fetch_add(&shim_rwsem_delayed_wakes, 1,
+				   __ATOMIC_RELAXED);
+		usleep(delay);
+	}
+	__atomic_fetch_add(&s->wakeups, 1, __ATOMIC_RELAXED);
 }
 
 void down_write(struct rw_semaphore *s)
 {
+	__atomic_fetch_add(&s->waiters, 1, __ATOMIC_RELAXED);
 	pthread_rwlock_wrlock(&s->l);
+	__atomic_fetch_sub(&s->waiters, 1, __ATOMIC_RELAXED);
 	shim_lockdep_acquire(s, SHIM_HELD_WRITE);
 }
 
@@ -460,4 +494,23 @@ unsigned int shim_this_cpu(void)
 void smm_host_race_delay(void)
 {
 	sched_yield();
+}
+
+static long shim_signal_countdown = -1;
+
+void smm_shim_signal_after(long n)
+{
+	__atomic_store_n(&shim_signal_countdown, n, __ATOMIC_RELAXED);
+}
+
+bool smm_host_should_stop(void)
+{
+	long n = __atomic_load_n(&shim_signal_countdown, __ATOMIC_RELAXED);
+
+	if (n < 0)
+		return false;
+	if (n == 0)
+		return true;
+	__atomic_fetch_sub(&shim_signal_countdown, 1, __ATOMIC_RELAXED);
+	return false;
 }

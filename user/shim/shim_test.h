@@ -17,6 +17,18 @@ long smm_shim_allocs_live(int kind);	/* -1: all kinds */
 long smm_shim_allocs_total(void);
 long smm_shim_warnings(void);
 void rcu_barrier(void);			/* waits for queued call_rcu()s */
+/*
+ * After @n more checks of smm_host_should_stop() say no, the following
+ * say yes, as a pending signal would (TOUCH stops short); -1: never.
+ */
+void smm_shim_signal_after(long n);
+/*
+ * up_read() that finds a writer waiting sleeps @us microseconds between
+ * dropping its count and waking the writer (rwsem_wake()), the window in
+ * which a kernel reader can be preempted; 0: none.
+ */
+void smm_shim_rwsem_wake_delay(unsigned int us);
+long smm_shim_rwsem_delayed_wakes(void);	/* up_read()s that waited so */
 
 #ifdef __cplusplus
 }

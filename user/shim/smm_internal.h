@@ -87,7 +87,8 @@ void shim_warn(const char *cond, const char *file, int line);
 #define pr_info(...)		fprintf(stderr, __VA_ARGS__)
 #define might_sleep()		do { } while (0)
 #define cond_resched()		do { } while (0)
-static inline bool smm_host_should_stop(void) { return false; }
+/* A "pending signal" for long commands, raised by smm_shim_signal_after(). */
+bool smm_host_should_stop(void);
 
 /* ---- lock owner tracking (lockdep stand-in) ---- */
 enum shim_lock_mode { SHIM_HELD_READ = 1, SHIM_HELD_WRITE = 2 };
@@ -127,8 +128,18 @@ void mutex_lock(struct mutex *l);
 void mutex_unlock(struct mutex *l);
 #define DEFINE_MUTEX(name) struct mutex name = { PTHREAD_MUTEX_INITIALIZER }
 
-/* Kernel rwsems are writer-fair; glibc's default rwlock prefers readers. */
-struct rw_semaphore { pthread_rwlock_t l; };
+/*
+ * Kernel rwsems are writer-fair; glibc's default rwlock prefers readers.
+ * @waiters models the kernel's RWSEM_FLAG_WAITERS: up_read() that sees a
+ * writer waiting touches the semaphore again after its count is gone
+ * (rwsem_wake()), which ASan can see where glibc's own accesses are not
+ * instrumented.
+ */
+struct rw_semaphore {
+	pthread_rwlock_t l;
+	int waiters;
+	unsigned long wakeups;
+};
 void init_rwsem(struct rw_semaphore *s);
 void destroy_rwsem(struct rw_semaphore *s);
 void down_read(struct rw_semaphore *s);

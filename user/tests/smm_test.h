@@ -123,6 +123,8 @@ class CoreTest : public ::testing::Test {
   }
   void TearDown() override {
     smm_set_race_injection(0);
+    smm_set_bugs(0);
+    smm_shim_signal_after(-1);
     smm_shim_fail_nth(0);
     rcu_barrier();
     EXPECT_EQ(smm_shim_allocs_live(-1), allocs_) << "allocations leaked";

@@ -66,6 +66,39 @@ TEST_F(Ops, UnknownOpAndFlags) {
   EXPECT_EQ(s.exec(cmd), -EINVAL);
 }
 
+// Every op that takes no flags says so, and changes nothing.
+TEST_F(Ops, UnusedFlagsAreRejected) {
+  Space s;
+  ASSERT_EQ(s.map(kBase, 4 * kPage, kRW), 0);
+  ASSERT_EQ(s.touch(kBase, 4 * kPage, kPage, true), 0);
+  for (uint64_t flags : {1ULL, 2ULL, 1ULL << 63}) {
+    shadowmm_cmd cmd{.op = SHADOWMM_OP_UNMAP, .addr = kBase, .len = kPage, .flags = flags};
+    EXPECT_EQ(s.exec(cmd), -EINVAL);
+    cmd = {.op = SHADOWMM_OP_PROTECT, .addr = kBase, .len = kPage, .prot = kRO, .flags = flags};
+    EXPECT_EQ(s.exec(cmd), -EINVAL);
+    cmd = {.op = SHADOWMM_OP_ZAP, .addr = kBase, .len = kPage, .flags = flags};
+    EXPECT_EQ(s.exec(cmd), -EINVAL);
+    cmd = {.op = SHADOWMM_OP_SET_MODE, .flags = flags, .value = SHADOWMM_MODE_SPF};
+    EXPECT_EQ(s.exec(cmd), -EINVAL);
+  }
+  EXPECT_EQ(smm_get_mode(s.get()), unsigned{SHADOWMM_MODE_CLASSIC});
+  ASSERT_EQ(s.vmas().size(), 1u);
+  EXPECT_EQ(s.vmas()[0].prot, kRW);
+  EXPECT_EQ(s.stats().pages_live, 4u);
+}
+
+TEST_F(Ops, BugsMaskTakesKnownKnobsOnly) {
+  EXPECT_EQ(smm_get_bugs(), 0u);
+  EXPECT_EQ(smm_set_bugs(1UL << SHADOWMM_NR_BUGS), -EINVAL);
+  EXPECT_EQ(smm_set_bugs(~0UL), -EINVAL);
+  EXPECT_EQ(smm_get_bugs(), 0u);
+  ASSERT_EQ(smm_set_bugs(SHADOWMM_BUGS_MASK), 0);
+  EXPECT_EQ(smm_get_bugs(), SHADOWMM_BUGS_MASK);
+  ASSERT_EQ(smm_set_bugs(0), 0);
+  for (unsigned b = 0; b < SHADOWMM_NR_BUGS; b++) EXPECT_NE(smm_bug_name(b), nullptr);
+  EXPECT_EQ(smm_bug_name(SHADOWMM_NR_BUGS), nullptr);
+}
+
 TEST_F(Ops, FaultReadsZeroAndWritesStick) {
   Space s;
   ASSERT_EQ(s.map(kBase, 4 * kPage, kRW), 0);
@@ -235,6 +268,46 @@ TEST_F(Ops, RangeValidation) {
   EXPECT_EQ(s.protect(kBase, kPage, 0x8), -EINVAL);
   EXPECT_EQ(s.zap(kBase, kPage - 1), -EINVAL);
   EXPECT_EQ(s.protect(kBase, kPage, kRO), -ENOMEM);  // nothing mapped
+}
+
+// A pending signal stops a long TOUCH like a short read(): what was done
+// and 0, or -EINTR if nothing was.
+TEST_F(Ops, TouchStopsForSignalWithWhatItDid) {
+  Space s;
+  ASSERT_EQ(s.map(kBase, 16 * kPage, kRW), 0);
+  shadowmm_cmd cmd{.op = SHADOWMM_OP_TOUCH,
+                   .addr = kBase,
+                   .len = 16 * kPage,
+                   .flags = SHADOWMM_ACCESS_WRITE,
+                   .stride = kPage,
+                   .value = 1};
+  smm_shim_signal_after(3);
+  EXPECT_EQ(s.exec(cmd), 0);
+  EXPECT_EQ(cmd.out_len, 3 * kPage);
+  EXPECT_EQ(cmd.out_faults, 3u);
+  EXPECT_EQ(s.stats().pages_live, 3u);
+  smm_shim_signal_after(0);
+  EXPECT_EQ(s.exec(cmd), -EINTR);
+  EXPECT_EQ(cmd.out_len, 0u);
+  smm_shim_signal_after(-1);
+  EXPECT_EQ(s.exec(cmd), 0);
+  EXPECT_EQ(cmd.out_len, 16 * kPage);
+  EXPECT_EQ(cmd.out_faults, 13u);
+  // A stride past the end: one access, the whole range covered.
+  cmd.stride = 64 * kPage;
+  EXPECT_EQ(s.exec(cmd), 0);
+  EXPECT_EQ(cmd.out_len, 16 * kPage);
+}
+
+// 2^63 pages and more is a large budget, not a negative one.
+TEST_F(Ops, HugePageBudgetIsNoLimit) {
+  for (uint64_t max : {1ULL << 63, ~0ULL}) {
+    Space s(SHADOWMM_MODE_CLASSIC, smm_limits{.max_pages = max, .max_vmas = 0});
+    ASSERT_EQ(s.map(kBase, 4 * kPage, kRW), 0);
+    EXPECT_EQ(s.touch(kBase, 4 * kPage, kPage, true), 0);
+    EXPECT_EQ(s.stats().pages_live, 4u);
+    EXPECT_EQ(s.validate(), "");
+  }
 }
 
 TEST_F(Ops, PageBudget) {

@@ -87,6 +87,97 @@ TEST_P(Stress, FaultersAgainstWriters) {
 
 constexpr unsigned long kAllWindows = (1UL << SMM_NR_RACE_WINDOWS) - 1;
 
+// Modes switched under load, so speculative faults (spf, mmseq) and vmalock
+// faults populating tables run at once, against writers that unmap, zap
+// and re-protect in the same 2 MiB spans.  This is where a writer's walk
+// to the tables it must change meets a table populated meanwhile (the
+// store-buffering case pt_sync_populators() closes).  The checker looks
+// for pages outside every VMA and PTEs whose rights differ from their
+// VMA's; the gauges, read concurrently, must never go below zero.
+class ModeSwitch : public CoreTest, public ::testing::WithParamInterface<unsigned long> {};
+
+TEST_P(ModeSwitch, FaultersWritersAndSwitches) {
+  const unsigned long inject = GetParam();
+  Space s(SHADOWMM_MODE_SPF);
+  smm_set_race_injection(inject);
+  std::atomic<uint64_t> bad{0}, negative{0};
+  Workers threads;
+  // Small slots: neighbouring VMAs share PTE tables and upper levels.
+  constexpr uint64_t kPages = 8, kNr = 8;
+  auto addr = [](uint64_t slot, uint64_t page) {
+    return kRegion + (slot * kPages + page) * kPage;
+  };
+  for (int t = 0; t < 2; t++) {
+    threads.spawn([&, t] {
+      std::mt19937_64 rng(t + 1);
+      while (!threads.stopping()) {
+        int ret = s.fault(addr(rng() % kNr, rng() % kPages), rng() % 2, rng());
+        if (ret != 0 && ret != -EFAULT) bad++;
+      }
+    });
+  }
+  threads.spawn([&] {  // unmaps and remaps whole slots, zaps
+    std::mt19937_64 rng(100);
+    while (!threads.stopping()) {
+      uint64_t slot = rng() % kNr;
+      int ret;
+      switch (rng() % 3) {
+        case 0: ret = s.unmap(addr(slot, 0), kPages * kPage); break;
+        case 1:
+          ret = s.map(addr(slot, 0), kPages * kPage, kRW);
+          if (ret == -EEXIST) ret = 0;
+          break;
+        default:
+          ret = s.zap(addr(slot, 0), kPages * kPage);
+          if (ret == -ENOMEM) ret = 0;  // a hole: unmapped meanwhile
+          break;
+      }
+      if (ret) bad++;
+    }
+  });
+  threads.spawn([&] {  // re-protects single pages
+    std::mt19937_64 rng(200);
+    while (!threads.stopping()) {
+      uint64_t slot = rng() % kNr, page = rng() % kPages;
+      int ret = s.protect(addr(slot, page), kPage, rng() % 2 ? kRW : kRO);
+      if (ret && ret != -ENOMEM) bad++;
+    }
+  });
+  threads.spawn([&] {  // switches modes, mostly between spf/mmseq and vmalock
+    const unsigned modes[] = {SHADOWMM_MODE_SPF, SHADOWMM_MODE_VMALOCK, SHADOWMM_MODE_MMSEQ,
+                              SHADOWMM_MODE_VMALOCK, SHADOWMM_MODE_CLASSIC};
+    for (unsigned i = 0; !threads.stopping(); i++) {
+      smm_set_mode(s.get(), modes[i % std::size(modes)]);
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+  });
+  threads.spawn([&] {  // the gauges, read under load
+    while (!threads.stopping()) {
+      auto st = s.stats();
+      for (uint64_t g : {st.pages_live, st.tables_live, st.vmas_live})
+        if (g > (1ULL << 62)) negative++;
+    }
+  });
+
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(stress_ms(800));
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    ASSERT_EQ(s.validate(), "");
+  }
+  threads.stop();
+  EXPECT_EQ(bad.load(), 0u) << "an operation returned an unexpected errno";
+  EXPECT_EQ(negative.load(), 0u) << "a gauge went below zero";
+  EXPECT_EQ(s.validate(), "");
+  auto st = s.stats();
+  EXPECT_EQ(st.counter[SHADOWMM_EV_FAULT], faults_accounted(st));
+  // Both kinds of fault really ran.
+  EXPECT_GT(st.counter[SHADOWMM_EV_SPF_ATTEMPT] + st.counter[SHADOWMM_EV_MMSEQ_ATTEMPT], 0u);
+  EXPECT_GT(st.counter[SHADOWMM_EV_VMA_LOCK_SUCCESS], 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Injection, ModeSwitch, ::testing::Values(0UL, kAllWindows),
+                         [](const auto& info) { return info.param ? "injected" : "plain"; });
+
 INSTANTIATE_TEST_SUITE_P(
     Modes, Stress,
     ::testing::Values(StressParam{SHADOWMM_MODE_CLASSIC, 0}, StressParam{SHADOWMM_MODE_SPF, 0},

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+// smm-bug: puts one known bug back (the `bugs` mask) and runs the scenario
+// that makes it happen, for a sanitizer to catch.  ctest registers each
+// knob in the build whose detector sees it, expecting the detector's
+// report (the `bugs` stage of make test), and the same scenario with the
+// knob off expecting a clean run.  A knob whose bug goes unnoticed fails.
+//
+//   smm-bug NAME [--off] [--ms N]   run the scenario of knob NAME
+//   smm-bug --list                  every knob the core has
+//   smm-bug --covered NAME...       fail unless NAME... are all the knobs
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "smm_test.h"
+
+namespace smm_test {
+int stress_ms(int fallback) { return fallback; }
+}  // namespace smm_test
+
+namespace {
+
+using namespace smm_test;
+using Clock = std::chrono::steady_clock;
+
+constexpr uint64_t kBase = 0x40000000;
+
+// Readers race a VMA's write cycle between their first mm_lock_seq check
+// and the trylock (the injected window): the writer splits and merges the
+// VMA by protecting one page back and forth, so a reader whose re-check
+// is relaxed reads bounds written in a cycle it is not ordered after.
+// TSan reports the plain reads of vm_start/vm_end against WRITE_ONCE.
+void vma_seq_relaxed(int ms) {
+  constexpr uint64_t kPages = 16;
+  Space s(SHADOWMM_MODE_VMALOCK);
+  if (s.map(kBase, kPages * kPage, kRW)) throw std::runtime_error("map failed");
+  smm_set_race_injection(1UL << SMM_RW_VMA_BEFORE_LOCK);
+  Workers threads;
+  for (int t = 0; t < 2; t++) {
+    threads.spawn([&, t] {
+      std::mt19937_64 rng(t + 1);
+      while (!threads.stopping()) {
+        uint64_t a = kBase + (rng() % kPages) * kPage;
+        // Zap first so the access faults instead of hitting the PTE.
+        s.zap(a, kPage);
+        s.fault(a, false);
+      }
+    });
+  }
+  threads.spawn([&] {
+    std::mt19937_64 rng(100);
+    while (!threads.stopping()) {
+      uint64_t a = kBase + (1 + rng() % (kPages - 2)) * kPage;
+      s.protect(a, kPage, kRO);
+      s.protect(a, kPage, kRW);
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  threads.stop();
+  smm_set_race_injection(0);
+}
+
+// A faulting reader holds the VMA lock while the writer queues on it to
+// unmap; the reader's up_read() sees the waiter and is slow to wake it
+// (smm_shim_rwsem_wake_delay: preempted there).  Without RCU around the
+// unlock, the writer detaches the VMA and the grace period frees it
+// before up_read() touches the rwsem again: ASan's heap-use-after-free.
+void vma_unlock_outside_rcu(int ms) {
+  constexpr uint64_t kPages = 4;
+  Space s(SHADOWMM_MODE_VMALOCK);
+  smm_shim_rwsem_wake_delay(20000);
+  smm_set_race_injection(1UL << SMM_RW_VMA_LOCKED);
+  Workers threads;
+  for (int t = 0; t < 2; t++) {
+    threads.spawn([&, t] {
+      std::mt19937_64 rng(t + 1);
+      while (!threads.stopping()) s.fault(kBase + (rng() % kPages) * kPage, true, 1);
+    });
+  }
+  threads.spawn([&] {
+    while (!threads.stopping()) {
+      s.map(kBase, kPages * kPage, kRW);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+      s.unmap(kBase, kPages * kPage);
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  threads.stop();
+  smm_set_race_injection(0);
+  smm_shim_rwsem_wake_delay(0);
+  // A run that never reached the window proves nothing, on or off.
+  const long slow_wakes = smm_shim_rwsem_delayed_wakes();
+  std::printf("smm-bug: %ld slow wake-ups with a writer waiting\n", slow_wakes);
+  if (!slow_wakes) throw std::runtime_error("the scenario never reached its window");
+}
+
+const std::map<std::string, std::function<void(int)>> kScenarios = {
+    {"vma_seq_relaxed", vma_seq_relaxed},
+    {"vma_unlock_outside_rcu", vma_unlock_outside_rcu},
+};
+
+int bug_index(const std::string& name) {
+  for (unsigned b = 0; smm_bug_name(b); b++)
+    if (name == smm_bug_name(b)) return static_cast<int>(b);
+  return -1;
+}
+
+int usage() {
+  std::fprintf(stderr, "usage: smm-bug NAME [--off] [--ms N] | --list | --covered NAME...\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return usage();
+  const std::string first = argv[1];
+  if (first == "--list") {
+    for (unsigned b = 0; smm_bug_name(b); b++) std::printf("%s\n", smm_bug_name(b));
+    return 0;
+  }
+  if (first == "--covered") {
+    std::set<std::string> covered(argv + 2, argv + argc);
+    int missing = 0;
+    for (unsigned b = 0; smm_bug_name(b); b++) {
+      if (!covered.count(smm_bug_name(b)) || !kScenarios.count(smm_bug_name(b))) {
+        std::fprintf(stderr, "smm-bug: knob %s has no test\n", smm_bug_name(b));
+        missing++;
+      }
+    }
+    return missing ? 1 : 0;
+  }
+  bool off = false;
+  int ms = 3000;
+  for (int i = 2; i < argc; i++) {
+    if (!std::strcmp(argv[i], "--off")) {
+      off = true;
+    } else if (!std::strcmp(argv[i], "--ms") && i + 1 < argc) {
+      ms = std::atoi(argv[++i]);
+    } else {
+      return usage();
+    }
+  }
+  const int bug = bug_index(first);
+  auto scenario = kScenarios.find(first);
+  if (bug < 0 || scenario == kScenarios.end() || ms <= 0) {
+    std::fprintf(stderr, "smm-bug: unknown knob '%s' (--list shows them)\n", first.c_str());
+    return 2;
+  }
+  if (smm_core_init()) {
+    std::fprintf(stderr, "smm-bug: smm_core_init failed\n");
+    return 1;
+  }
+  if (!off && smm_set_bugs(1UL << bug)) {
+    std::fprintf(stderr, "smm-bug: smm_set_bugs refused knob %d\n", bug);
+    return 1;
+  }
+  std::printf("smm-bug: %s %s for %d ms\n", first.c_str(), off ? "off" : "on", ms);
+  std::fflush(stdout);
+  try {
+    scenario->second(ms);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "smm-bug: %s\n", e.what());
+    return 1;
+  }
+  smm_set_bugs(0);
+  rcu_barrier();
+  smm_core_exit();
+  std::printf("smm-bug: scenario done\n");
+  return 0;
+}
