@@ -141,15 +141,24 @@ static long shadowmm_ctl_ioctl(struct file *file, unsigned int ioc,
 	return ret;
 }
 
-/* A record is input only: nothing could carry an address or stats back. */
+/*
+ * A record is input only: nothing could carry an address or stats back,
+ * nor how far a TOUCH got, so a TOUCH that a signal stopped short is not
+ * done (-EINTR): the batch stops before it and resubmitting redoes it.
+ */
 static int shadowmm_record_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 {
+	int ret;
+
 	if (cmd->op == SHADOWMM_OP_GET_STATS)
 		return -EINVAL;
 	if (cmd->op == SHADOWMM_OP_MAP && !(cmd->flags & SHADOWMM_MAP_FIXED))
 		return -EINVAL;
 	shadowmm_cmd_clear_out(cmd);
-	return smm_exec(mm, cmd);
+	ret = smm_exec(mm, cmd);
+	if (!ret && cmd->op == SHADOWMM_OP_TOUCH && cmd->out_len < cmd->len)
+		ret = -EINTR;
+	return ret;
 }
 
 /*

@@ -5,13 +5,16 @@
 #   unit   the userspace build (core, harness, selftest) under ctest
 #   asan   the same tests built with ASan+UBSan
 #   tsan   the same tests built with TSan
+#   bugs   every known-bug knob switched on must make its detector report
+#          (ctest label "bugs" in the ASan and TSan builds); a knob whose
+#          bug goes unnoticed, or that no build tests, is a failure
 #   check  checkpatch --strict and sparse over kmod/ (make check)
 #   vm     the module on the Debian and the debug kernel in QEMU (make vm-test)
 # SHADOWMM_STAGES picks a subset, e.g. SHADOWMM_STAGES="unit asan".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 jobs=${JOBS:-2}
-stages=${SHADOWMM_STAGES:-unit asan tsan check vm}
+stages=${SHADOWMM_STAGES:-unit asan tsan bugs check vm}
 total_pass=0
 total_fail=0
 logdir=.cache/logs
@@ -23,19 +26,32 @@ record() {	# stage passed failed seconds
 	total_fail=$((total_fail + $3))
 }
 
-# Configures, builds and runs ctest in build dir $2 with cmake args $3.
-ctest_stage() {
-	local name=$1 dir=$2 args=$3 log="$logdir/test-$1.log" start=$SECONDS
-	echo "== $name: building $dir" >&2
+# Configures and builds dir $2 with cmake args $3, logging to $1.
+build_dir() {
+	local log=$1 dir=$2 args=$3
 	# shellcheck disable=SC2086
-	if ! { cmake -S . -B "$dir" $args && cmake --build "$dir" -j"$jobs"; } >"$log" 2>&1; then
+	{ cmake -S . -B "$dir" $args && cmake --build "$dir" -j"$jobs"; } >>"$log" 2>&1
+}
+
+ASAN_ARGS="-DSMM_SANITIZE=address -DCMAKE_BUILD_TYPE=Debug"
+TSAN_ARGS="-DSMM_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo"
+
+# Configures, builds and runs ctest in build dir $2 with cmake args $3;
+# $4 selects tests (default: all but the bugs stage's).
+ctest_stage() {
+	local name=$1 dir=$2 args=$3 select=${4:--LE bugs}
+	local log="$logdir/test-$1.log" start=$SECONDS
+	: >"$log"
+	echo "== $name: building $dir" >&2
+	if ! build_dir "$log" "$dir" "$args"; then
 		tail -30 "$log" >&2
 		echo "== $name: build failed (log: $log)" >&2
 		record "$name" 0 1 $((SECONDS - start))
 		return
 	fi
-	echo "== $name: ctest" >&2
-	(cd "$dir" && ctest --output-on-failure --timeout 900) >>"$log" 2>&1
+	echo "== $name: ctest $select" >&2
+	# shellcheck disable=SC2086
+	(cd "$dir" && ctest --output-on-failure --timeout 900 $select) >>"$log" 2>&1
 	local line
 	line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -1)
 	if [ -z "$line" ]; then
@@ -53,8 +69,25 @@ ctest_stage() {
 for stage in $stages; do
 	case $stage in
 	unit) ctest_stage unit build "-DCMAKE_BUILD_TYPE=RelWithDebInfo" ;;
-	asan) ctest_stage asan build-asan "-DSMM_SANITIZE=address -DCMAKE_BUILD_TYPE=Debug" ;;
-	tsan) ctest_stage tsan build-tsan "-DSMM_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo" ;;
+	asan) ctest_stage asan build-asan "$ASAN_ARGS" ;;
+	tsan) ctest_stage tsan build-tsan "$TSAN_ARGS" ;;
+	bugs)
+		ctest_stage bugs-asan build-asan "$ASAN_ARGS" "-L bugs"
+		ctest_stage bugs-tsan build-tsan "$TSAN_ARGS" "-L bugs"
+		# Every knob the core has must be tested in one of the two.
+		start=$SECONDS
+		missing=0
+		knobs=$(build-asan/user/tests/smm-bug --list 2>/dev/null) || knobs=
+		[ -n "$knobs" ] || missing=1
+		for k in $knobs; do
+			if ! (cd build-asan && ctest -N -L bugs) | grep -q "bugs\.$k\$" &&
+			   ! (cd build-tsan && ctest -N -L bugs) | grep -q "bugs\.$k\$"; then
+				echo "== bugs: knob $k is tested by no build" >&2
+				missing=$((missing + 1))
+			fi
+		done
+		record bugs-all $((missing == 0 ? 1 : 0)) $((missing)) $((SECONDS - start))
+		;;
 	check)
 		start=$SECONDS
 		echo "== check: checkpatch --strict, sparse" >&2

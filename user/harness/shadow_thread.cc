@@ -50,12 +50,13 @@ shadowmm_cmd NeighbourMap(AddressArenas& arenas, unsigned index) {
   return cmd;
 }
 
-void ShadowThread::Run(shadowmm_cmd& cmd, bool need_out) {
+bool ShadowThread::Run(shadowmm_cmd& cmd, bool need_out) {
   if (Exec(cmd, need_out)) {
     faults_ += cmd.out_faults;
-  } else {
-    batched_ = true;
+    return true;
   }
+  batched_ = true;
+  return false;
 }
 
 uint64_t ShadowThread::Map(uint64_t len, Prot prot) {
@@ -123,7 +124,12 @@ void ShadowThread::Touch(uint64_t addr, uint64_t len, uint64_t stride, Access ac
     cmd.stride = stride;
     cmd.flags = access == Access::kWrite ? SHADOWMM_ACCESS_WRITE : 0;
     cmd.value = value;
-    Run(cmd);
+    // A pending signal stops a TOUCH short (out_len): go on from there.
+    // A queued one that stops short fails its batch instead.
+    while (Run(cmd) && cmd.out_len < cmd.len) {
+      cmd.addr += cmd.out_len;
+      cmd.len -= cmd.out_len;
+    }
   }
 }
 

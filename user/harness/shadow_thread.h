@@ -41,7 +41,8 @@ class ShadowThread : public BackendThread {
   virtual bool Exec(shadowmm_cmd& cmd, bool need_out) = 0;
 
  private:
-  void Run(shadowmm_cmd& cmd, bool need_out = false);
+  // True if it ran now (out_* valid), false if it was queued.
+  bool Run(shadowmm_cmd& cmd, bool need_out = false);
 
   AddressArenas& arenas_;
   unsigned index_;

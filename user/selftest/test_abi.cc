@@ -3,11 +3,15 @@
 // The framing around the commands: ioctl numbers and the op field, out_*
 // fields, GET_STATS buffer sizes, write() records and short writes, and
 // bad user pointers everywhere.
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <vector>
 
@@ -318,6 +322,173 @@ void FileOps() {
   EXPECT_EQ(s.Stats().vmas_live, 0u);
 }
 
+// A ctl opened read-only reads stats and changes nothing: every other
+// command needs the file open for writing, as write() does.
+void ReadOnlyCtl() {
+  Space rw;
+  ASSERT_OK(rw.MapFixed(kBase, P));
+  int fd = open(DebugfsFile("ctl").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) SMM_FAIL(true, "open ctl read-only: " + ErrName(errno));
+  shadowmm_stats st{};
+  shadowmm_cmd c = Cmd(SHADOWMM_OP_GET_STATS);
+  c.ptr = reinterpret_cast<uintptr_t>(&st);
+  c.len = sizeof(st);
+  EXPECT_EQ(ioctl(fd, SHADOWMM_IOC_GET_STATS, &c), 0);
+  std::vector<shadowmm_cmd> changing = {
+      MapCmd(kBase, P, kRW),        Cmd(SHADOWMM_OP_UNMAP, kBase, P),
+      ProtectCmd(kBase, P, kRO),    Cmd(SHADOWMM_OP_ZAP, kBase, P),
+      FaultCmd(kBase, true, 1),     FaultCmd(kBase, false),
+      TouchCmd(kBase, P, P, false), Cmd(SHADOWMM_OP_SET_MODE),
+  };
+  for (shadowmm_cmd& cmd : changing) {
+    errno = 0;
+    int ret = ioctl(fd, SHADOWMM_IOC(cmd.op), &cmd);
+    if (ret != -1 || errno != EBADF)
+      SMM_FAIL(false, "read-only ioctl op " + Show(cmd.op) + ": " + Show(ret) + " " +
+                          ErrName(errno) + ", expected EBADF");
+  }
+  EXPECT_EQ(write(fd, &changing[0], R), -1);
+  EXPECT_EQ(errno, EBADF);
+  st = {};
+  c = Cmd(SHADOWMM_OP_GET_STATS);
+  c.ptr = reinterpret_cast<uintptr_t>(&st);
+  c.len = sizeof(st);
+  EXPECT_EQ(ioctl(fd, SHADOWMM_IOC_GET_STATS, &c), 0);
+  EXPECT_EQ(st.vmas_live, 0u);
+  EXPECT_EQ(Counter(st, SHADOWMM_EV_ACCESS), 0u);
+  close(fd);
+}
+
+// Ops that take no flags refuse them, by ioctl and by record.
+void UnusedFlags() {
+  Space s;
+  ASSERT_OK(s.MapFixed(kBase, 4 * P));
+  ASSERT_OK(s.Touch(kBase, 4 * P, P, true, 1));
+  for (uint64_t flags : {1ULL, 2ULL, 1ULL << 63}) {
+    std::vector<shadowmm_cmd> cmds = {Cmd(SHADOWMM_OP_UNMAP, kBase, P), ProtectCmd(kBase, P, kRO),
+                                      Cmd(SHADOWMM_OP_ZAP, kBase, P),
+                                      Cmd(SHADOWMM_OP_SET_MODE)};
+    for (shadowmm_cmd& c : cmds) {
+      c.flags = flags;
+      shadowmm_cmd rec = c;
+      EXPECT_ERR(s.Ioctl(c), EINVAL);
+      EXPECT_EQ(s.Submit({rec}), -EINVAL);
+    }
+    shadowmm_stats st{};
+    shadowmm_cmd g = Cmd(SHADOWMM_OP_GET_STATS);
+    g.ptr = reinterpret_cast<uintptr_t>(&st);
+    g.len = sizeof(st);
+    g.flags = flags;
+    EXPECT_ERR(s.Ioctl(g), EINVAL);
+  }
+  const shadowmm_stats st = s.Stats();
+  EXPECT_EQ(st.vmas_live, 1u);
+  EXPECT_EQ(st.pages_live, 4u);
+  EXPECT_EQ(Counter(st, SHADOWMM_EV_OP_PROTECT), 0u);
+  EXPECT_EQ(Counter(st, SHADOWMM_EV_OP_ZAP), 0u);
+}
+
+// vfs_write() trims a count above MAX_RW_COUNT (INT_MAX rounded down to a
+// page), which is not whole records: the whole records in it still run.
+void WriteTrimmedToMaxRwCount() {
+  const size_t max_rw = INT_MAX & ~(static_cast<size_t>(getpagesize()) - 1);
+  const size_t len = max_rw + 2 * R;
+  void* buf = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+  if (buf == MAP_FAILED) SKIP("cannot reserve 2 GiB of address space: " + ErrName(errno));
+  Space s;
+  ASSERT_OK(s.MapFixed(kBase, P));
+  // One good record, then zeros (op NONE) that stop the batch.
+  auto* recs = static_cast<shadowmm_cmd*>(buf);
+  recs[0] = FaultCmd(kBase, true, 5);
+  EXPECT_EQ(s.SubmitRaw(buf, len), static_cast<ssize_t>(R));
+  EXPECT_EQ(s.SubmitRaw(buf, max_rw), static_cast<ssize_t>(R));
+  uint64_t v = 0;
+  ASSERT_OK(s.Load(kBase, &v));
+  EXPECT_EQ(v, 5u);
+  munmap(buf, len);
+}
+
+volatile sig_atomic_t alarms;
+void OnAlarm(int) { alarms = alarms + 1; }
+
+// Arms SIGALRM (handled, no SA_RESTART) @us from now; disarms on scope exit.
+class AlarmIn {
+ public:
+  explicit AlarmIn(long us) {
+    struct sigaction sa = {};
+    sa.sa_handler = OnAlarm;
+    sigaction(SIGALRM, &sa, &old_);
+    itimerval t = {};
+    t.it_value.tv_usec = us;
+    setitimer(ITIMER_REAL, &t, nullptr);
+  }
+  ~AlarmIn() {
+    itimerval t = {};
+    setitimer(ITIMER_REAL, &t, nullptr);
+    sigaction(SIGALRM, &old_, nullptr);
+  }
+
+ private:
+  struct sigaction old_;
+};
+
+// Repeats @run until SIGALRM, due @us after the start, has been handled;
+// returns whether the signal landed inside a call (@run says so by
+// returning true), as it almost always does since the calls are long.
+template <class F>
+bool SignalLandsInside(long us, F run) {
+  for (int attempt = 0; attempt < 5; attempt++) {
+    alarms = 0;
+    AlarmIn alarm(us);
+    bool inside = false;
+    while (!alarms) inside = run();
+    if (inside) return true;
+  }
+  return false;
+}
+
+// A handled signal stops a long TOUCH or write() batch like a short read():
+// what was done, or EINTR if nothing was.
+void SignalStopsLongCommands() {
+  Space s;
+  ASSERT_OK(s.SetMode(SHADOWMM_MODE_CLASSIC));
+  constexpr uint64_t kLen = 256 * P;
+  ASSERT_OK(s.MapFixed(kBase, kLen));
+  ASSERT_OK(s.Touch(kBase, kLen, P, true, 1));
+  // 8-byte strides over 1 MiB: 131072 accesses per call.
+  bool touch_ok = true;
+  bool stopped = SignalLandsInside(20000, [&] {
+    shadowmm_cmd t = TouchCmd(kBase, kLen, 8, false);
+    int err = s.Ioctl(t);
+    if (err == EINTR) {
+      touch_ok &= t.out_len == 0;
+      return true;
+    }
+    touch_ok &= err == 0 && t.out_len > 0 && t.out_len <= kLen && t.out_len % 8 == 0;
+    return t.out_len < kLen;
+  });
+  EXPECT_TRUE(touch_ok);
+  if (!stopped) SMM_FAIL(false, "no TOUCH stopped short for a signal in 5 tries");
+
+  std::vector<shadowmm_cmd> recs(16384, FaultCmd(kBase, false));
+  const ssize_t whole = static_cast<ssize_t>(recs.size() * R);
+  bool batch_ok = true;
+  stopped = SignalLandsInside(20000, [&] {
+    ssize_t n = s.Submit(recs);
+    if (n == -EINTR) return true;
+    batch_ok &= n > 0 && n <= whole && n % static_cast<ssize_t>(R) == 0;
+    return n < whole;
+  });
+  EXPECT_TRUE(batch_ok);
+  if (!stopped) SMM_FAIL(false, "no write() batch stopped short for a signal in 5 tries");
+  // Without a signal both run whole.
+  shadowmm_cmd t = TouchCmd(kBase, kLen, P, false);
+  ASSERT_OK(s.Ioctl(t));
+  EXPECT_EQ(t.out_len, kLen);
+  EXPECT_EQ(s.Submit(recs), whole);
+}
+
 }  // namespace
 
 void AddAbiTests(Tap& tap) {
@@ -333,6 +504,10 @@ void AddAbiTests(Tap& tap) {
   tap.Add("write: bad buffers are EFAULT; a hole after a record: short count", WriteBadBuffers);
   tap.Add("write: 4096 records in one call", WriteLargeBatch);
   tap.Add("ctl: read, pread, pwrite and lseek are refused", FileOps);
+  tap.Add("ctl: opened read-only, only GET_STATS runs; the rest EBADF", ReadOnlyCtl);
+  tap.Add("ops without flags refuse any, by ioctl and by record", UnusedFlags);
+  tap.Add("write: trimmed to MAX_RW_COUNT, the whole records in it run", WriteTrimmedToMaxRwCount);
+  tap.Add("signal: a long TOUCH or batch stops short, or EINTR", SignalStopsLongCommands);
 }
 
 }  // namespace shadowmm::selftest
