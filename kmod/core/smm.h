@@ -208,7 +208,8 @@ struct smm_vma *smm_vt_lookup(struct smm_mm *mm, unsigned long addr);
 int smm_vt_reserve(struct smm_mm *mm, unsigned long inserts,
 		   unsigned long erases);
 void smm_vt_insert(struct smm_mm *mm, struct smm_vma *vma);
-void smm_vt_erase(struct smm_mm *mm, struct smm_vma *vma);
+unsigned long smm_vt_erase_range(struct smm_mm *mm, unsigned long start,
+				 unsigned long end);
 void smm_vt_end_write(struct smm_mm *mm);
 void smm_vt_destroy(struct smm_mm *mm);
 int smm_vt_validate(struct smm_mm *mm, char *why, unsigned long len);

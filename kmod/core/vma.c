@@ -7,6 +7,8 @@
  * nodes), so it either fails with nothing changed or completes.  Every
  * change to a field a fault reads happens after smm_vma_start_write() on
  * that VMA, i.e. inside its sequence section and under its write lock.
+ * VMAs leave the index by range, one erase per call however many go, so
+ * a call over k VMAs reserves and copies O(height) index nodes, not O(k).
  */
 #include "smm.h"
 
@@ -50,16 +52,29 @@ static void vma_link(struct smm_mm *mm, struct smm_vma *vma,
 }
 
 /*
- * Takes @vma out of the index; it is freed through RCU at write unlock
- * (its sequence stays odd, so no speculative fault can validate it).
+ * Takes @vma off the list and marks it detached; the caller then erases
+ * it from the index with its neighbours in one smm_vt_erase_range().  It
+ * is freed through RCU at write unlock (its sequence stays odd, so no
+ * speculative fault can validate it).
  */
-static void vma_unlink(struct smm_mm *mm, struct smm_vma *vma)
+static void vma_detach(struct smm_mm *mm, struct smm_vma *vma)
 {
 	smm_vma_start_write(vma);
 	WRITE_ONCE(vma->detached, true);
-	smm_vt_erase(mm, vma);
 	list_del(&vma->vm_list);
 	mm->nr_vmas--;
+}
+
+/*
+ * Erases the @nr VMAs that start in [start, end), all detached by now.
+ * Every one is write-started and marked detached before this one publish
+ * of the new root: a lockless reader still in the old tree finds each of
+ * them whole or detached, never half-unlinked, and the new tree has none.
+ */
+static void vma_erase_detached(struct smm_mm *mm, unsigned long start,
+			       unsigned long end, unsigned long nr)
+{
+	WARN_ON(smm_vt_erase_range(mm, start, end) != nr);
 }
 
 /* Splits @vma at @addr; @new becomes [addr, end), @vma keeps the start. */
@@ -76,14 +91,27 @@ static void vma_split(struct smm_mm *mm, struct smm_vma *vma,
 	WRITE_ONCE(vma->vm_end, addr);
 }
 
-/* Absorbs @next into @vma (adjacent, same protection). */
-static void vma_merge_next(struct smm_mm *mm, struct smm_vma *vma,
-			   struct smm_vma *next)
+/*
+ * Absorbs the run @first..@last that follows @vma (adjacent, same
+ * protection) into @vma.
+ */
+static void vma_merge_run(struct smm_mm *mm, struct smm_vma *vma,
+			  struct smm_vma *first, struct smm_vma *last)
 {
+	unsigned long start = first->vm_start, end = last->vm_end, nr = 0;
+	struct smm_vma *v = first, *next;
+
 	smm_vma_start_write(vma);
-	smm_vma_start_write(next);
-	WRITE_ONCE(vma->vm_end, next->vm_end);
-	vma_unlink(mm, next);
+	for (;;) {
+		next = vma_next(mm, v);
+		vma_detach(mm, v);
+		nr++;
+		if (v == last)
+			break;
+		v = next;
+	}
+	WRITE_ONCE(vma->vm_end, end);
+	vma_erase_detached(mm, start, end, nr);
 }
 
 static bool vma_limit_reached(struct smm_mm *mm, unsigned long more)
@@ -199,27 +227,36 @@ static unsigned long count_vmas(struct smm_mm *mm, unsigned long start,
 	return n;
 }
 
+/*
+ * The last VMA that starts below @end.  Taken from the index, not by a
+ * walk along the list, so that finding both ends of a range is O(log n)
+ * however many VMAs lie between them.
+ */
+static struct smm_vma *vma_last_below(struct smm_mm *mm, unsigned long end)
+{
+	return smm_vt_lookup(mm, end - 1);
+}
+
 /* VMA splits at @start and @end need; 0, 1 or 2. */
 static unsigned int splits_needed(struct smm_mm *mm, unsigned long start,
 				  unsigned long end)
 {
-	struct smm_vma *vma = smm_find_vma(mm, start), *last = NULL;
+	struct smm_vma *vma = smm_find_vma(mm, start);
 	unsigned int n = 0;
 
 	if (!vma || vma->vm_start >= end)
 		return 0;
 	if (vma->vm_start < start)
 		n++;
-	for (; vma && vma->vm_start < end; vma = vma_next(mm, vma))
-		last = vma;
-	if (last->vm_end > end)
+	if (vma_last_below(mm, end)->vm_end > end)
 		n++;
 	return n;
 }
 
 /*
  * Allocates what an operation on [start, end) can need: @nr_new VMAs and
- * index nodes for the splits plus unlinking @erases VMAs.
+ * index nodes for the splits plus @erases range erases (each O(height),
+ * whatever number of VMAs it unlinks).
  */
 static int prealloc(struct smm_mm *mm, struct smm_vma **new,
 		    unsigned int nr_new, unsigned long erases)
@@ -257,9 +294,7 @@ static struct smm_vma *split_range(struct smm_mm *mm, unsigned long start,
 		new[used++] = NULL;
 		vma = vma_next(mm, vma);
 	}
-	for (last = vma; vma_next(mm, last) &&
-	     vma_next(mm, last)->vm_start < end; last = vma_next(mm, last))
-		;
+	last = vma_last_below(mm, end);
 	if (last->vm_end > end) {
 		vma_split(mm, last, new[used], end);
 		new[used++] = NULL;
@@ -269,33 +304,36 @@ static struct smm_vma *split_range(struct smm_mm *mm, unsigned long start,
 
 int smm_unmap(struct smm_mm *mm, unsigned long start, unsigned long len)
 {
-	unsigned long end = start + len, floor, ceiling, n;
+	unsigned long end = start + len, floor, ceiling, n = 0;
 	struct smm_vma *new[2] = { NULL, NULL }, *vma, *prev, *next;
 	unsigned int splits;
-	bool holes;
 	int ret;
 
 	smm_mmap_write_lock(mm);
-	n = count_vmas(mm, start, end, &holes);
-	splits = splits_needed(mm, start, end);
+	vma = smm_find_vma(mm, start);
 	ret = 0;
-	if (!n)
+	if (!vma || vma->vm_start >= end)
 		goto out;
+	splits = splits_needed(mm, start, end);
 	/* Punching a hole in one VMA makes two: the map count grows. */
 	ret = -ENOMEM;
-	if (n == 1 && splits == 2 && vma_limit_reached(mm, 1))
+	if (splits == 2 && vma == vma_last_below(mm, end) &&
+	    vma_limit_reached(mm, 1))
 		goto out;
-	ret = prealloc(mm, new, splits, n + splits);
+	ret = prealloc(mm, new, splits, 1);
 	if (ret)
 		goto out;
 
 	vma = split_range(mm, start, end, new);
 	prev = vma_prev(mm, vma);
+	/* Whole VMAs now, the range's only walk along the list. */
 	while (vma && vma->vm_start < end) {
 		next = vma_next(mm, vma);
-		vma_unlink(mm, vma);
+		vma_detach(mm, vma);
 		vma = next;
+		n++;
 	}
+	vma_erase_detached(mm, start, end, n);
 	next = vma;
 	/* Detached VMAs fail validation, so no fault refills the range. */
 	smm_zap_range(mm, start, end);
@@ -311,35 +349,41 @@ out:
 	return ret;
 }
 
-/* Merges VMAs equal to their neighbour from @vma up to @end. */
+/*
+ * Merges VMAs equal to their neighbour from @vma up to @end, each run into
+ * its first VMA with one index erase.  After a protect of a range without
+ * holes that is one run at most (the range's VMAs, perhaps with both
+ * neighbours), which is what smm_protect() reserves for.
+ */
 static void merge_range(struct smm_mm *mm, struct smm_vma *vma,
 			unsigned long end)
 {
 	while (vma) {
-		struct smm_vma *next = vma_next(mm, vma);
+		struct smm_vma *next = vma_next(mm, vma), *last = NULL, *n;
 
 		if (!next || next->vm_start > end)
 			break;
-		if (next->vm_start == vma->vm_end &&
-		    next->vm_prot == vma->vm_prot) {
-			vma_merge_next(mm, vma, next);
-			continue;
-		}
-		vma = next;
+		for (n = next; n && n->vm_start <= end &&
+		     n->vm_start == (last ? last : vma)->vm_end &&
+		     n->vm_prot == vma->vm_prot; n = vma_next(mm, n))
+			last = n;
+		if (last)
+			vma_merge_run(mm, vma, next, last);
+		vma = vma_next(mm, vma);
 	}
 }
 
 int smm_protect(struct smm_mm *mm, unsigned long start, unsigned long len,
 		unsigned long prot)
 {
-	unsigned long end = start + len, n;
+	unsigned long end = start + len;
 	struct smm_vma *new[2] = { NULL, NULL }, *vma, *prev;
 	unsigned int splits;
 	bool holes;
 	int ret;
 
 	smm_mmap_write_lock(mm);
-	n = count_vmas(mm, start, end, &holes);
+	count_vmas(mm, start, end, &holes);
 	splits = splits_needed(mm, start, end);
 	/* Like mprotect(2): a hole anywhere fails the whole call. */
 	ret = -ENOMEM;
@@ -347,8 +391,8 @@ int smm_protect(struct smm_mm *mm, unsigned long start, unsigned long len,
 		goto out;
 	if (vma_limit_reached(mm, splits))
 		goto out;
-	/* Merging can unlink every VMA in range and both neighbours. */
-	ret = prealloc(mm, new, splits, n + splits + 2);
+	/* Merging unlinks by range: one erase, whatever it covers. */
+	ret = prealloc(mm, new, splits, 1);
 	if (ret)
 		goto out;
 
