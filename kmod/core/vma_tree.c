@@ -3,9 +3,10 @@
  * The VMA index: a copy-on-write B+tree keyed by vm_start.
  *
  * Readers (spf, the vmalock lookup) walk it under RCU with no lock.  A
- * published node is never written again: an insert or erase copies the
- * nodes on its path (and a sibling when rebalancing), then publishes the
- * new root with one release store and frees the old path through RCU.  A
+ * published node is never written again: an insert copies the nodes on
+ * its path, a range erase those on the paths to the range's two ends (and
+ * the neighbours it joins them to); then either publishes the new root
+ * with one release store and frees what it replaced through RCU.  A
  * reader therefore sees either the whole old tree or the whole new one.
  * Lookups are O(log n); an insert allocates at most two nodes per level.
  * Erasing is by key range, so unmapping or merging k VMAs costs one
