@@ -20,7 +20,12 @@
 
 static struct smm_vt_node *vt_root(struct smm_mm *mm)
 {
-	/* Lockless readers hold RCU; writers the mmap lock. */
+	/*
+	 * Lockless readers hold RCU; writers the mmap lock.  Pairs with
+	 * rcu_assign_pointer() in vt_publish(): the nodes below, immutable
+	 * once published, are reached through this load's address
+	 * dependency.
+	 */
 	return rcu_dereference_raw(mm->vt_root);
 }
 
@@ -111,6 +116,11 @@ static void vt_node_retire(struct smm_mm *mm, struct smm_vt_node *n)
 
 static void vt_publish(struct smm_mm *mm, struct smm_vt_node *root)
 {
+	/*
+	 * Release: every node written by this operation, and every VMA it
+	 * links (fields set before smm_vt_insert()), is visible to a reader
+	 * whose rcu_dereference in vt_root() finds the new root.
+	 */
 	rcu_assign_pointer(mm->vt_root, root);
 	while (mm->vt_retired) {
 		struct smm_vt_node *n = mm->vt_retired;
