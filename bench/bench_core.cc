@@ -65,7 +65,7 @@ void BM_VmaLookup(benchmark::State& state) {
     smm_vma_info info;
     found += smm_mm_lookup(mm.get(), addrs[i++ & (addrs.size() - 1)], &info);
   }
-  if (found != state.iterations()) state.SkipWithError("lookup missed a VMA");
+  if (found != static_cast<size_t>(state.iterations())) state.SkipWithError("lookup missed a VMA");
   state.SetLabel(std::to_string(n) + " VMAs");
 }
 BENCHMARK(BM_VmaLookup)->Arg(1000)->Arg(100000);

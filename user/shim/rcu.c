@@ -26,9 +26,12 @@
 #define shim_tsan_acquire(a)	do { } while (0)
 #endif
 
-/* liburcu-memb's ABI, declared here so its macros stay out of the core. */
-void urcu_memb_read_lock(void);
-void urcu_memb_read_unlock(void);
+/*
+ * liburcu-memb's ABI, declared here so its macros stay out of the core;
+ * the read side is inlined in rcu_reader.c.
+ */
+void shim_urcu_read_lock(void);
+void shim_urcu_read_unlock(void);
 void urcu_memb_synchronize_rcu(void);
 void urcu_memb_register_thread(void);
 void urcu_memb_unregister_thread(void);
@@ -57,13 +60,13 @@ void rcu_read_lock(void)
 		pthread_setspecific(shim_rcu_key, &shim_rcu_sync);
 		shim_rcu_registered = true;
 	}
-	urcu_memb_read_lock();
+	shim_urcu_read_lock();
 }
 
 void rcu_read_unlock(void)
 {
 	shim_tsan_release(&shim_rcu_sync);
-	urcu_memb_read_unlock();
+	shim_urcu_read_unlock();
 }
 
 void synchronize_rcu(void)
