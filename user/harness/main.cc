@@ -4,8 +4,12 @@
 // mode and thread count, prints ebizzy's result lines per run, then a
 // table, and writes JSON.
 #include <gflags/gflags.h>
+#include <sched.h>
+#include <sys/personality.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
@@ -25,14 +29,32 @@ DEFINE_string(workload, "ebizzy",
               "ebizzy (records/s of ebizzy's allocate-touch-free cycle, flags in --ebizzy), "
               "multifault (threads fault their own slot, one zaps all, in rounds), "
               "pagefault (will-it-scale page_fault1: map --pagefault_size, touch, unmap), "
-              "pft (threads fault and zap disjoint parts of one --pft_size mapping).");
+              "pft (threads fault and zap disjoint parts of one --pft_size mapping), "
+              "spf_test (each thread maps --spf_test_areas areas of --spf_test_pages pages and "
+              "faults them in; total and average ns per fault).");
 DEFINE_string(threads, "",
               "Worker threads: N or a list like 1,2,4,8 (one run per count). Default: ebizzy's "
               "(-t, else 2 x online CPUs) for ebizzy, online CPUs otherwise.");
 DEFINE_double(duration, 0, "Seconds per run (may be fractional). Default: ebizzy's -S, else 10.");
 DEFINE_double(warmup, 0,
               "Seconds of the same workload, on the same space, before each measured run; not "
-              "counted (ignored with --iterations).");
+              "counted (ignored with --iterations). pagefault: the first seconds of the run "
+              "itself, sampled and discarded as will-it-scale does (default 6 there).");
+DEFINE_int32(repetitions, 1,
+             "Run every point (thread count x mode) this many times, interleaved: for each "
+             "thread count, repetition 1 of every mode, then repetition 2... The table gives the "
+             "median and range; every run is in the JSON.");
+DEFINE_bool(processes, false,
+            "Every worker a process of its own (forked) with its own address space: its own "
+            "shadow space on module and inproc, its own mm on stock; as will-it-scale's "
+            "*_processes. Default: threads sharing one space.");
+DEFINE_bool(no_affinity, false,
+            "Do not pin workers. Default: worker i runs on the i-th CPU this process may use "
+            "(modulo their number; --cpus gives the list), as will-it-scale pins one per core.");
+DEFINE_bool(aslr, false,
+            "stock: leave address-space randomisation on. Default: off, as will-it-scale's "
+            "runtest.py runs its tests under 'setarch -R' (personality(ADDR_NO_RANDOMIZE), "
+            "then the program re-executes itself).");
 DEFINE_int64(iterations, 0,
              "Run exactly this many iterations per worker instead of for --duration "
              "(ebizzy: records; pagefault: map/touch/unmap rounds; pft: touch/zap rounds; "
@@ -67,6 +89,8 @@ DEFINE_int64(pagefault_size, 128LL << 20,
              "pagefault: bytes mapped, touched and unmapped per round.");
 DEFINE_int64(pft_size, 256LL << 20, "pft: bytes of the shared mapping, split among the threads.");
 DEFINE_int64(multifault_pages, 16, "multifault: pages in each thread's slot.");
+DEFINE_int64(spf_test_areas, 64, "spf_test: areas (VMAs) each thread maps and faults in.");
+DEFINE_int64(spf_test_pages, 16, "spf_test: pages in each area.");
 
 namespace shadowmm {
 namespace {
@@ -125,6 +149,11 @@ RawFlags FromGflags() {
   raw.duration = FLAGS_duration;
   raw.iterations = FLAGS_iterations;
   raw.warmup = FLAGS_warmup;
+  raw.warmup_default = gflags::GetCommandLineFlagInfoOrDie("warmup").is_default;
+  raw.repetitions = FLAGS_repetitions;
+  raw.processes = FLAGS_processes;
+  raw.no_affinity = FLAGS_no_affinity;
+  raw.aslr = FLAGS_aslr;
   raw.submit = FLAGS_submit;
   raw.batch = FLAGS_batch;
   raw.touch_chunk_pages = FLAGS_touch_chunk_pages;
@@ -138,10 +167,63 @@ RawFlags FromGflags() {
   raw.pagefault_size = FLAGS_pagefault_size;
   raw.pft_size = FLAGS_pft_size;
   raw.multifault_pages = FLAGS_multifault_pages;
+  raw.spf_test_areas = FLAGS_spf_test_areas;
+  raw.spf_test_pages = FLAGS_spf_test_pages;
   return raw;
 }
 
+// will-it-scale's runtest.py runs every test under `setarch -R`: the same
+// addresses each run, so placement does not add noise.  Sets the
+// personality and executes this program again with the same arguments; a
+// machine that refuses gets runtest.py's warning and the run goes on.
+void ExecWithoutAslr(const std::vector<std::string>& args) {
+  int persona = personality(0xffffffff);
+  if (persona < 0 || (persona & ADDR_NO_RANDOMIZE)) return;
+  if (std::getenv("SHADOWMM_BENCH_REEXEC")) return;  // it did not stick: no loop
+  if (personality(persona | ADDR_NO_RANDOMIZE) < 0) {
+    std::fprintf(stderr,
+                 "shadowmm-bench: warning: cannot disable ASLR, address space randomization "
+                 "may cause variability\n");
+    return;
+  }
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  setenv("SHADOWMM_BENCH_REEXEC", "1", 1);
+  std::fflush(nullptr);
+  execv("/proc/self/exe", argv.data());
+  std::fprintf(stderr, "shadowmm-bench: warning: re-exec without ASLR failed; ASLR stays on\n");
+  personality(persona);
+}
+
+// Pinning list: --cpus, else the CPUs this process may run on (after
+// --node bound it), else none with --no-affinity.
+std::vector<int> WorkerCpus(const Options& o) {
+  if (!o.affinity) return {};
+  if (!o.cpus.empty()) return o.cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set)) return {};
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; c++)
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  return cpus;
+}
+
+std::string CpuListText(const std::vector<int>& cpus) {
+  std::string out;
+  for (size_t i = 0; i < cpus.size();) {
+    size_t j = i;
+    while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) j++;
+    out += (out.empty() ? "" : ",") + std::to_string(cpus[i]);
+    if (j > i) out += "-" + std::to_string(cpus[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
 int Main(int argc, char** argv) {
+  const std::vector<std::string> args(argv, argv + argc);
   gflags::SetUsageMessage(kUsage);
   gflags::ParseCommandLineNonHelpFlags(&argc, &argv, /*remove_flags=*/true);
   if (FLAGS_help) {
@@ -160,6 +242,9 @@ int Main(int argc, char** argv) {
     return 1;
   }
 
+  if (o.backend == "stock" && !o.aslr) ExecWithoutAslr(args);
+  unsetenv("SHADOWMM_BENCH_REEXEC");
+
   std::ofstream json_file;
   if (!o.json.empty() && o.json != "-") {
     json_file.open(o.json);
@@ -172,52 +257,65 @@ int Main(int argc, char** argv) {
   std::vector<RunRecord> runs;
   try {
     if (o.node) BindToNode(*o.node);
+    const std::vector<int> cpus = WorkerCpus(o);
+    // For each thread count, repetition r of every mode before r + 1, so
+    // that drift (a neighbour's build, the CPU's clock) hits every mode.
     for (unsigned threads : o.threads) {
-      for (Mode mode : o.modes) {
-        std::unique_ptr<Workload> workload = MakeWorkload(o.workload);
-        BackendConfig bc;
-        bc.name = o.backend;
-        bc.mode = mode;
-        bc.threads = threads;
-        bc.submit = o.submit;
-        bc.batch = o.batch;
-        bc.touch_chunk_pages = o.touch_chunk_pages;
-        bc.ctl_path = o.ctl;
-        bc.max_pages = o.max_pages;
-        std::unique_ptr<Backend> backend = MakeBackend(bc);
+      for (unsigned rep = 1; rep <= o.repetitions; rep++) {
+        for (Mode mode : o.modes) {
+          std::unique_ptr<Workload> workload = MakeWorkload(o.workload);
+          BackendConfig bc;
+          bc.name = o.backend;
+          bc.mode = mode;
+          bc.threads = threads;
+          bc.submit = o.submit;
+          bc.batch = o.batch;
+          bc.touch_chunk_pages = o.touch_chunk_pages;
+          bc.ctl_path = o.ctl;
+          bc.max_pages = o.max_pages;
 
-        RunConfig rc;
-        rc.threads = threads;
-        rc.seconds = o.seconds;
-        rc.iterations = o.iterations;
-        rc.cpus = o.cpus;
+          RunConfig rc;
+          rc.threads = threads;
+          rc.seconds = o.seconds;
+          rc.iterations = o.iterations;
+          rc.cpus = cpus;
+          rc.warmup = o.warmup;
+          rc.kernel_counters = o.backend == "stock";
 
-        RunRecord run;
-        run.workload = std::string(workload->Name());
-        run.record_unit = std::string(workload->RecordUnit());
-        run.backend = o.backend;
-        run.mode = mode;
-        if (o.backend == "module") run.submit = o.submit;
-        run.batch = o.batch;
-        run.touch_chunk_pages = o.touch_chunk_pages;
-        run.threads = threads;
-        run.cpus = FLAGS_cpus;
-        run.node = o.node;
-        run.config = workload->Config();
+          RunRecord run;
+          run.workload = std::string(workload->Name());
+          run.record_unit = std::string(workload->RecordUnit());
+          run.backend = o.backend;
+          run.mode = mode;
+          if (o.backend == "module") run.submit = o.submit;
+          run.batch = o.batch;
+          run.touch_chunk_pages = o.touch_chunk_pages;
+          run.threads = threads;
+          run.cpus = CpuListText(cpus);
+          run.node = o.node;
+          run.config = workload->Config();
+          run.repetition = rep;
+          run.processes = o.processes;
+          run.affinity = !cpus.empty();
+          run.warmup = o.iterations == 0 ? o.warmup : 0;
 
-        std::printf("# %s %s backend=%s mode=%s threads=%u\n", run.workload.c_str(),
-                    run.workload == "ebizzy" ? o.workload.ebizzy.c_str() : "", run.backend.c_str(),
-                    std::string(ModeName(mode)).c_str(), threads);
-        std::fflush(stdout);
-        if (o.warmup > 0 && o.iterations == 0) {
-          RunConfig warm = rc;
-          warm.seconds = o.warmup;
-          RunWorkload(*backend, *workload, warm);
+          std::printf("# %s %s backend=%s mode=%s %s=%u", run.workload.c_str(),
+                      run.workload == "ebizzy" ? o.workload.ebizzy.c_str() : "",
+                      run.backend.c_str(), std::string(ModeName(mode)).c_str(),
+                      o.processes ? "processes" : "threads", threads);
+          if (o.repetitions > 1) std::printf(" rep=%u/%u", rep, o.repetitions);
+          std::printf("\n");
+          std::fflush(stdout);
+          if (o.processes) {
+            run.result = RunWorkloadProcesses(bc, o.workload, rc);
+          } else {
+            std::unique_ptr<Backend> backend = MakeBackend(bc);
+            run.result = RunWorkload(*backend, *workload, rc);
+          }
+          PrintEbizzyLines(std::cout, run);
+          std::cout.flush();
+          runs.push_back(std::move(run));
         }
-        run.result = RunWorkload(*backend, *workload, rc);
-        PrintEbizzyLines(std::cout, run);
-        std::cout.flush();
-        runs.push_back(std::move(run));
       }
     }
   } catch (const std::exception& e) {

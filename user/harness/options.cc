@@ -113,6 +113,13 @@ std::string ParseOptions(const RawFlags& raw, Options* out) {
   if (raw.iterations < 0) return "--iterations must be >= 0";
   if (raw.warmup < 0 || raw.warmup > 1e6) return "--warmup must be 0 <= S <= 1e6 seconds";
   o.warmup = raw.warmup;
+  if (raw.repetitions < 1 || raw.repetitions > 1000) return "--repetitions must be 1..1000";
+  o.repetitions = static_cast<unsigned>(raw.repetitions);
+  o.processes = raw.processes;
+  o.affinity = !raw.no_affinity;
+  if (raw.no_affinity && !raw.cpus.empty())
+    return "--no-affinity and --cpus contradict each other (give one)";
+  o.aslr = raw.aslr;
   o.iterations = static_cast<uint64_t>(raw.iterations);
 
   o.workload.name = raw.workload;
@@ -125,6 +132,10 @@ std::string ParseOptions(const RawFlags& raw, Options* out) {
     return "--pagefault_size and --pft_size must be at most " +
            std::to_string(AddressArenas::kArenaSize / 2 >> 20) + " MiB";
   if (raw.multifault_pages <= 0) return "--multifault_pages must be positive";
+  if (raw.spf_test_areas <= 0 || raw.spf_test_pages <= 0)
+    return "--spf_test_areas and --spf_test_pages must be positive";
+  o.workload.spf_test_areas = static_cast<uint64_t>(raw.spf_test_areas);
+  o.workload.spf_test_pages = static_cast<uint64_t>(raw.spf_test_pages);
   o.workload.pagefault_bytes = static_cast<uint64_t>(raw.pagefault_size);
   o.workload.pft_bytes = static_cast<uint64_t>(raw.pft_size);
   o.workload.multifault_pages = static_cast<uint64_t>(raw.multifault_pages);
@@ -155,6 +166,7 @@ std::string ParseOptions(const RawFlags& raw, Options* out) {
     if (t == 0 || t > kMaxThreads)
       return "threads must be 1.." + std::to_string(kMaxThreads) + ", not " + std::to_string(t);
   o.seconds = raw.duration > 0 ? raw.duration : workload->DefaultSeconds();
+  if (raw.warmup_default) o.warmup = workload->DefaultWarmupSeconds();
   if (o.iterations == 0 && o.seconds <= 0) return "--duration must be positive";
 
   if (!raw.cpus.empty()) {

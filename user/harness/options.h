@@ -25,6 +25,11 @@ struct RawFlags {
   double duration = 0;  // 0: the workload's default
   int64_t iterations = 0;
   double warmup = 0;
+  bool warmup_default = false;  // --warmup not given: the workload's default
+  int64_t repetitions = 1;
+  bool processes = false;
+  bool no_affinity = false;
+  bool aslr = false;
   std::string submit = "ioctl";
   int64_t batch = 64;
   int64_t touch_chunk_pages = 0;
@@ -38,6 +43,8 @@ struct RawFlags {
   int64_t pagefault_size = 128LL << 20;
   int64_t pft_size = 256LL << 20;
   int64_t multifault_pages = 16;
+  int64_t spf_test_areas = 64;
+  int64_t spf_test_pages = 16;
 };
 
 struct Options {
@@ -47,6 +54,10 @@ struct Options {
   double seconds = 0;
   uint64_t iterations = 0;
   double warmup = 0;
+  unsigned repetitions = 1;
+  bool processes = false;  // every worker a process with its own space
+  bool affinity = true;    // pin worker i to the i-th allowed CPU (or --cpus)
+  bool aslr = false;       // leave ASLR on for stock runs
   Submit submit = Submit::kIoctl;
   unsigned batch = 64;
   uint64_t touch_chunk_pages = 0;

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "report.h"
 
+#include <sys/personality.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -55,6 +57,30 @@ std::string CpuModel() {
     }
   }
   return "";
+}
+
+// Whether this process's addresses are randomised: the kernel's setting,
+// unless the personality turns it off (shadowmm-bench does for stock).
+bool Aslr() {
+  int persona = personality(0xffffffff);
+  if (persona >= 0 && (persona & ADDR_NO_RANDOMIZE)) return false;
+  std::ifstream in("/proc/sys/kernel/randomize_va_space");
+  int level = 2;
+  in >> level;
+  return level != 0;
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// Runs that are repetitions of one point.
+bool SamePoint(const RunRecord& a, const RunRecord& b) {
+  return a.workload == b.workload && a.backend == b.backend && a.mode == b.mode &&
+         a.submit == b.submit && a.threads == b.threads && a.processes == b.processes;
 }
 
 bool Hypervisor() {
@@ -121,47 +147,122 @@ FaultPathSummary SummarizeFaultPath(Mode mode, const shadowmm_stats& d) {
 
 uint64_t RunFaults(const RunRecord& run) { return run.result.delta.counter[SHADOWMM_EV_FAULT]; }
 
+double RecordsPerSecond(const RunRecord& run) {
+  return PerSecond(run.result.total.records, run.result.seconds);
+}
+
+// Counters cover the whole run, in-run warm-up included.
+double RunSeconds(const RunResult& r) { return r.run_seconds > 0 ? r.run_seconds : r.seconds; }
+
 void PrintEbizzyLines(std::ostream& out, const RunRecord& run) {
   const RunResult& r = run.result;
   char buf[256];
   std::snprintf(buf, sizeof(buf), "%" PRIu64 " %s/s\nreal %5.2f s\nuser %5.2f s\nsys  %5.2f s\n",
-                static_cast<uint64_t>(PerSecond(r.total.records, r.seconds)),
-                run.record_unit.c_str(), r.seconds, r.user_seconds, r.sys_seconds);
+                static_cast<uint64_t>(RecordsPerSecond(run)), run.record_unit.c_str(), r.seconds,
+                r.user_seconds, r.sys_seconds);
   out << buf;
+  if (r.warmup_samples) {
+    std::snprintf(buf, sizeof(buf), "warmup %u samples of %.2f s discarded\n", r.warmup_samples,
+                  r.sample_seconds);
+    out << buf;
+  }
+  if (r.total.timed_ns) {
+    std::snprintf(buf, sizeof(buf), "faults %" PRIu64 " ns total, %.1f ns per %s\n",
+                  r.total.timed_ns,
+                  r.total.records ? static_cast<double>(r.total.timed_ns) / r.total.records : 0.0,
+                  run.record_unit == "pages" ? "page" : "record");
+    out << buf;
+  }
 }
 
 void PrintTable(std::ostream& out, const std::vector<RunRecord>& runs) {
-  char buf[256];
-  std::snprintf(buf, sizeof(buf), "%-10s %-7s %-8s %-6s %7s %7s %14s %12s %8s %10s\n", "workload",
-                "backend", "mode", "submit", "threads", "seconds", "records/s", "faults/s",
-                "abort%", "vs-first");
+  char buf[320];
+  std::snprintf(buf, sizeof(buf), "%-10s %-7s %-8s %-6s %8s %3s %14s %23s %12s %8s %9s\n",
+                "workload", "backend", "mode", "submit", "threads", "n", "records/s",
+                "range (min..max)", "faults/s", "abort%", "vs-first");
   out << buf;
-  // The last column compares each run with the first of the same workload,
-  // backend and thread count: with --mode=all, each mode against classic.
+  // One line per point, in the order points first appear; rates are the
+  // median over the point's repetitions.  The last column compares each
+  // point's median with the median of the first point of the same
+  // workload, backend and thread count: with --mode=all, each mode against
+  // classic.
+  std::vector<std::vector<const RunRecord*>> points;
   for (const RunRecord& run : runs) {
-    const RunResult& r = run.result;
-    double rate = PerSecond(r.total.records, r.seconds);
+    auto it = std::find_if(points.begin(), points.end(),
+                           [&](const auto& p) { return SamePoint(*p.front(), run); });
+    if (it == points.end())
+      points.push_back({&run});
+    else
+      it->push_back(&run);
+  }
+  auto median_rate = [](const std::vector<const RunRecord*>& point) {
+    std::vector<double> v;
+    for (const RunRecord* r : point) v.push_back(RecordsPerSecond(*r));
+    return Median(v);
+  };
+  for (const auto& point : points) {
+    const RunRecord& run = *point.front();
+    std::vector<double> rates, fault_rates, aborts;
+    for (const RunRecord* r : point) {
+      rates.push_back(RecordsPerSecond(*r));
+      fault_rates.push_back(PerSecond(RunFaults(*r), RunSeconds(r->result)));
+      aborts.push_back(SummarizeFaultPath(r->mode, r->result.delta).abort_ratio);
+    }
+    double rate = Median(rates);
     double base = 0;
-    for (const RunRecord& other : runs) {
-      if (other.workload == run.workload && other.backend == run.backend &&
-          other.threads == run.threads && other.submit == run.submit) {
-        base = PerSecond(other.result.total.records, other.result.seconds);
+    for (const auto& other : points) {
+      const RunRecord& o = *other.front();
+      if (o.workload == run.workload && o.backend == run.backend && o.threads == run.threads &&
+          o.submit == run.submit && o.processes == run.processes) {
+        base = median_rate(other);
         break;
       }
     }
-    FaultPathSummary fp = SummarizeFaultPath(run.mode, r.delta);
     std::string abort_pct = "-";
     if (run.mode != Mode::kStock && run.mode != Mode::kClassic) {
       char p[32];
-      std::snprintf(p, sizeof(p), "%.2f", 100 * fp.abort_ratio);
+      std::snprintf(p, sizeof(p), "%.2f", 100 * Median(aborts));
       abort_pct = p;
     }
-    std::snprintf(
-        buf, sizeof(buf), "%-10s %-7s %-8s %-6s %7u %7.2f %14.0f %12.0f %8s %9.2fx\n",
-        run.workload.c_str(), run.backend.c_str(), std::string(ModeName(run.mode)).c_str(),
-        run.submit ? std::string(SubmitName(*run.submit)).c_str() : "-", run.threads, r.seconds,
-        rate, PerSecond(RunFaults(run), r.seconds), abort_pct.c_str(), base > 0 ? rate / base : 0);
+    std::string range = "-";
+    if (point.size() > 1) {
+      char p[64];
+      std::snprintf(p, sizeof(p), "%.0f..%.0f", *std::min_element(rates.begin(), rates.end()),
+                    *std::max_element(rates.begin(), rates.end()));
+      range = p;
+    }
+    std::string threads = std::to_string(run.threads) + (run.processes ? "p" : "");
+    std::snprintf(buf, sizeof(buf), "%-10s %-7s %-8s %-6s %8s %3zu %14.0f %23s %12.0f %8s %8.2fx\n",
+                  run.workload.c_str(), run.backend.c_str(),
+                  std::string(ModeName(run.mode)).c_str(),
+                  run.submit ? std::string(SubmitName(*run.submit)).c_str() : "-", threads.c_str(),
+                  point.size(), rate, range.c_str(), Median(fault_rates), abort_pct.c_str(),
+                  base > 0 ? rate / base : 0);
     out << buf;
+  }
+
+  // The running kernel's own view of stock runs: /proc/vmstat (whole
+  // machine) and the page-faults event (this process and its workers).
+  bool header = false;
+  for (const auto& point : points) {
+    const RunRecord& run = *point.front();
+    if (run.result.kernel.empty()) continue;
+    if (!header) {
+      out << "\nkernel counters per second, median (stock; vmstat is machine-wide):\n";
+      header = true;
+    }
+    std::map<std::string, std::vector<double>> per_name;
+    for (const RunRecord* r : point)
+      for (const auto& [name, value] : r->result.kernel)
+        per_name[name].push_back(PerSecond(value, RunSeconds(r->result)));
+    std::string line = run.workload + " " + std::to_string(run.threads) +
+                       (run.processes ? " processes:" : " threads:");
+    for (const auto& [name, values] : per_name) {
+      char p[96];
+      std::snprintf(p, sizeof(p), " %s %.0f", name.c_str(), Median(values));
+      line += p;
+    }
+    out << line << "\n";
   }
 }
 
@@ -169,12 +270,13 @@ std::string ToJson(const std::vector<RunRecord>& runs) {
   std::ostringstream j;
   utsname u{};
   uname(&u);
-  j << "{\n  \"schema\": \"shadowmm-bench/1\",\n  \"host\": {";
+  j << "{\n  \"schema\": \"shadowmm-bench/2\",\n  \"host\": {";
   j << "\"kernel\": " << JsonString(u.release) << ", \"machine\": " << JsonString(u.machine)
     << ", \"hostname\": " << JsonString(u.nodename)
     << ", \"cpus_online\": " << sysconf(_SC_NPROCESSORS_ONLN)
     << ", \"page_size\": " << sysconf(_SC_PAGESIZE) << ", \"cpu_model\": " << JsonString(CpuModel())
-    << ", \"hypervisor\": " << (Hypervisor() ? "true" : "false") << "},\n  \"runs\": [";
+    << ", \"hypervisor\": " << (Hypervisor() ? "true" : "false")
+    << ", \"aslr\": " << (Aslr() ? "true" : "false") << "},\n  \"runs\": [";
   for (size_t n = 0; n < runs.size(); n++) {
     const RunRecord& run = runs[n];
     const RunResult& r = run.result;
@@ -189,14 +291,19 @@ std::string ToJson(const std::vector<RunRecord>& runs) {
       << ", \"touch_chunk_pages\": " << run.touch_chunk_pages << ", \"threads\": " << run.threads
       << ", \"cpus\": " << (run.cpus.empty() ? "null" : JsonString(run.cpus))
       << ", \"node\": " << (run.node ? std::to_string(*run.node) : "null")
+      << ", \"processes\": " << (run.processes ? "true" : "false")
+      << ", \"affinity\": " << (run.affinity ? "true" : "false")
+      << ", \"repetition\": " << run.repetition
       << ",\n     \"seconds\": " << JsonNumber(r.seconds)
+      << ", \"run_seconds\": " << JsonNumber(RunSeconds(r))
+      << ", \"warmup_seconds\": " << JsonNumber(run.warmup)
       << ", \"user_seconds\": " << JsonNumber(r.user_seconds)
       << ", \"sys_seconds\": " << JsonNumber(r.sys_seconds)
       << ", \"record_unit\": " << JsonString(run.record_unit)
       << ", \"records\": " << r.total.records
-      << ", \"records_per_s\": " << JsonNumber(PerSecond(r.total.records, r.seconds))
+      << ", \"records_per_s\": " << JsonNumber(RecordsPerSecond(run))
       << ", \"faults\": " << faults
-      << ", \"faults_per_s\": " << JsonNumber(PerSecond(faults, r.seconds))
+      << ", \"faults_per_s\": " << JsonNumber(PerSecond(faults, RunSeconds(r)))
       << ", \"pages\": " << r.total.pages << ", \"iterations\": " << r.total.iterations;
     j << ",\n     \"per_thread_records\": [";
     for (size_t i = 0; i < r.per_thread.size(); i++)
@@ -206,6 +313,28 @@ std::string ToJson(const std::vector<RunRecord>& runs) {
       j << (i ? ", " : "")
         << (r.per_thread[i].faults ? std::to_string(*r.per_thread[i].faults) : "null");
     j << "]";
+    j << ",\n     \"sample_seconds\": " << JsonNumber(r.sample_seconds)
+      << ", \"warmup_samples\": " << r.warmup_samples << ", \"samples\": [";
+    for (size_t i = 0; i < r.samples.size(); i++) j << (i ? ", " : "") << r.samples[i];
+    j << "]";
+    if (r.total.timed_ns)
+      j << ", \"timed_ns\": " << r.total.timed_ns << ", \"ns_per_record\": "
+        << JsonNumber(r.total.records ? static_cast<double>(r.total.timed_ns) / r.total.records
+                                      : 0);
+    else
+      j << ", \"timed_ns\": null, \"ns_per_record\": null";
+    j << ",\n     \"kernel\": ";
+    if (r.kernel.empty()) {
+      j << "null";
+    } else {
+      j << "{";
+      bool first_k = true;
+      for (const auto& [name, value] : r.kernel) {
+        j << (first_k ? "" : ", ") << JsonString(name) << ": " << value;
+        first_k = false;
+      }
+      j << "}";
+    }
 
     FaultPathSummary fp = SummarizeFaultPath(run.mode, r.delta);
     j << ",\n     \"fault_path\": {\"attempts\": " << fp.attempts

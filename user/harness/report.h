@@ -29,8 +29,16 @@ struct RunRecord {
   std::string cpus;  // as given, "" for none
   std::optional<int> node;
   std::map<std::string, std::string> config;
+  unsigned repetition = 1;  // 1..--repetitions
+  bool processes = false;   // workers were processes, each with its own space
+  bool affinity = false;    // workers were pinned (cpus lists where)
+  double warmup = 0;        // --warmup seconds (in-run for pagefault)
   RunResult result;
 };
+
+// Records per second of a run: over the measured samples for a workload
+// with an in-run warm-up, over the whole run otherwise.
+double RecordsPerSecond(const RunRecord& run);
 
 // What the fault path did over the run, from the counter deltas: the
 // counters of the run's mode (spf_*, mmseq_*, vma_lock_*), or faults that
@@ -53,8 +61,14 @@ FaultPathSummary SummarizeFaultPath(Mode mode, const shadowmm_stats& delta);
 // the process).
 uint64_t RunFaults(const RunRecord& run);
 
-// ebizzy's result lines: "N records/s", "real", "user", "sys".
+// ebizzy's result lines: "N records/s", "real", "user", "sys"; then, for a
+// workload that times its faults (spf_test), the total and average ns.
 void PrintEbizzyLines(std::ostream& out, const RunRecord& run);
+// One line per point (workload, backend, mode, submit, threads or
+// processes): the median rate over its repetitions, their range, and the
+// median's ratio to the first mode's at the same point.  Then the kernel's
+// own counters of stock runs.  Intervals and tests: scripts/bench-report.py
+// and shadowmm-compare.
 void PrintTable(std::ostream& out, const std::vector<RunRecord>& runs);
 std::string ToJson(const std::vector<RunRecord>& runs);
 

@@ -10,7 +10,8 @@ std::unique_ptr<Workload> MakeWorkload(const WorkloadOptions& options) {
   if (options.name == "multifault") return MakeMultifault(options);
   if (options.name == "pagefault") return MakePagefault(options);
   if (options.name == "pft") return MakePft(options);
-  throw Error("unknown workload '" + options.name + "' (ebizzy|multifault|pagefault|pft)");
+  if (options.name == "spf_test") return MakeSpfTest(options);
+  throw Error("unknown workload '" + options.name + "' (ebizzy|multifault|pagefault|pft|spf_test)");
 }
 
 }  // namespace shadowmm

@@ -20,11 +20,45 @@
 
 namespace shadowmm {
 
+// A count with one writer that others may read while it runs (the runner
+// samples records once a second, as will-it-scale does): relaxed atomic
+// loads and stores, no read-modify-write, so the writer pays nothing a
+// plain increment does not.  Lock-free, so it also works in memory shared
+// between processes (--processes).
+class RelaxedCounter {
+ public:
+  RelaxedCounter(uint64_t v = 0) : v_(v) {}  // NOLINT: used as a plain number
+  RelaxedCounter(const RelaxedCounter& other) : v_(other.load()) {}
+  RelaxedCounter& operator=(const RelaxedCounter& other) {
+    v_.store(other.load(), std::memory_order_relaxed);
+    return *this;
+  }
+  operator uint64_t() const { return load(); }  // NOLINT
+  uint64_t load() const { return v_.load(std::memory_order_relaxed); }
+  RelaxedCounter& operator+=(uint64_t n) {
+    v_.store(load() + n, std::memory_order_relaxed);
+    return *this;
+  }
+  RelaxedCounter& operator++() { return *this += 1; }
+  uint64_t operator++(int) {
+    uint64_t old = load();
+    *this += 1;
+    return old;
+  }
+
+ private:
+  std::atomic<uint64_t> v_;
+  static_assert(std::atomic<uint64_t>::is_always_lock_free);
+};
+
 // One worker's counters; only that worker writes them until it is joined.
 struct alignas(64) WorkerCounters {
-  uint64_t records = 0;  // the workload's unit of work (see each workload)
-  uint64_t pages = 0;    // pages its accesses covered
+  RelaxedCounter records;  // the workload's unit of work (see each workload)
+  uint64_t pages = 0;      // pages its accesses covered
   uint64_t iterations = 0;
+  // Time inside the part of an iteration the workload times itself
+  // (spf_test: the faults, not the maps around them); 0 if it times none.
+  uint64_t timed_ns = 0;
   std::optional<uint64_t> faults;  // BackendThread::Faults() over the run
 };
 
@@ -79,6 +113,11 @@ class Workload {
   virtual unsigned DefaultThreads() const;
   // Default duration in seconds when the user gives none.
   virtual double DefaultSeconds() const { return 10; }
+  // Default --warmup when the user gives none.
+  virtual double DefaultWarmupSeconds() const { return 0; }
+  // True: the warm-up is the first seconds of the measured run, sampled
+  // and discarded (will-it-scale); false: a separate run before it.
+  virtual bool WarmupInRun() const { return false; }
 };
 
 struct WorkloadOptions {
@@ -88,6 +127,8 @@ struct WorkloadOptions {
   uint64_t pagefault_bytes = 128ULL << 20;
   uint64_t pft_bytes = 256ULL << 20;
   uint64_t multifault_pages = 16;
+  uint64_t spf_test_areas = 64;
+  uint64_t spf_test_pages = 16;
 };
 
 // Throws Error for an unknown workload or bad workload options.
@@ -98,6 +139,14 @@ struct RunConfig {
   double seconds = 1;
   uint64_t iterations = 0;  // per worker; 0: run for `seconds`
   std::vector<int> cpus;    // worker i runs on cpus[i % size]; empty: anywhere
+  // Seconds of warm-up: a separate uncounted run before the measured one,
+  // or, for a workload whose WarmupInRun(), the first seconds of the run,
+  // whose samples are discarded.  Ignored with iterations.
+  double warmup = 0;
+  double sample_seconds = 1;  // records are sampled this often
+  // Read the running kernel's own counters around the run (stock):
+  // /proc/vmstat deltas and the page-faults software event.
+  bool kernel_counters = false;
 };
 
 struct RunResult {
@@ -110,11 +159,36 @@ struct RunResult {
   shadowmm_stats after{};
   // after - before for counters; the gauges are after's.
   shadowmm_stats delta{};
+  // Records done in each sample_seconds interval, warm-up included, and how
+  // many leading samples are warm-up.  With an in-run warm-up, total.records
+  // and seconds cover the samples after it only; everything else (counters,
+  // faults, user/sys, kernel) covers the whole run, run_seconds long.
+  std::vector<uint64_t> samples;
+  double sample_seconds = 0;
+  unsigned warmup_samples = 0;
+  double run_seconds = 0;
+  // Kernel counters over the run (RunConfig::kernel_counters): /proc/vmstat
+  // pgfault, pgmajfault and vma_lock_* deltas (those the kernel has), and
+  // "perf_page_faults" (the page-faults software event of this process and
+  // its threads and children) when perf_event_open allows it.
+  std::map<std::string, uint64_t> kernel;
 };
 
 // Sets the workload up, runs it on config.threads workers and tears it
 // down.  Throws Error (the first worker's, if one failed).
 RunResult RunWorkload(Backend& backend, Workload& workload, const RunConfig& config);
+
+// The same with every worker a process of its own, forked from this one
+// (which must have no other threads: throws Error otherwise; the inproc
+// core's RCU threads count, so fork before any inproc run), with its own
+// address space: each
+// makes its own backend from @backend (threads = 1: a forked process on
+// stock, its own shadow space on module and inproc) and its own workload
+// from @workload, as will-it-scale's *_processes do.
+RunResult RunWorkloadProcesses(const BackendConfig& backend, const WorkloadOptions& workload,
+                               const RunConfig& config);
+// Threads of the calling process (/proc/self/status), for the check above.
+unsigned ThreadsOfThisProcess();
 
 }  // namespace shadowmm
 

@@ -63,7 +63,9 @@ TEST(Cli, HelpExplainsEveryFlag) {
        {"--backend",    "--mode",           "--workload", "--threads",           "--duration",
         "--iterations", "--submit",         "--batch",    "--touch_chunk_pages", "--cpus",
         "--node",       "--json",           "--ctl",      "--max_pages",         "--ebizzy ",
-        "--ebizzy_rng", "--pagefault_size", "--pft_size", "--multifault_pages",  "--flagfile"})
+        "--ebizzy_rng", "--pagefault_size", "--pft_size", "--multifault_pages",  "--flagfile",
+        "--repetitions", "--processes", "--no_affinity", "--aslr", "--spf_test_areas",
+        "--spf_test_pages"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
 }
 
@@ -116,6 +118,53 @@ TEST(Cli, TimedRunWithWarmup) {
   Result r = Bench("--workload=pft --pft_size=1048576 --threads=2 --duration=0.1 --warmup=0.1");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find(" pages/s\n"), std::string::npos) << r.out;
+}
+
+TEST(Cli, RepetitionsInterleaveAndKeepEverySample) {
+  Result r = Bench(
+      "--backend=inproc --mode=classic,spf --threads=1 --iterations=5 --repetitions=3 "
+      "--no-affinity --ebizzy='-mTRp -s 65536' --json=-");
+  ASSERT_EQ(r.status, 0) << r.err;
+  // Round-robin: repetition 1 of every mode before repetition 2.
+  size_t c1 = r.out.find("mode=classic threads=1 rep=1/3");
+  size_t s1 = r.out.find("mode=spf threads=1 rep=1/3");
+  size_t c2 = r.out.find("mode=classic threads=1 rep=2/3");
+  ASSERT_NE(c1, std::string::npos) << r.out;
+  ASSERT_NE(s1, std::string::npos) << r.out;
+  ASSERT_NE(c2, std::string::npos) << r.out;
+  EXPECT_LT(c1, s1);
+  EXPECT_LT(s1, c2);
+  for (const char* key : {"\"repetition\": 3", "\"affinity\": false", "\"samples\": ["})
+    EXPECT_NE(r.out.find(key), std::string::npos) << key;
+  size_t runs = 0;
+  for (size_t at = 0; (at = r.out.find("\"workload\": \"ebizzy\"", at)) != std::string::npos; at++)
+    runs++;
+  EXPECT_EQ(runs, 6u);
+}
+
+TEST(Cli, ProcessesSpfTestAndStockCounters) {
+  Result r = Bench(
+      "--backend=stock --workload=spf_test --spf_test_areas=4 --spf_test_pages=4 --threads=2 "
+      "--processes --iterations=2 --json=-");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("processes=2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" ns per page"), std::string::npos) << r.out;
+  for (const char* key : {"\"processes\": true", "\"affinity\": true", "\"records\": 64",
+                          "\"kernel\": {", "\"pgfault\": ", "\"timed_ns\": "})
+    EXPECT_NE(r.out.find(key), std::string::npos) << key << "\n" << r.out;
+  // runtest.py's setarch -R, unless this machine refuses (then it warns).
+  if (r.err.find("ASLR") == std::string::npos) {
+    EXPECT_NE(r.out.find("\"aslr\": false"), std::string::npos) << r.out;
+  }
+  Result on = Bench("--backend=stock --workload=spf_test --threads=1 --iterations=1 --aslr --json=-");
+  ASSERT_EQ(on.status, 0) << on.err;
+  EXPECT_EQ(on.out.find("\"aslr\": false"), std::string::npos) << on.out;
+}
+
+TEST(Cli, RepetitionAndAffinityRefusals) {
+  ExpectOneLineRefusal("--repetitions=0", "repetitions");
+  ExpectOneLineRefusal("--no-affinity --cpus=0", "no-affinity");
+  ExpectOneLineRefusal("--workload=spf_test --spf_test_areas=0", "spf_test");
 }
 
 }  // namespace

@@ -132,5 +132,57 @@ TEST(Options, CpuLists) {
   EXPECT_NE(ParseCpuList("", &cpus), "");
 }
 
+TEST(Options, RepetitionsProcessesAffinity) {
+  RawFlags raw;
+  Options o;
+  ASSERT_EQ(ParseOptions(raw, &o), "");
+  EXPECT_EQ(o.repetitions, 1u);
+  EXPECT_FALSE(o.processes);
+  EXPECT_TRUE(o.affinity);  // pinned one per CPU unless told otherwise
+  raw.repetitions = 5;
+  raw.processes = true;
+  raw.no_affinity = true;
+  ASSERT_EQ(ParseOptions(raw, &o), "");
+  EXPECT_EQ(o.repetitions, 5u);
+  EXPECT_TRUE(o.processes);
+  EXPECT_FALSE(o.affinity);
+  raw.cpus = "0";
+  EXPECT_NE(Refusal(raw).find("--no-affinity"), std::string::npos);
+  raw = RawFlags{};
+  raw.repetitions = 0;
+  EXPECT_NE(Refusal(raw).find("--repetitions"), std::string::npos);
+}
+
+TEST(Options, PagefaultRunsAsWillItScale) {
+  RawFlags raw;
+  raw.workload = "pagefault";
+  raw.warmup_default = true;
+  Options o;
+  ASSERT_EQ(ParseOptions(raw, &o), "");
+  EXPECT_EQ(o.seconds, 5);  // runtest.py's duration
+  EXPECT_EQ(o.warmup, 6);   // main.c's discarded samples
+  raw.warmup_default = false;
+  raw.warmup = 1;
+  ASSERT_EQ(ParseOptions(raw, &o), "");
+  EXPECT_EQ(o.warmup, 1);
+  raw.workload = "ebizzy";
+  raw.warmup_default = true;
+  ASSERT_EQ(ParseOptions(raw, &o), "");
+  EXPECT_EQ(o.warmup, 0);
+}
+
+TEST(Options, SpfTest) {
+  RawFlags raw;
+  raw.workload = "spf_test";
+  raw.spf_test_areas = 8;
+  raw.spf_test_pages = 32;
+  Options o;
+  ASSERT_EQ(ParseOptions(raw, &o), "");
+  EXPECT_EQ(o.workload.spf_test_areas, 8u);
+  EXPECT_EQ(o.workload.spf_test_pages, 32u);
+  raw.spf_test_areas = 0;
+  EXPECT_NE(Refusal(raw).find("spf_test"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace shadowmm

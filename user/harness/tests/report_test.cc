@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <sstream>
 
 namespace shadowmm {
@@ -72,12 +73,73 @@ TEST(Report, TableAndJson) {
 
   std::string j = ToJson({run});
   for (const char* key :
-       {"\"schema\": \"shadowmm-bench/1\"", "\"kernel\"", "\"workload\": \"ebizzy\"",
+       {"\"schema\": \"shadowmm-bench/2\"", "\"kernel\"", "\"workload\": \"ebizzy\"",
         "\"backend\": \"module\"", "\"mode\": \"spf\"", "\"submit\": \"uring\"", "\"batch\": 32",
         "\"threads\": 2", "\"seconds\": 2", "\"records_per_s\": 500", "\"faults\": 5000",
         "\"faults_per_s\": 2500", "\"per_thread_records\": [600, 400]",
         "\"per_thread_faults\": [null, null]", "\"fault\": 5000",
         "\"ebizzy\": \"-mTRp \\\"quoted\\\"\""})
+    EXPECT_NE(j.find(key), std::string::npos) << key << "\n" << j;
+}
+
+TEST(Report, RepetitionsMakeOnePointWithItsMedian) {
+  std::vector<RunRecord> runs;
+  for (Mode mode : {Mode::kClassic, Mode::kSpf}) {
+    for (uint64_t records : {100, 300, 200}) {
+      RunRecord run;
+      run.workload = "ebizzy";
+      run.record_unit = "records";
+      run.backend = "inproc";
+      run.mode = mode;
+      run.threads = 4;
+      run.result.seconds = 1;
+      run.result.total.records = mode == Mode::kSpf ? 2 * records : records;
+      runs.push_back(run);
+    }
+  }
+  std::ostringstream table;
+  PrintTable(table, runs);
+  std::string t = table.str();
+  // n, the median, the range.
+  EXPECT_NE(t.find(" 3            200 "), std::string::npos) << t;
+  EXPECT_NE(t.find(" 100..300 "), std::string::npos) << t;
+  EXPECT_NE(t.find(" 3            400 "), std::string::npos) << t;
+  EXPECT_NE(t.find(" 200..600 "), std::string::npos) << t;
+  EXPECT_NE(t.find("2.00x"), std::string::npos) << t;
+  EXPECT_EQ(std::count(t.begin(), t.end(), '\n'), 3) << t;  // header and two points
+}
+
+TEST(Report, SamplesKernelCountersAndTimedFaultsInJson) {
+  RunRecord run;
+  run.workload = "spf_test";
+  run.record_unit = "pages";
+  run.backend = "stock";
+  run.mode = Mode::kStock;
+  run.threads = 1;
+  run.processes = true;
+  run.affinity = true;
+  run.repetition = 2;
+  run.result.seconds = 2;
+  run.result.run_seconds = 3;
+  run.result.total.records = 64;
+  run.result.total.timed_ns = 6400;
+  run.result.samples = {10, 30, 34};
+  run.result.warmup_samples = 1;
+  run.result.sample_seconds = 1;
+  run.result.kernel = {{"pgfault", 90}, {"perf_page_faults", 66}};
+  std::ostringstream lines;
+  PrintEbizzyLines(lines, run);
+  EXPECT_NE(lines.str().find("100.0 ns per page"), std::string::npos) << lines.str();
+  std::ostringstream table;
+  PrintTable(table, {run});
+  EXPECT_NE(table.str().find("perf_page_faults 22 pgfault 30"), std::string::npos)
+      << table.str();
+  std::string j = ToJson({run});
+  for (const char* key :
+       {"\"processes\": true", "\"affinity\": true", "\"repetition\": 2",
+        "\"run_seconds\": 3", "\"samples\": [10, 30, 34]", "\"warmup_samples\": 1",
+        "\"timed_ns\": 6400", "\"ns_per_record\": 100", "\"records_per_s\": 32",
+        "\"kernel\": {\"perf_page_faults\": 66, \"pgfault\": 90}", "\"aslr\": "})
     EXPECT_NE(j.find(key), std::string::npos) << key << "\n" << j;
 }
 
