@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Turns one `make bench` result directory into results.json, summary.md
-(records/s per backend, mode and thread count, ratios to classic and to
-stock in the same environment, fault-path breakdown, submission paths,
-microbenchmarks) and two plots: records_vs_threads.png and aborts.png."""
+"""Turns one `make bench` result directory into results.json (every run,
+every sample, and one entry per point with its median, 95% interval and
+ratios), summary.md (records/s per backend, mode and thread count as
+median [95% interval] over the repetitions; ratios to classic and to stock
+in the same environment with their intervals and Welch t-test marks; the
+kernel's own counters of stock runs; fault-path breakdown; submission
+paths; microbenchmarks) and plots with error bars: records_vs_threads.png
+and aborts.png.  Statistics: scripts/benchstats.py (SciPy)."""
 import glob
 import json
 import os
@@ -13,6 +17,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchstats as bs  # noqa: E402
 
 
 def load_runs(out):
@@ -45,48 +52,119 @@ def env_label(env, lines):
     return "VM, TCG (software emulation)" if "tcg" in accel else "VM, " + accel[9:].strip()
 
 
-def ebizzy_tables(runs, lines):
+def workload_title(run):
+    if run["workload"] == "ebizzy":
+        return "ebizzy " + run.get("config", {}).get("ebizzy", "")
+    return run["workload"]
+
+
+def mode_order(k):
+    backend, mode = k
+    return (backend != "stock", backend, mode != "classic", mode)
+
+
+def points(runs):
+    """{key: {"samples", "summary", "vs_classic", "vs_stock"}} for every point."""
+    out = {}
+    samples = bs.group(runs)
+    for key, xs in samples.items():
+        env, workload, backend, mode, submit, batch, tcp, processes, threads = key
+        entry = {"samples": xs, "summary": bs.summary(xs), "vs_classic": None, "vs_stock": None}
+        classic = (env, workload, backend, "classic", submit, batch, tcp, processes, threads)
+        if backend != "stock" and mode != "classic" and classic in samples:
+            entry["vs_classic"] = bs.ratio(xs, samples[classic])
+        stock = next((k for k in samples if k[0] == env and k[1] == workload and k[2] == "stock"
+                      and k[7] == processes and k[8] == threads), None)
+        if backend != "stock" and stock:
+            entry["vs_stock"] = bs.ratio(xs, samples[stock])
+        out[key] = entry
+    return out
+
+
+def ratio_cell(r):
+    if not r or r["ratio"] is None:
+        return "-"
+    ci = bs.fmt_interval(r["ci95"], "{:.2f}") if r["ci95"] else ""
+    return f"{r['ratio']:.2f}x {ci} {bs.mark(r['p'])}".rstrip()
+
+
+def rate_tables(runs, pts, lines):
     md = []
-    eb = [r for r in runs if r["workload"] == "ebizzy"]
-    for env in ("native", "vm"):
-        rs = [r for r in eb if r["env"] == env]
-        if not rs:
-            continue
-        threads = sorted({r["threads"] for r in rs})
-        keys = sorted({(r["backend"], r["mode"]) for r in rs},
-                      key=lambda k: (k[0] != "stock", k[0], k[1] != "classic", k[1]))
-        by = {(r["backend"], r["mode"], r["threads"]): r for r in rs}
-        md.append(f"### ebizzy -mTRp, records/s — {env_label(env, lines)}\n")
-        md.append("| backend | mode | " + " | ".join(f"{t} thr" for t in threads) + " |")
-        md.append("|---|---|" + "---:|" * len(threads))
+    # Points that are not the submission-path runs, by environment and workload.
+    rs = [r for r in runs if not r["source"].startswith("vm-submit-")]
+    groups = {}
+    for r in rs:
+        groups.setdefault((r["env"], workload_title(r), r.get("processes", False)), []).append(r)
+    for (env, title, processes), grs in sorted(groups.items(), key=lambda g: (g[0][0] != "native",
+                                                                               g[0][1], g[0][2])):
+        threads = sorted({r["threads"] for r in grs})
+        keys = sorted({(r["backend"], r["mode"]) for r in grs}, key=mode_order)
+        unit = grs[0].get("record_unit", "records")
+        by = {}
+        for r in grs:
+            by[(r["backend"], r["mode"], r["threads"])] = bs.point_key(r)
+        n = max(pts[k]["summary"]["n"] for k in by.values())
+        kind = "processes" if processes else "threads"
+        md.append(f"### {title}, {unit}/s — {env_label(env, lines)}, {kind}\n")
+        md.append(f"median [95% bootstrap interval of the median] over {n} repetitions"
+                  " (interleaved across modes):\n")
+        head = "| backend | mode | " + " | ".join(f"{t} {kind[:3]}" for t in threads) + " |"
+        rule = "|---|---|" + "---:|" * len(threads)
+        md += [head, rule]
         for b, m in keys:
-            cells = [f"{by[(b, m, t)]['records_per_s']:,.0f}" if (b, m, t) in by else "-"
-                     for t in threads]
-            md.append(f"| {b} | {m} | " + " | ".join(cells) + " |")
-        md.append("")
-        md.append(f"ratio to classic (same backend) / to stock ({env_label(env, lines)}):\n")
-        md.append("| backend | mode | " + " | ".join(f"{t} thr" for t in threads) + " |")
-        md.append("|---|---|" + "---:|" * len(threads))
-        for b, m in keys:
-            if b == "stock":
-                continue
             cells = []
             for t in threads:
-                r, c = by.get((b, m, t)), by.get((b, "classic", t))
-                s = next((by[k] for k in by if k[0] == "stock" and k[2] == t), None)
-                if not r:
+                k = by.get((b, m, t))
+                if not k:
                     cells.append("-")
                     continue
-                rc = r["records_per_s"] / c["records_per_s"] if c and c["records_per_s"] else 0
-                rs_ = r["records_per_s"] / s["records_per_s"] if s and s["records_per_s"] else 0
-                cells.append(f"{rc:.2f}x / {rs_:.2f}x")
+                s = pts[k]["summary"]
+                cells.append(f"{s['median']:,.0f} {bs.fmt_interval(s['ci95'])}")
             md.append(f"| {b} | {m} | " + " | ".join(cells) + " |")
         md.append("")
+        for which, label in (("vs_classic", "classic (same backend)"),
+                             ("vs_stock", f"stock ({env_label(env, lines)})")):
+            rows = []
+            for b, m in keys:
+                cells = [ratio_cell(pts[by[(b, m, t)]][which]) if (b, m, t) in by else "-"
+                         for t in threads]
+                if any(c != "-" for c in cells):
+                    rows.append(f"| {b} | {m} | " + " | ".join(cells) + " |")
+            if rows:
+                md.append(f"ratio of medians to {label} [95% bootstrap interval]; "
+                          "Welch's t-test: * p < 0.05, ** p < 0.01\n")
+                md += [head, rule] + rows + [""]
+    return md
+
+
+def kernel_table(runs):
+    rs = [r for r in runs if r.get("kernel")]
+    if not rs:
+        return []
+    names = sorted({n for r in rs for n in r["kernel"]})
+    md = ["### The kernel's own counters around stock runs (per second, median)\n",
+          "`perf_page_faults`: the page-faults software event of the benchmark and its workers; "
+          "the rest: `/proc/vmstat` deltas (whole machine).\n",
+          "| env | workload | workers | " + " | ".join(names) + " |",
+          "|---|---|---:|" + "---:|" * len(names)]
+    groups = {}
+    for r in rs:
+        groups.setdefault(bs.point_key(r), []).append(r)
+    for key, grs in groups.items():
+        cells = []
+        for n in names:
+            vals = [r["kernel"][n] / (r.get("run_seconds") or r["seconds"]) for r in grs
+                    if n in r["kernel"]]
+            cells.append(f"{bs.summary(vals)['median']:,.0f}" if vals else "-")
+        workers = f"{key[8]}{'p' if key[7] else 't'}"
+        md.append(f"| {key[0]} | {workload_title(grs[0])} | {workers} | " + " | ".join(cells)
+                  + " |")
+    md.append("")
     return md
 
 
 def fault_path_table(runs):
-    md = ["### Fault paths (ebizzy, most threads of each run set)\n",
+    md = ["### Fault paths (ebizzy, most threads of each run set, all repetitions summed)\n",
           "| env | backend | mode | threads | faults | lockless | aborts (excl. no_table) "
           "| abort reasons |", "|---|---|---|---:|---:|---:|---:|---|"]
     eb = [r for r in runs if r["workload"] == "ebizzy" and r["backend"] != "stock"]
@@ -95,14 +173,24 @@ def fault_path_table(runs):
         if not rs:
             continue
         tmax = max(r["threads"] for r in rs)
-        for r in sorted((r for r in rs if r["threads"] == tmax),
-                        key=lambda r: (r["backend"], r["mode"])):
-            fp, faults = r["fault_path"], r["faults"] or 1
-            lockless = fp["successes"] / faults if r["mode"] != "classic" else 0
-            reasons = ", ".join(f"{k} {v}" for k, v in fp.get("aborts", {}).items() if v)
-            md.append(f"| {env} | {r['backend']} | {r['mode']} | {tmax} | {r['faults']:,} | "
-                      f"{lockless:.1%} | {fp.get('abort_ratio_excl_no_table', 0):.2%} | "
-                      f"{reasons or '-'} |")
+        groups = {}
+        for r in rs:
+            if r["threads"] == tmax:
+                groups.setdefault((r["backend"], r["mode"], r.get("processes", False)), []).append(r)
+        for (backend, mode, processes), grs in sorted(groups.items()):
+            faults = sum(r["faults"] for r in grs) or 1
+            successes = sum(r["fault_path"]["successes"] for r in grs)
+            attempts = sum(r["fault_path"]["attempts"] for r in grs) or 1
+            aborts = {}
+            for r in grs:
+                for k, v in r["fault_path"].get("aborts", {}).items():
+                    aborts[k] = aborts.get(k, 0) + v
+            excl = sum(v for k, v in aborts.items() if k not in ("no_table", "miss"))
+            lockless = successes / faults if mode != "classic" else 0
+            reasons = ", ".join(f"{k} {v}" for k, v in aborts.items() if v)
+            workers = f"{tmax}{'p' if processes else ''}"
+            md.append(f"| {env} | {backend} | {mode} | {workers} | {faults:,} | "
+                      f"{lockless:.1%} | {excl / attempts:.2%} | {reasons or '-'} |")
     md.append("")
     return md
 
@@ -111,13 +199,18 @@ def submit_table(runs):
     rs = [r for r in runs if r["source"].startswith("vm-submit-")]
     if not rs:
         return []
-    base = next((r for r in rs if r["submit"] == "ioctl"), None)
+    by = {}
+    for r in rs:
+        by.setdefault(r["submit"], []).append(r["faults_per_s"])
+    base = by.get("ioctl")
     md = ["### One-page faults by submission path (module, pft, 1 thread, VM)\n",
-          "| submit | batch | faults/s | vs ioctl |", "|---|---:|---:|---:|"]
-    for r in sorted(rs, key=lambda r: ["ioctl", "write", "uring"].index(r["submit"])):
-        ratio = r["faults_per_s"] / base["faults_per_s"] if base and base["faults_per_s"] else 0
-        md.append(f"| {r['submit']} | {r['batch'] if r['submit'] != 'ioctl' else 1} | "
-                  f"{r['faults_per_s']:,.0f} | {ratio:.2f}x |")
+          "| submit | batch | faults/s, median [95%] | vs ioctl |", "|---|---:|---:|---:|"]
+    for sub in [s for s in ("ioctl", "write", "uring") if s in by]:
+        r = next(x for x in rs if x["submit"] == sub)
+        s = bs.summary(by[sub])
+        cell = ratio_cell(bs.ratio(by[sub], base)) if base and sub != "ioctl" else "1.00x"
+        md.append(f"| {sub} | {r['batch'] if sub != 'ioctl' else 1} | "
+                  f"{s['median']:,.0f} {bs.fmt_interval(s['ci95'])} | {cell} |")
     md.append("")
     return md
 
@@ -139,30 +232,36 @@ def micro_table(out):
     return md
 
 
-def plots(runs, out, lines):
-    eb = [r for r in runs if r["workload"] == "ebizzy"]
+def plots(runs, out, lines, pts):
+    eb = [r for r in runs if r["workload"] == "ebizzy" and not r.get("processes")
+          and not r["source"].startswith("vm-submit-")]
     envs = [e for e in ("native", "vm") if any(r["env"] == e for r in eb)]
     if not envs:
         return
     fig, axes = plt.subplots(1, len(envs), figsize=(6.5 * len(envs), 4.5), squeeze=False)
     for ax, env in zip(axes[0], envs):
         rs = [r for r in eb if r["env"] == env]
-        for b, m in sorted({(r["backend"], r["mode"]) for r in rs}):
-            pts = sorted((r["threads"], r["records_per_s"]) for r in rs
-                         if (r["backend"], r["mode"]) == (b, m))
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o",
-                    linestyle="--" if b == "stock" else "-", label=f"{b} {m}")
+        for b, m in sorted({(r["backend"], r["mode"]) for r in rs}, key=mode_order):
+            keys = sorted({bs.point_key(r) for r in rs if (r["backend"], r["mode"]) == (b, m)},
+                          key=lambda k: k[8])
+            xs = [k[8] for k in keys]
+            meds = [pts[k]["summary"]["median"] for k in keys]
+            cis = [pts[k]["summary"]["ci95"] or (pts[k]["summary"]["median"],) * 2 for k in keys]
+            err = [[md - ci[0] for md, ci in zip(meds, cis)], [ci[1] - md for md, ci in zip(meds, cis)]]
+            ax.errorbar(xs, meds, yerr=err, marker="o", capsize=3,
+                        linestyle="--" if b == "stock" else "-", label=f"{b} {m}")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("threads")
-        ax.set_ylabel("records/s")
-        ax.set_title(f"ebizzy -mTRp — {env_label(env, lines)}")
+        ax.set_ylabel("records/s (median, 95% interval)")
+        ax.set_title(f"{workload_title(rs[0])} — {env_label(env, lines)}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(f"{out}/records_vs_threads.png", dpi=110)
     plt.close(fig)
 
-    rs = [r for r in eb if r["backend"] != "stock" and r["mode"] != "classic"]
+    rs = [r for r in eb if r["backend"] != "stock" and r["mode"] != "classic"
+          and r.get("repetition", 1) == 1]
     if not rs:
         return
     labels, stacks = [], {}
@@ -186,7 +285,7 @@ def plots(runs, out, lines):
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels(labels, fontsize=6)
     ax.set_ylabel("aborts, % of faults")
-    ax.set_title("Speculative / per-VMA-lock aborts by reason (ebizzy -mTRp)")
+    ax.set_title("Speculative / per-VMA-lock aborts by reason (ebizzy, first repetition)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(f"{out}/aborts.png", dpi=110)
@@ -196,16 +295,26 @@ def plots(runs, out, lines):
 def main(out):
     runs = load_runs(out)
     lines = machine_lines(out)
+    pts = points([r for r in runs if not r["source"].startswith("vm-submit-")])
     md = ["## shadowmm bench results\n"] + [f"- {line}" for line in lines] + [""]
-    md += ebizzy_tables(runs, lines) + fault_path_table(runs) + submit_table(runs)
-    md += micro_table(out)
+    md += rate_tables(runs, pts, lines) + kernel_table(runs) + fault_path_table(runs)
+    md += submit_table(runs) + micro_table(out)
     md += ["![records/s vs threads](records_vs_threads.png)", "",
            "![aborts by reason](aborts.png)", ""]
     with open(f"{out}/summary.md", "w") as f:
         f.write("\n".join(md))
+    summary = []
+    for key, p in pts.items():
+        env, workload, backend, mode, submit, batch, tcp, processes, threads = key
+        summary.append({"env": env, "workload": workload, "backend": backend, "mode": mode,
+                        "submit": submit, "batch": batch, "touch_chunk_pages": tcp,
+                        "processes": processes, "threads": threads, "metric": "records_per_s",
+                        "samples": p["samples"], **p["summary"],
+                        "vs_classic": p["vs_classic"], "vs_stock": p["vs_stock"]})
     with open(f"{out}/results.json", "w") as f:
-        json.dump({"machine": lines, "runs": runs}, f, indent=1)
-    plots(runs, out, lines)
+        json.dump({"schema": "shadowmm-bench-results/2", "machine": lines, "points": summary,
+                   "runs": runs}, f, indent=1)
+    plots(runs, out, lines, pts)
 
 
 if __name__ == "__main__":

@@ -11,14 +11,20 @@
 #           faults submitted by ioctl, write() batches and io_uring batches
 #   micro   Google Benchmark: lookup, fault cost per mode, submission cost
 #
-# Writes bench/results/<stamp>/ (per-run JSON, results.json, summary.md, PNG
-# plots) and updates bench/results/latest.  Flags (or BENCH_ARGS=...):
-#   --duration S      seconds per run (default 3)
+# Every point runs --repetitions times, interleaved: repetition r of stock
+# and of every mode before repetition r + 1, so drift hits them all alike.
+# Writes bench/results/<stamp>/ (per-run JSON, results.json with every sample,
+# summary.md with medians, 95% intervals and significance marks, PNG plots
+# with error bars) and updates bench/results/latest.  Flags (or BENCH_ARGS=...):
+#   --duration S      seconds per run (default 1.5, after 0.5 s of warm-up)
+#   --repetitions N   runs per point (default 5)
 #   --threads LIST    thread counts (default 1..4x CPUs: 1,2,4,...)
 #   --no-vm           skip the QEMU part    --no-micro  skip Google Benchmark
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration=3
+duration=1.5
+warmup=0.5
+reps=5
 cpus=$(nproc)
 threads=""
 for ((t = 1; t <= 4 * cpus; t *= 2)); do threads+="${threads:+,}$t"; done
@@ -27,19 +33,23 @@ micro=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--duration) duration=$2; shift 2 ;;
+	--repetitions) reps=$2; shift 2 ;;
 	--threads) threads=$2; shift 2 ;;
 	--no-vm) vm=0; shift ;;
 	--no-micro) micro=0; shift ;;
-	-h | --help) sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '3,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown flag '$1' (--help lists them)" >&2; exit 2 ;;
 	esac
 done
-bin=build/user/harness/shadowmm-bench
+build=${BUILD:-build}
+bin=$build/user/harness/shadowmm-bench
 [ -x "$bin" ] || { echo "bench: $bin missing: run make first" >&2; exit 1; }
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=bench/results/$stamp
 mkdir -p "$out"
-common=(--workload=ebizzy --ebizzy=-mTRp --threads="$threads" --duration="$duration" --warmup=1)
+[[ "$reps" =~ ^[1-9][0-9]*$ ]] || { echo "bench: --repetitions must be a positive count" >&2; exit 2; }
+common=(--workload=ebizzy --ebizzy=-mTRp --threads="$threads" --duration="$duration"
+	--warmup="$warmup")
 
 {
 	echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $cpus CPUs"
@@ -47,15 +57,18 @@ common=(--workload=ebizzy --ebizzy=-mTRp --threads="$threads" --duration="$durat
 	echo "date: $stamp"
 } >"$out/machine.txt"
 
-echo "== bench: native stock and inproc (all modes), threads $threads, ${duration}s each" >&2
-"$bin" --backend=stock "${common[@]}" --json="$out/native-stock.json" >"$out/native-stock.txt"
-"$bin" --backend=inproc --mode=all "${common[@]}" --json="$out/native-inproc.json" \
-	>"$out/native-inproc.txt"
-if [ -e /sys/kernel/debug/shadowmm/ctl ]; then
-	echo "== bench: native module (shadowmm.ko is loaded)" >&2
-	"$bin" --backend=module --mode=all "${common[@]}" --json="$out/native-module.json" \
-		>"$out/native-module.txt"
-fi
+echo "== bench: native stock, inproc (all modes)$([ -e /sys/kernel/debug/shadowmm/ctl ] &&
+	echo ', module (all modes)'), threads $threads, ${duration}s each, $reps repetitions" >&2
+for ((r = 1; r <= reps; r++)); do
+	"$bin" --backend=stock "${common[@]}" --json="$out/native-stock.r$r.json" \
+		>"$out/native-stock.r$r.txt"
+	"$bin" --backend=inproc --mode=all "${common[@]}" --json="$out/native-inproc.r$r.json" \
+		>"$out/native-inproc.r$r.txt"
+	if [ -e /sys/kernel/debug/shadowmm/ctl ]; then
+		"$bin" --backend=module --mode=all "${common[@]}" --json="$out/native-module.r$r.json" \
+			>"$out/native-module.r$r.txt"
+	fi
+done
 
 if [ "$vm" = 1 ]; then
 	kdir=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -1)
@@ -63,11 +76,14 @@ if [ "$vm" = 1 ]; then
 	make -s -C kmod KDIR="$kdir" >"$out/kmod-build.log" 2>&1 ||
 		{ tail -20 "$out/kmod-build.log" >&2; exit 1; }
 	# The guest prints each JSON between markers; the console log brings it back.
-	guest="set -e; for b in stock module; do m=all; [ \$b = stock ] && m=stock;"
+	guest="set -e; for r in $(seq -s ' ' 1 "$reps"); do for b in stock module; do m=all;"
+	guest+=" [ \$b = stock ] && m=stock;"
 	guest+=" shadowmm-bench --backend=\$b --mode=\$m ${common[*]} --json=/tmp/r.json >/dev/null;"
-	guest+=" echo SHADOWMM-JSON-BEGIN vm-\$b; cat /tmp/r.json; echo SHADOWMM-JSON-END; done;"
+	guest+=" echo SHADOWMM-JSON-BEGIN vm-\$b.r\$r; cat /tmp/r.json; echo SHADOWMM-JSON-END;"
+	guest+=" done; done;"
 	guest+=" for s in ioctl write uring; do shadowmm-bench --backend=module --workload=pft"
-	guest+=" --threads=1 --duration=$duration --touch_chunk_pages=1 --batch=64 --submit=\$s"
+	guest+=" --threads=1 --duration=$duration --repetitions=$reps --touch_chunk_pages=1"
+	guest+=" --batch=64 --submit=\$s"
 	guest+=" --json=/tmp/r.json >/dev/null; echo SHADOWMM-JSON-BEGIN vm-submit-\$s;"
 	guest+=" cat /tmp/r.json; echo SHADOWMM-JSON-END; done; uname -r > /tmp/k;"
 	guest+=" echo SHADOWMM-GUEST-KERNEL \$(cat /tmp/k)"
@@ -83,8 +99,8 @@ fi
 if [ "$micro" = 1 ]; then
 	echo "== bench: microbenchmarks" >&2
 	for b in bench_core bench_submit; do
-		[ -x "build/bench/$b" ] || continue
-		"build/bench/$b" --benchmark_min_time=0.2 --benchmark_out="$out/micro-$b.json" \
+		[ -x "$build/bench/$b" ] || continue
+		"$build/bench/$b" --benchmark_min_time=0.2 --benchmark_out="$out/micro-$b.json" \
 			--benchmark_out_format=json >"$out/micro-$b.txt" 2>&1
 	done
 fi
