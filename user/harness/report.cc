@@ -293,16 +293,14 @@ std::string ToJson(const std::vector<RunRecord>& runs) {
       << ", \"node\": " << (run.node ? std::to_string(*run.node) : "null")
       << ", \"processes\": " << (run.processes ? "true" : "false")
       << ", \"affinity\": " << (run.affinity ? "true" : "false")
-      << ", \"repetition\": " << run.repetition
-      << ",\n     \"seconds\": " << JsonNumber(r.seconds)
+      << ", \"repetition\": " << run.repetition << ",\n     \"seconds\": " << JsonNumber(r.seconds)
       << ", \"run_seconds\": " << JsonNumber(RunSeconds(r))
       << ", \"warmup_seconds\": " << JsonNumber(run.warmup)
       << ", \"user_seconds\": " << JsonNumber(r.user_seconds)
       << ", \"sys_seconds\": " << JsonNumber(r.sys_seconds)
       << ", \"record_unit\": " << JsonString(run.record_unit)
       << ", \"records\": " << r.total.records
-      << ", \"records_per_s\": " << JsonNumber(RecordsPerSecond(run))
-      << ", \"faults\": " << faults
+      << ", \"records_per_s\": " << JsonNumber(RecordsPerSecond(run)) << ", \"faults\": " << faults
       << ", \"faults_per_s\": " << JsonNumber(PerSecond(faults, RunSeconds(r)))
       << ", \"pages\": " << r.total.pages << ", \"iterations\": " << r.total.iterations;
     j << ",\n     \"per_thread_records\": [";

@@ -110,13 +110,17 @@ class PageFaultEvent {
   int fd_ = -1;
 };
 
-// The kernel's own counters around a run: open (and read) before the
-// workers exist, so the event inherits into all of them.
+// The kernel's own counters around a run: the event is opened before the
+// workers exist, so that it inherits into all of them; Start() reads the
+// baselines at the start line, after the workers' setup and warm-up (a
+// read includes the counts of live children).
 class KernelCounters {
  public:
   explicit KernelCounters(bool enabled) : enabled_(enabled) {
+    if (enabled_) event_ = std::make_unique<PageFaultEvent>();
+  }
+  void Start() {
     if (!enabled_) return;
-    event_ = std::make_unique<PageFaultEvent>();
     vmstat0_ = ReadVmstat();
     event0_ = event_->Read();
   }
@@ -277,6 +281,7 @@ RunResult RunWorkload(Backend& backend, Workload& workload, const RunConfig& con
   }
 
   ready.wait();
+  kernel.Start();
   result.before = backend.Stats();
   rusage ru0{}, ru1{};
   getrusage(RUSAGE_SELF, &ru0);
@@ -331,6 +336,8 @@ struct ProcessSlot {
   WorkerCounters counters;
   shadowmm_stats before{};
   shadowmm_stats after{};
+  double user_seconds = 0;  // getrusage of the worker over the run
+  double sys_seconds = 0;
   bool failed = false;
   char error[256] = {};
 };
@@ -434,6 +441,8 @@ void CopyError(ProcessSlot& slot, const char* what) {
     // The parent closes its end of @go to release every worker at once.
     while (read(go.read_fd(), &byte, 1) < 0 && errno == EINTR) {
     }
+    rusage ru0{}, ru1{};
+    getrusage(RUSAGE_SELF, &ru0);
     if (!shared.stop.load()) {
       std::optional<uint64_t> faults0 = thread->Faults();
       WorkerContext ctx(0, 1, *thread, slot.counters, shared.stop, config.iterations);
@@ -447,6 +456,9 @@ void CopyError(ProcessSlot& slot, const char* what) {
       std::optional<uint64_t> faults1 = thread->Faults();
       if (faults0 && faults1) slot.counters.faults = *faults1 - *faults0;
     }
+    getrusage(RUSAGE_SELF, &ru1);
+    slot.user_seconds = Seconds(ru1.ru_utime) - Seconds(ru0.ru_utime);
+    slot.sys_seconds = Seconds(ru1.ru_stime) - Seconds(ru0.ru_stime);
     slot.after = backend->Stats();
     workload->Teardown(*backend, *main);
     main->Flush();
@@ -486,8 +498,6 @@ RunResult RunWorkloadProcesses(const BackendConfig& backend_config,
   SharedArea area(config.threads);
   Pipe ready, go;
   KernelCounters kernel(config.kernel_counters);
-  rusage ru0{}, ru1{};
-  getrusage(RUSAGE_CHILDREN, &ru0);
   std::fflush(nullptr);
   std::vector<pid_t> pids;
   for (unsigned i = 0; i < config.threads; i++) {
@@ -515,13 +525,13 @@ RunResult RunWorkloadProcesses(const BackendConfig& backend_config,
   };
   char bytes[64];
   for (unsigned got = 0; got < config.threads;) {
-    ssize_t n = read(ready.read_fd(), bytes,
-                     std::min<size_t>(sizeof(bytes), config.threads - got));
+    ssize_t n = read(ready.read_fd(), bytes, std::min<size_t>(sizeof(bytes), config.threads - got));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     got += static_cast<unsigned>(n);
   }
   if (any_failed()) area.shared().stop = true;
+  kernel.Start();
   auto t0 = Clock::now();
   go.CloseWrite();
 
@@ -560,21 +570,20 @@ RunResult RunWorkloadProcesses(const BackendConfig& backend_config,
                 std::to_string(WTERMSIG(status));
   }
   auto t1 = Clock::now();
-  getrusage(RUSAGE_CHILDREN, &ru1);
   result.kernel = kernel.Delta();
   for (unsigned i = 0; i < config.threads; i++)
     if (area.slot(i).failed) throw Error(area.slot(i).error);
   if (!crashed.empty()) throw Error(crashed);
 
   result.seconds = result.run_seconds = std::chrono::duration<double>(t1 - t0).count();
-  result.user_seconds = Seconds(ru1.ru_utime) - Seconds(ru0.ru_utime);
-  result.sys_seconds = Seconds(ru1.ru_stime) - Seconds(ru0.ru_stime);
   result.per_thread.reserve(config.threads);
   // Counters of the processes' spaces, summed: each before/after pair is
   // one space's.  Gauges: the sum at each worker's end.
   for (unsigned i = 0; i < config.threads; i++) {
     const ProcessSlot& slot = area.slot(i);
     result.per_thread.push_back(slot.counters);
+    result.user_seconds += slot.user_seconds;
+    result.sys_seconds += slot.sys_seconds;
     for (unsigned c = 0; c < SHADOWMM_NR_COUNTERS; c++) {
       result.before.counter[c] += slot.before.counter[c];
       result.after.counter[c] += slot.after.counter[c];

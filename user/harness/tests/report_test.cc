@@ -132,13 +132,12 @@ TEST(Report, SamplesKernelCountersAndTimedFaultsInJson) {
   EXPECT_NE(lines.str().find("100.0 ns per page"), std::string::npos) << lines.str();
   std::ostringstream table;
   PrintTable(table, {run});
-  EXPECT_NE(table.str().find("perf_page_faults 22 pgfault 30"), std::string::npos)
-      << table.str();
+  EXPECT_NE(table.str().find("perf_page_faults 22 pgfault 30"), std::string::npos) << table.str();
   std::string j = ToJson({run});
   for (const char* key :
-       {"\"processes\": true", "\"affinity\": true", "\"repetition\": 2",
-        "\"run_seconds\": 3", "\"samples\": [10, 30, 34]", "\"warmup_samples\": 1",
-        "\"timed_ns\": 6400", "\"ns_per_record\": 100", "\"records_per_s\": 32",
+       {"\"processes\": true", "\"affinity\": true", "\"repetition\": 2", "\"run_seconds\": 3",
+        "\"samples\": [10, 30, 34]", "\"warmup_samples\": 1", "\"timed_ns\": 6400",
+        "\"ns_per_record\": 100", "\"records_per_s\": 32",
         "\"kernel\": {\"perf_page_faults\": 66, \"pgfault\": 90}", "\"aslr\": "})
     EXPECT_NE(j.find(key), std::string::npos) << key << "\n" << j;
 }

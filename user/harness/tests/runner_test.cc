@@ -19,8 +19,8 @@ uint64_t Delta(const RunResult& r, shadowmm_counter c) { return r.delta.counter[
 // Worker processes fork from a single-threaded process; an earlier test in
 // the same process may have left the inproc core's RCU threads behind
 // (ctest runs every test in a process of its own, so there they run).
-#define SKIP_UNLESS_SINGLE_THREADED()                                                   \
-  if (ThreadsOfThisProcess() > 1)                                                      \
+#define SKIP_UNLESS_SINGLE_THREADED()                                                \
+  if (ThreadsOfThisProcess() > 1)                                                    \
   GTEST_SKIP() << "forks worker processes: needs a single-threaded process (run it " \
                   "alone, as ctest does)"
 
@@ -126,8 +126,7 @@ TEST(Processes, AWorkersErrorIsTheRunsError) {
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("Cannot allocate memory"), std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("Cannot allocate memory"), std::string::npos) << e.what();
   }
 }
 
