@@ -2,11 +2,12 @@
 # shadowmm's entry points.
 #   make test     install what is missing, build, run every test (the CI's
 #                 command): userspace (plain, ASan+UBSan, TSan), checkpatch
-#                 and sparse, the module in QEMU on two kernels
+#                 and sparse, the module in QEMU on three kernels
 #   make bench    the comparison of fault paths and backends (see README)
 #   make          the userspace build (core library, harness, tests)
 #   make kmod     shadowmm.ko for KDIR (default: the running kernel)
-#   make vm-test  the module's selftest and stress in QEMU, both kernels
+#   make vm-test  the module's selftest and stress in QEMU: Debian's,
+#                 debug (lockdep, KASAN) and KCSAN kernels
 #   make check    checkpatch --strict and sparse over kmod/
 JOBS ?= 2
 BUILD ?= build
@@ -36,9 +37,10 @@ check:
 	$(MAKE) -C kmod check
 
 # The selftest comes from the userspace build; the module is built by
-# vm-test.sh for each kernel it boots.  In the guest: the ABI selftest (TAP),
-# then a stress of every mode, a stress with mode switches under race
-# injection, the model test through the module's ioctls, and the harness's
+# vm-test.sh for each kernel it boots (SHADOWMM_VM_KERNELS picks them;
+# default debian debug kcsan).  In the guest: the ABI selftest (TAP), then a
+# stress of every mode, a stress with mode switches under race injection,
+# the model test through the module's ioctls, and the harness's
 # module tests (every backend op by ioctl, write() and io_uring, and the
 # same workloads leaving the same counters on the module as in-process).
 VM_STRESS ?= shadowmm-selftest --require --stress 20 --threads 4 --mode all && \

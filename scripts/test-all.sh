@@ -9,7 +9,8 @@
 #          (ctest label "bugs" in the ASan and TSan builds); a knob whose
 #          bug goes unnoticed, or that no build tests, is a failure
 #   check  checkpatch --strict and sparse over kmod/ (make check)
-#   vm     the module on the Debian and the debug kernel in QEMU (make vm-test)
+#   vm     the module on the Debian, the debug and the KCSAN kernel in QEMU
+#          (make vm-test)
 # SHADOWMM_STAGES picks a subset, e.g. SHADOWMM_STAGES="unit asan".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -100,7 +101,7 @@ for stage in $stages; do
 		;;
 	vm)
 		start=$SECONDS
-		echo "== vm: module on the Debian and the debug kernel (TCG)" >&2
+		echo "== vm: module on the Debian, the debug and the KCSAN kernel (TCG)" >&2
 		make -s vm-test 2>&1 | tee "$logdir/test-vm.log" >&2
 		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$logdir/test-vm.log" | tail -1)
 		if [ -n "$line" ]; then

@@ -3,14 +3,22 @@
 #
 # `make vm-test`: the module's tests in QEMU, on every kernel we support.
 #
-# For each kernel (Debian's 6.1 and the lockdep/KASAN debug kernel):
+# For each kernel (Debian's 6.1, the lockdep/KASAN debug kernel and the
+# KCSAN kernel, both built by debug-kernel.sh):
 #   1. build kmod/ against that kernel (make -C kmod KDIR=...),
 #   2. boot it with qemu-run.sh --modcycle: insmod/rmmod twice, checking the
 #      debugfs directory, then load the module for good,
 #   3. run the selftest (TAP) and the stress command (guest/smm-vm-test),
-#   4. unload, and require a clean kernel log (qemu-run.sh's splat scan).
+#   4. unload, and require a clean kernel log (qemu-run.sh's splat scan; on
+#      the KCSAN kernel a "BUG: KCSAN:" data-race report with a frame of the
+#      module in either stack is such a splat; reports entirely inside the
+#      kernel are its own races, listed but not counted).
 # On the debug kernel the guest must prove that lockdep and KASAN are really
-# on, and that lockdep is still on (debug_locks=1) after the workload.
+# on, and that lockdep is still on (debug_locks=1) after the workload.  On the
+# KCSAN kernel: the module must carry KCSAN's instrumentation, the guest must
+# prove KCSAN on (enabled in debugfs, strict mode and weak-memory modelling
+# configured, its boot selftest passed) and KCSAN must have set up
+# watchpoints during the workload.
 #
 # Every step is a check; TAP results of the selftest are checks too.  The last
 # line is "N passed, N failed"; the exit status is 0 only if N failed is 0.
@@ -22,9 +30,9 @@ usage() {
 	cat <<EOF
 usage: ${0##*/} [options]
 
-  --kernels 'K...'     kernels to test: debian, debug, or bzImage paths
-                       (default '\$SHADOWMM_VM_KERNELS' or 'debian debug';
-                       a bzImage path needs --kdir)
+  --kernels 'K...'     kernels to test: debian, debug, kcsan, or bzImage
+                       paths (default '\$SHADOWMM_VM_KERNELS' or
+                       'debian debug kcsan'; a bzImage path needs --kdir)
   --kdir DIR           module build tree for bzImage-path kernels
   --kmod DIR           module source dir with a Makefile taking KDIR=
                        (default \$SHADOWMM_KMOD or <repo>/kmod)
@@ -33,7 +41,8 @@ usage: ${0##*/} [options]
                        (default \$SHADOWMM_SELFTEST; none: step skipped)
   --selftest-args 'A'  its arguments (default \$SHADOWMM_SELFTEST_ARGS)
   --stress 'CMD'       guest shell command for the stress run
-                       (default \$SHADOWMM_STRESS; none: step skipped)
+                       (default \$SHADOWMM_STRESS; none: step skipped); it
+                       runs with SMM_KERNEL=<kernel name> in its environment
   --bin FILE           more programs for the guest, e.g. the harness used by
                        --stress (repeatable; also \$SHADOWMM_VM_BINS, space
                        separated)
@@ -44,7 +53,7 @@ Logs: \$SHADOWMM_CACHE/vm-test/<kernel>/{build,console}.log
 EOF
 }
 
-kernels=${SHADOWMM_VM_KERNELS:-debian debug}
+kernels=${SHADOWMM_VM_KERNELS:-debian debug kcsan}
 kdir_opt=
 kmod=${SHADOWMM_KMOD:-$SMM_REPO/kmod}
 modname=shadowmm
@@ -122,6 +131,53 @@ count_tap() { # LOG KERNEL
 	echo "# $k: selftest TAP: $seen result(s)$( ((plan)) && echo ", plan $plan")"
 }
 
+# Value of FIELD=... in an SMM-KINFO line ("" if absent).
+kinfo_field() { # LINE FIELD
+	local w
+	for w in $1; do
+		[[ $w == "$2="* ]] && { echo "${w#*=}"; return; }
+	done
+	echo ""
+}
+
+# The KCSAN kernel's proofs: on from boot in strict mode with weak-memory
+# modelling and a passed boot selftest; still enabled after the workload,
+# having set up watchpoints during it (so the run was really watched).  The
+# reports themselves are qemu-run.sh's splat scan.  KCSAN's data_races
+# counter is only shown: it also counts hits that end in no report
+# (watchpoint-encoding false positives, rate-limited repeats).
+check_kcsan() { # LOG KERNEL KINFO_FIRST KINFO_LAST
+	local log=$1 k=$2 first=$3 last=$4 st wp0 wp1 races l
+	st=$(grep -aoE 'kcsan: selftest: [0-9]+/[0-9]+ tests passed' "$log" | head -n1 || true)
+	if [[ $(kinfo_field "$first" kcsan) == on &&
+		$(kinfo_field "$first" kcsan_strict) == y &&
+		$(kinfo_field "$first" kcsan_weak_memory) == y ]] &&
+		grep -aq 'kcsan: strict mode configured' "$log" &&
+		[[ $st =~ selftest:\ ([0-9]+)/([0-9]+) && ${BASH_REMATCH[1]} == "${BASH_REMATCH[2]}" ]]; then
+		echo "kcsan kernel: KCSAN on, strict, weak-memory modelling; boot ${st#kcsan: }"
+		check ok "$k: KCSAN active (strict, weak memory, boot selftest)"
+	else
+		check fail "$k: KCSAN active (strict, weak memory, boot selftest)" \
+			"kinfo: ${first:-none}; boot selftest: ${st:-not seen}"
+	fi
+	wp0=$(kinfo_field "$first" kcsan_watchpoints)
+	wp1=$(kinfo_field "$last" kcsan_watchpoints)
+	races=$(kinfo_field "$last" kcsan_races)
+	if (($(grep -c '^SMM-KINFO' "$log") < 2)); then
+		check fail "$k: KCSAN watched the workload" "no final SMM-KINFO line"
+	elif [[ $(kinfo_field "$last" kcsan) != on ]]; then
+		check fail "$k: KCSAN watched the workload" "KCSAN no longer enabled"
+	elif [[ ! $wp0 =~ ^[0-9]+$ || ! $wp1 =~ ^[0-9]+$ ]] || ((wp1 <= wp0)); then
+		check fail "$k: KCSAN watched the workload" "watchpoints set up: ${wp0:-?} before, ${wp1:-?} after"
+	else
+		check ok "$k: KCSAN watched the workload" "$((wp1 - wp0)) watchpoints set up"
+	fi
+	echo "# $k: KCSAN data_races counter at the end: ${races:-?}"
+	while IFS= read -r l; do
+		echo "# $k: ${l#\# qemu-run: }"
+	done < <(grep -a "^# qemu-run: KCSAN report in the kernel's own code" "$log" || true)
+}
+
 for k in $kernels; do
 	echo "# ===== kernel: $k"
 	out=$SMM_CACHE/vm-test/$(basename "$k")
@@ -131,9 +187,9 @@ for k in $kernels; do
 	# --- which build tree ---
 	case $k in
 	debian) kdir=$(smm_debian_kdir "$(smm_debian_kver)") ;;
-	debug)
-		if ! dk=$("$SMM_SCRIPTS/debug-kernel.sh" 2>"$out/debug-kernel.log"); then
-			check fail "$k: debug kernel build" "see $out/debug-kernel.log"
+	debug|kcsan)
+		if ! dk=$("$SMM_SCRIPTS/debug-kernel.sh" --flavour "$k" 2>"$out/$k-kernel.log"); then
+			check fail "$k: $k kernel build" "see $out/$k-kernel.log"
 			continue
 		fi
 		eval "$dk"  # sets BZIMAGE, KDIR, KERNELRELEASE
@@ -162,6 +218,16 @@ for k in $kernels; do
 	fi
 	cp "$ko" "$out/$modname.ko"
 	check ok "$k: build $modname.ko" "KDIR=$kdir"
+	if [[ $k == kcsan ]]; then
+		# kbuild adds -fsanitize=thread for a CONFIG_KCSAN tree; without it
+		# KCSAN would watch the kernel but not a single access of ours.
+		ntsan=$(nm -u "$out/$modname.ko" | grep -c ' __tsan_' || true)
+		if ((ntsan > 0)); then
+			check ok "$k: $modname.ko instrumented for KCSAN" "$ntsan __tsan_* symbols"
+		else
+			check fail "$k: $modname.ko instrumented for KCSAN" "no __tsan_* calls in the module"
+		fi
+	fi
 
 	# --- boot, test ---
 	run_args=(--kernel "$k" --module "$out/$modname.ko" --modcycle
@@ -173,7 +239,7 @@ for k in $kernels; do
 		st_cmd="$(basename "$selftest")${selftest_args:+ $selftest_args}"
 	fi
 	for b in "${bins[@]}"; do run_args+=(--bin "$b"); done
-	run_args+=(--env "SMM_SELFTEST=$st_cmd" --env "SMM_STRESS=$stress")
+	run_args+=(--env "SMM_SELFTEST=$st_cmd" --env "SMM_STRESS=$stress" --env "SMM_KERNEL=$(basename "$k")")
 
 	rc=0
 	"$SMM_SCRIPTS/qemu-run.sh" "${run_args[@]}" -- smm-vm-test 2>"$out/qemu-run.log" || rc=$?
@@ -209,6 +275,9 @@ for k in $kernels; do
 		else
 			check fail "$k: lockdep still on after the workload" "debug_locks is not 1: lockdep reported and switched itself off"
 		fi
+	fi
+	if [[ $k == kcsan ]]; then
+		check_kcsan "$log" "$k" "$kinfo_first" "$kinfo_last"
 	fi
 
 	if [[ -n $selftest ]]; then
