@@ -143,8 +143,8 @@ static long shadowmm_ctl_ioctl(struct file *file, unsigned int ioc,
 
 /*
  * A record is input only: nothing could carry an address or stats back,
- * nor how far a TOUCH got, so a TOUCH that a signal stopped short is not
- * done (-EINTR): the batch stops before it and resubmitting redoes it.
+ * nor how far a TOUCH or COPY got, so one that a signal stopped short is
+ * not done (-EINTR): the batch stops before it and resubmitting redoes it.
  */
 static int shadowmm_record_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 {
@@ -156,7 +156,8 @@ static int shadowmm_record_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 		return -EINVAL;
 	shadowmm_cmd_clear_out(cmd);
 	ret = smm_exec(mm, cmd);
-	if (!ret && cmd->op == SHADOWMM_OP_TOUCH && cmd->out_len < cmd->len)
+	if (!ret && (cmd->op == SHADOWMM_OP_TOUCH ||
+		     cmd->op == SHADOWMM_OP_COPY) && cmd->out_len < cmd->len)
 		ret = -EINTR;
 	return ret;
 }

@@ -118,6 +118,10 @@ int smm_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 		if (cmd->value >= SHADOWMM_NR_MODES || cmd->flags)
 			return -EINVAL;
 		return smm_set_mode(mm, cmd->value);
+	case SHADOWMM_OP_COPY:
+		return smm_exec_copy(mm, cmd);
+	case SHADOWMM_OP_SEARCH:
+		return smm_exec_search(mm, cmd);
 	default:
 		/* GET_STATS needs the host to copy out; unknown ops. */
 		return -EINVAL;

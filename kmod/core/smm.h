@@ -272,6 +272,10 @@ void smm_fault_install(struct smm_mm *mm, struct smm_pt *pt,
 int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
 		     unsigned long addr, bool write, u64 *val);
 
+/* copy_search.c: COPY and SEARCH, validated there (8-byte granules) */
+int smm_exec_copy(struct smm_mm *mm, struct shadowmm_cmd *cmd);
+int smm_exec_search(struct smm_mm *mm, struct shadowmm_cmd *cmd);
+
 /* fault_spf.c, fault_vmalock.c: -EAGAIN means "fall back to classic" */
 int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 		  u64 *val, bool mmseq);

@@ -36,6 +36,7 @@
 /* shadowmm_cmd.flags */
 #define SHADOWMM_MAP_FIXED	0x1ULL	/* at addr or fail; never replaces */
 #define SHADOWMM_ACCESS_WRITE	0x2ULL	/* FAULT/TOUCH: store value, else load */
+#define SHADOWMM_SEARCH_LINEAR	0x4ULL	/* SEARCH: in order, not bisecting */
 
 /*
  * Fault-locking strategies, per address space (SET_MODE) or as the default
@@ -88,6 +89,24 @@ enum shadowmm_op {
 	SHADOWMM_OP_TOUCH = 6,
 	SHADOWMM_OP_GET_STATS = 7,	/* in: ptr, len (buffer); out: out_len */
 	SHADOWMM_OP_SET_MODE = 8,	/* in: value (enum shadowmm_mode) */
+	/*
+	 * COPY in: addr (source), value (destination address), len; out:
+	 * out_faults, out_len (bytes copied; short, with 0 returned, if a
+	 * signal stopped it).  Addresses and len are multiples of 8 (not of
+	 * the page), the ranges must not overlap.  Loads from the source and
+	 * stores to the destination, faulting as those accesses would; stops
+	 * at the first that fails.  ebizzy's memcpy().
+	 */
+	SHADOWMM_OP_COPY = 9,
+	/*
+	 * SEARCH in: addr, len, stride (record size, a multiple of 8), value
+	 * (key), flags (SHADOWMM_SEARCH_LINEAR); out: out_addr (the record
+	 * found), out_value (its index), out_faults.  Each record begins with
+	 * the u64 compared with the key; a binary search (bsearch()'s
+	 * bisection) needs them in ascending order.  -ENOENT if none matches.
+	 * ebizzy's bsearch() and, linear, its linear_search().
+	 */
+	SHADOWMM_OP_SEARCH = 10,
 	SHADOWMM_NR_OPS
 };
 
@@ -121,6 +140,8 @@ struct shadowmm_cmd {
 #define SHADOWMM_IOC_TOUCH	SHADOWMM_IOC(SHADOWMM_OP_TOUCH)
 #define SHADOWMM_IOC_GET_STATS	SHADOWMM_IOC(SHADOWMM_OP_GET_STATS)
 #define SHADOWMM_IOC_SET_MODE	SHADOWMM_IOC(SHADOWMM_OP_SET_MODE)
+#define SHADOWMM_IOC_COPY	SHADOWMM_IOC(SHADOWMM_OP_COPY)
+#define SHADOWMM_IOC_SEARCH	SHADOWMM_IOC(SHADOWMM_OP_SEARCH)
 
 /*
  * Counters, named after the kernel's vm events where one exists.  The list
@@ -168,7 +189,11 @@ struct shadowmm_cmd {
 	X(OP_PROTECT, "op_protect")					\
 	X(OP_ZAP, "op_zap")						\
 	X(MM_CREATE, "mm_create")					\
-	X(MM_DESTROY, "mm_destroy")
+	X(MM_DESTROY, "mm_destroy")					\
+	X(OP_COPY, "op_copy")						\
+	X(OP_SEARCH, "op_search")					\
+	X(COPY_BYTES, "copy_bytes")	/* bytes COPY moved */		\
+	X(SEARCH_COMPARE, "search_compare")	/* records compared */
 
 #define SHADOWMM_COUNTER_ENUM(name, str) SHADOWMM_EV_##name,
 enum shadowmm_counter {

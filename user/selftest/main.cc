@@ -156,6 +156,7 @@ int Main(int argc, char** argv) {
   Tap tap;
   AddFileTests(tap);
   AddOpTests(tap);
+  AddCopySearchTests(tap);
   AddAbiTests(tap);
   AddSpaceTests(tap);
   AddFailNthTests(tap);

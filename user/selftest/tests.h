@@ -17,6 +17,7 @@ inline constexpr uint64_t kBase = 0x10000000;
 
 void AddFileTests(Tap& tap);     // test_files.cc: debugfs files, params, refcount
 void AddOpTests(Tap& tap);       // test_ops.cc: every command and its errors
+void AddCopySearchTests(Tap& tap);  // test_copy_search.cc: COPY and SEARCH
 void AddAbiTests(Tap& tap);      // test_abi.cc: ioctl and write() framing
 void AddSpaceTests(Tap& tap);    // test_spaces.cc: several spaces, threads, fork
 void AddFailNthTests(Tap& tap);  // test_failnth.cc: allocation failures
