@@ -41,6 +41,12 @@ class SysError : public Error {
 
 enum class Prot : uint8_t { kNone, kRead, kReadWrite };
 enum class Access : uint8_t { kRead, kWrite };
+// How BackendThread::Copy() moves bytes: the C library's memcpy(), or
+// ebizzy -l's own loop, one byte at a time.
+enum class CopyLoop : uint8_t { kMemcpy, kByteLoop };
+// How BackendThread::Search() looks: bsearch()'s bisection over ascending
+// records, or ebizzy -z's linear_search(), record after record.
+enum class SearchKind : uint8_t { kBinary, kLinear };
 
 // The fault path a run measures: one of enum shadowmm_mode, or the running
 // kernel's own (the stock backend, which has no other).
@@ -86,6 +92,26 @@ class BackendThread {
   virtual void Fault(uint64_t addr, Access access, uint64_t value) = 0;
   // Loads the u64 at @addr, synchronously (flushes first).
   virtual uint64_t Load(uint64_t addr) = 0;
+  // ebizzy's memcpy(): @len bytes (a multiple of 8, addresses 8-aligned,
+  // ranges apart) from @src to @dst, loaded and stored so that each page
+  // faults where a copy's first access to it would.  Stock runs @loop;
+  // a shadow backend's core moves the same bytes either way (COPY).
+  // May be batched.
+  virtual void Copy(uint64_t dst, uint64_t src, uint64_t len, CopyLoop loop) = 0;
+  // ebizzy's bsearch() or linear_search(): the record of [addr, addr +
+  // len), @record bytes each (a multiple of 8), whose first u64 is @key.
+  // Returns its index if the search ran now, nullopt if it was queued (a
+  // batch reports a miss when it is written).  Throws Error if no record
+  // matches (ebizzy exits: "Couldn't find key").
+  virtual std::optional<uint64_t> Search(uint64_t addr, uint64_t len, uint64_t record, uint64_t key,
+                                         SearchKind kind) = 0;
+  // ebizzy's malloc() and free() of a record's copy.  Stock calls them.  A
+  // shadow backend keeps one mapping per thread, reused and replaced by a
+  // larger one when too small, as glibc's heap hands a freed chunk out
+  // again; HeapRelease() unmaps it.  One allocation at a time.
+  virtual uint64_t HeapAlloc(uint64_t len) = 0;
+  virtual void HeapFree(uint64_t addr) = 0;
+  virtual void HeapRelease() {}
   // Submits whatever is queued and waits for it.
   virtual void Flush() {}
   // Faults this thread has taken so far, where the backend can tell: the
@@ -109,6 +135,11 @@ class Backend {
   // Counters of this space.  The stock backend fills only what the kernel
   // tells a process (FAULT: minor + major faults of the whole process).
   virtual shadowmm_stats Stats() = 0;
+  // ebizzy -M: the heap of HeapAlloc() never maps (stock:
+  // mallopt(M_MMAP_MAX, 0), process-wide and for good, as in ebizzy: glibc
+  // has no call that turns its dynamic mmap threshold back on).  A shadow
+  // heap is one mapping either way.
+  virtual void HeapNeverMmap() {}
 };
 
 // How to submit commands to <debugfs>/shadowmm/ctl.

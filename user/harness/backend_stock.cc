@@ -5,11 +5,15 @@
 // stores, so every first access is a real page fault.  The kernel tells a
 // process its faults through getrusage(): per thread (RUSAGE_THREAD) for
 // BackendThread::Faults(), per process for Stats().
+#include <dlfcn.h>
+#include <malloc.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <bit>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "backend.h"
@@ -42,6 +46,48 @@ inline void Store(uint64_t addr, uint64_t value) {
 }
 inline uint64_t LoadU64(uint64_t addr) { return *reinterpret_cast<volatile uint64_t*>(addr); }
 
+// ebizzy's malloc() is glibc's; the bench binaries may link another
+// allocator (tcmalloc, for the in-process host), which would change what a
+// record costs and ignore mallopt().  So ebizzy's heap calls go to glibc's
+// own functions, looked up in libc itself.
+struct GlibcHeap {
+  void* (*malloc)(size_t) = std::malloc;
+  void (*free)(void*) = std::free;
+  int (*mallopt)(int, int) = ::mallopt;
+
+  GlibcHeap() {
+    void* libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    if (!libc) return;
+    auto m = reinterpret_cast<void* (*)(size_t)>(dlsym(libc, "malloc"));
+    auto f = reinterpret_cast<void (*)(void*)>(dlsym(libc, "free"));
+    auto o = reinterpret_cast<int (*)(int, int)>(dlsym(libc, "mallopt"));
+    if (m && f && o) {
+      malloc = m;
+      free = f;
+      mallopt = o;
+    }
+  }
+};
+
+const GlibcHeap& Glibc() {
+  static const GlibcHeap heap;
+  return heap;
+}
+
+// ebizzy 0.3's my_memcpy() (-l), the same loop: a byte at a time with an
+// int index.  GCC at -O2 keeps it a byte loop, as it does in ebizzy built
+// with LTP's flags; noinline keeps it from being merged into its caller.
+[[gnu::noinline]] void EbizzyByteCopy(void* dest, const void* src, size_t len) {
+  char* d = static_cast<char*>(dest);
+  const char* s = static_cast<const char*>(src);
+  for (int i = 0; i < static_cast<long>(len); i++) d[i] = s[i];
+}
+
+// ebizzy 0.3's compare() for bsearch(), including its truncation to int.
+int EbizzyCompare(const void* p1, const void* p2) {
+  return static_cast<int>(*static_cast<const uint64_t*>(p1) - *static_cast<const uint64_t*>(p2));
+}
+
 class StockThread : public BackendThread {
  public:
   explicit StockThread(uint64_t page_size) : page_size_(page_size) {}
@@ -70,7 +116,8 @@ class StockThread : public BackendThread {
 
   void Touch(uint64_t addr, uint64_t len, uint64_t stride, Access access, uint64_t value) override {
     if (stride == 0 || stride % 8 != 0) throw Error("touch stride must be a multiple of 8");
-    const uint64_t end = addr + RoundUp(len, page_size_);
+    // The page size is a power of two: no division in a hot path.
+    const uint64_t end = addr + ((len + page_size_ - 1) & ~(page_size_ - 1));
     if (access == Access::kWrite) {
       for (uint64_t a = addr; a < end; a += stride) Store(a, value);
     } else {
@@ -88,6 +135,44 @@ class StockThread : public BackendThread {
   }
 
   uint64_t Load(uint64_t addr) override { return LoadU64(addr); }
+
+  void Copy(uint64_t dst, uint64_t src, uint64_t len, CopyLoop loop) override {
+    if (loop == CopyLoop::kByteLoop)
+      EbizzyByteCopy(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), len);
+    else
+      std::memcpy(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), len);
+  }
+
+  std::optional<uint64_t> Search(uint64_t addr, uint64_t len, uint64_t record, uint64_t key,
+                                 SearchKind kind) override {
+    const char* base = reinterpret_cast<const char*>(addr);
+    const void* found = nullptr;
+    // Records are a power of two in practice (ebizzy's are 8 bytes): a
+    // shift, where ebizzy's compiler sees a constant, not a 64-bit
+    // division, which costs as much as the rest of a one-record search.
+    const int shift = (record & (record - 1)) == 0 ? std::countr_zero(record) : -1;
+    auto per_record = [&](uint64_t bytes) { return shift >= 0 ? bytes >> shift : bytes / record; };
+    if (kind == SearchKind::kLinear) {
+      // ebizzy's linear_search().
+      for (const char* p = base; p < base + len; p += record) {
+        if (*reinterpret_cast<const uint64_t*>(p) == key) {
+          found = p;
+          break;
+        }
+      }
+    } else {
+      found = std::bsearch(&key, base, per_record(len), record, EbizzyCompare);
+    }
+    if (!found) throw Error("ebizzy: couldn't find key " + std::to_string(key));
+    return per_record(static_cast<uint64_t>(static_cast<const char*>(found) - base));
+  }
+
+  uint64_t HeapAlloc(uint64_t len) override {
+    void* p = Glibc().malloc(len);
+    if (!p) throw SysError("malloc", ENOMEM);
+    return reinterpret_cast<uint64_t>(p);
+  }
+  void HeapFree(uint64_t addr) override { Glibc().free(reinterpret_cast<void*>(addr)); }
 
   std::optional<uint64_t> Faults() const override { return RusageFaults(RUSAGE_THREAD); }
 
@@ -117,6 +202,10 @@ class StockBackend : public Backend {
       throw Error("stock backend has no mode '" + std::string(ModeName(mode)) + "'");
   }
   Mode GetMode() override { return Mode::kStock; }
+
+  void HeapNeverMmap() override {
+    if (Glibc().mallopt(M_MMAP_MAX, 0) != 1) throw Error("mallopt(M_MMAP_MAX, 0) failed");
+  }
 
   shadowmm_stats Stats() override {
     shadowmm_stats st{};

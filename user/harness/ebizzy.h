@@ -18,15 +18,17 @@
 //   -t N     threads (default 2 x online CPUs)
 //   -T       just touch (store 0xff into) each page of the copy instead of
 //            copying the chunk and searching it
-//   -l, -z   library memcpy off / linear search: accepted, no effect here
-//            (copies and searches are modelled page by page, see below)
+//   -l       copy with ebizzy's own byte-at-a-time loop, not memcpy()
+//   -z       linear search instead of bsearch()
 //   -v       verbose (settings printed before the run)
 //
 // A record is one iteration of ebizzy's search_mem(): pick a chunk and a
-// size, allocate the copy, fill it (-T: touch; else read the chunk's pages,
-// write the copy's, load the key), free it.  Without -m (ebizzy: malloc),
-// the copy is a per-thread mapping reused by every record, as glibc serves
-// it from its heap once the first free has raised its mmap threshold.
+// size, allocate the copy (-m: mmap; else malloc), then either touch each
+// of its pages (-T) or copy the chunk into it and search the copy for a
+// random key, and free it.  Stock calls what ebizzy calls; the shadow
+// backends copy and search the same bytes in the core (COPY, SEARCH), and
+// their malloc() is one mapping per thread, reused, as glibc's heap serves
+// a freed chunk again once the first free() has raised its mmap threshold.
 #ifndef SHADOWMM_HARNESS_EBIZZY_H_
 #define SHADOWMM_HARNESS_EBIZZY_H_
 
@@ -60,16 +62,19 @@ struct EbizzyOptions {
 // numbers as strtoul base 0).  Returns "" or a one-line error.
 std::string ParseEbizzyFlags(std::string_view flags, EbizzyOptions* options);
 
-// ebizzy's rand_num(): a 32-bit LCG, (state / 65536) % max, every thread
-// starting from state 0.  kLcg is the generator as intended
-// (state = state * 1103515245 + 12345); kEbizzy03 is the expression the
-// 0.3 sources carry (state *= 1103515245 + 12345), which never leaves 0:
-// every record then takes chunk 0 and, with -R, a one-record copy.
-enum class EbizzyRng { kLcg, kEbizzy03 };
+// ebizzy's rand_num(): (state / 65536) % max over a 32-bit state, every
+// thread starting from state 0.  kEbizzy03 (the default, --ebizzy_rng=0.3)
+// is the expression the 0.3 sources carry, `*state *= 1103515245 + 12345`,
+// which never leaves 0: every record takes chunk 0, with -R a one-record
+// (one-page) copy, and key 0.  kLcgFixed (--ebizzy_rng=lcg-fixed) is the
+// LCG it was meant to be, state = state * 1103515245 + 12345, seeded with
+// 0 as 0.3 seeds it (so its first chunk is 0 and its first state 12345).
+enum class EbizzyRng { kEbizzy03, kLcgFixed };
 std::optional<EbizzyRng> ParseEbizzyRng(std::string_view name);
+std::string_view EbizzyRngName(EbizzyRng rng);
 
 inline unsigned EbizzyRand(unsigned max, uint32_t* state, EbizzyRng rng) {
-  if (rng == EbizzyRng::kLcg)
+  if (rng == EbizzyRng::kLcgFixed)
     *state = *state * 1103515245u + 12345u;
   else
     *state *= 1103515245u + 12345u;

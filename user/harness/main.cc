@@ -79,12 +79,14 @@ DEFINE_string(ebizzy, "-mTRp",
               "ebizzy's own flags, as ebizzy 0.3 takes them: -m always mmap, -M never mmap, "
               "-n N chunks (10), -p mprotect even chunks read-only, -P holes between chunks, "
               "-R random copy size, -s N chunk bytes (524288), -S N seconds, -t N threads, "
-              "-T touch pages instead of copy and search, -l/-z accepted (no effect), -v "
-              "verbose. Default: the headline configuration -mTRp; '' for ebizzy's defaults.");
-DEFINE_string(ebizzy_rng, "lcg",
-              "ebizzy's random numbers: lcg (state = state * 1103515245 + 12345, as intended) or "
-              "0.3 (the 0.3 sources' 'state *= 1103515245 + 12345', which stays 0: every record "
-              "takes chunk 0 and, with -R, a one-record copy).");
+              "-T touch pages instead of copy and search, -l byte-loop copy instead of memcpy, "
+              "-z linear search instead of bsearch, -v verbose. Default: the headline "
+              "configuration -mTRp; '' for ebizzy's defaults.");
+DEFINE_string(ebizzy_rng, "0.3",
+              "ebizzy's random numbers, every thread's state starting at 0 (the seed of 0.3): "
+              "0.3 (default: the 0.3 sources' 'state *= 1103515245 + 12345', which stays 0: "
+              "every record takes chunk 0, key 0 and, with -R, a one-record copy) or lcg-fixed "
+              "(the LCG it was meant to be, state = state * 1103515245 + 12345, from seed 0).");
 DEFINE_int64(pagefault_size, 128LL << 20,
              "pagefault: bytes mapped, touched and unmapped per round.");
 DEFINE_int64(pft_size, 256LL << 20, "pft: bytes of the shared mapping, split among the threads.");

@@ -39,7 +39,7 @@ struct RawFlags {
   std::string ctl = kDefaultCtlPath;
   int64_t max_pages = 0;
   std::string ebizzy = "-mTRp";
-  std::string ebizzy_rng = "lcg";
+  std::string ebizzy_rng = "0.3";
   int64_t pagefault_size = 128LL << 20;
   int64_t pft_size = 256LL << 20;
   int64_t multifault_pages = 16;

@@ -2,7 +2,9 @@
 #include "shadow_thread.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <numeric>
+#include <string>
 
 namespace shadowmm {
 
@@ -36,6 +38,10 @@ std::string_view OpName(uint64_t op) {
       return "GET_STATS";
     case SHADOWMM_OP_SET_MODE:
       return "SET_MODE";
+    case SHADOWMM_OP_COPY:
+      return "COPY";
+    case SHADOWMM_OP_SEARCH:
+      return "SEARCH";
   }
   return "op?";
 }
@@ -148,6 +154,63 @@ uint64_t ShadowThread::Load(uint64_t addr) {
   cmd.addr = addr;
   Run(cmd, /*need_out=*/true);
   return cmd.out_value;
+}
+
+void ShadowThread::Copy(uint64_t dst, uint64_t src, uint64_t len, CopyLoop) {
+  shadowmm_cmd cmd{};
+  cmd.op = SHADOWMM_OP_COPY;
+  cmd.addr = src;
+  cmd.value = dst;
+  cmd.len = len;
+  // A pending signal stops a COPY short (out_len): go on from there.
+  while (Run(cmd) && cmd.out_len < cmd.len) {
+    cmd.addr += cmd.out_len;
+    cmd.value += cmd.out_len;
+    cmd.len -= cmd.out_len;
+  }
+}
+
+std::optional<uint64_t> ShadowThread::Search(uint64_t addr, uint64_t len, uint64_t record,
+                                             uint64_t key, SearchKind kind) {
+  shadowmm_cmd cmd{};
+  cmd.op = SHADOWMM_OP_SEARCH;
+  cmd.addr = addr;
+  cmd.len = len;
+  cmd.stride = record;
+  cmd.value = key;
+  cmd.flags = kind == SearchKind::kLinear ? SHADOWMM_SEARCH_LINEAR : 0;
+  try {
+    if (!Run(cmd)) return std::nullopt;
+  } catch (const SysError& e) {
+    if (e.err() != ENOENT) throw;
+    throw Error("ebizzy: couldn't find key " + std::to_string(key) + " (" + e.what() + ")");
+  }
+  return cmd.out_value;
+}
+
+uint64_t ShadowThread::HeapAlloc(uint64_t len) {
+  if (heap_in_use_) throw Error("shadow heap: one allocation at a time");
+  len = RoundUp(len, SHADOWMM_PAGE_SIZE);
+  if (len > heap_len_) {
+    HeapRelease();
+    heap_ = Map(len, Prot::kReadWrite);
+    heap_len_ = len;
+  }
+  heap_in_use_ = true;
+  return heap_;
+}
+
+void ShadowThread::HeapFree(uint64_t addr) {
+  if (!heap_in_use_ || addr != heap_) throw Error("shadow heap: free of " + Hex(addr));
+  heap_in_use_ = false;
+}
+
+void ShadowThread::HeapRelease() {
+  if (heap_len_ == 0) return;
+  const uint64_t addr = heap_, len = heap_len_;
+  heap_ = heap_len_ = 0;
+  heap_in_use_ = false;
+  Unmap(addr, len);
 }
 
 std::optional<uint64_t> ShadowThread::Faults() const {

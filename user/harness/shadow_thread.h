@@ -32,6 +32,12 @@ class ShadowThread : public BackendThread {
   void Touch(uint64_t addr, uint64_t len, uint64_t stride, Access access, uint64_t value) override;
   void Fault(uint64_t addr, Access access, uint64_t value) override;
   uint64_t Load(uint64_t addr) override;
+  void Copy(uint64_t dst, uint64_t src, uint64_t len, CopyLoop loop) override;
+  std::optional<uint64_t> Search(uint64_t addr, uint64_t len, uint64_t record, uint64_t key,
+                                 SearchKind kind) override;
+  uint64_t HeapAlloc(uint64_t len) override;
+  void HeapFree(uint64_t addr) override;
+  void HeapRelease() override;
   std::optional<uint64_t> Faults() const override;
 
  protected:
@@ -49,6 +55,10 @@ class ShadowThread : public BackendThread {
   uint64_t touch_chunk_pages_;
   uint64_t faults_ = 0;
   bool batched_ = false;  // some command went out without its out_faults
+  // The heap of HeapAlloc(): one mapping, reused.
+  uint64_t heap_ = 0;
+  uint64_t heap_len_ = 0;
+  bool heap_in_use_ = false;
 };
 
 }  // namespace shadowmm

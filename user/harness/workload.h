@@ -123,7 +123,7 @@ class Workload {
 struct WorkloadOptions {
   std::string name = "ebizzy";
   std::string ebizzy = "-mTRp";    // ebizzy's own flags, see ebizzy.h
-  std::string ebizzy_rng = "lcg";  // lcg | 0.3
+  std::string ebizzy_rng = "0.3";  // 0.3 | lcg-fixed
   uint64_t pagefault_bytes = 128ULL << 20;
   uint64_t pft_bytes = 256ULL << 20;
   uint64_t multifault_pages = 16;

@@ -222,9 +222,11 @@ TEST_P(ModuleMatchesInproc, SameCounters) {
     SCOPED_TRACE(wo.name + " " + wo.ebizzy);
     Outcome in = RunOn("inproc", wo, 2, 20);
     Outcome mod = RunOn("module", wo, 2, 20, Mode::kClassic, GetParam());
-    for (shadowmm_counter c : {SHADOWMM_EV_ACCESS, SHADOWMM_EV_ACCESS_HIT, SHADOWMM_EV_FAULT,
-                               SHADOWMM_EV_PAGE_ALLOC, SHADOWMM_EV_PAGE_FREE, SHADOWMM_EV_OP_MAP,
-                               SHADOWMM_EV_OP_UNMAP, SHADOWMM_EV_OP_PROTECT, SHADOWMM_EV_OP_ZAP}) {
+    for (shadowmm_counter c :
+         {SHADOWMM_EV_ACCESS, SHADOWMM_EV_ACCESS_HIT, SHADOWMM_EV_FAULT, SHADOWMM_EV_PAGE_ALLOC,
+          SHADOWMM_EV_PAGE_FREE, SHADOWMM_EV_OP_MAP, SHADOWMM_EV_OP_UNMAP, SHADOWMM_EV_OP_PROTECT,
+          SHADOWMM_EV_OP_ZAP, SHADOWMM_EV_OP_COPY, SHADOWMM_EV_COPY_BYTES, SHADOWMM_EV_OP_SEARCH,
+          SHADOWMM_EV_SEARCH_COMPARE}) {
       EXPECT_EQ(in.end.counter[c], mod.end.counter[c]) << CounterName(c);
       EXPECT_EQ(Delta(in.result, c), Delta(mod.result, c)) << CounterName(c);
     }
