@@ -49,13 +49,23 @@ inline uint64_t LoadU64(uint64_t addr) { return *reinterpret_cast<volatile uint6
 // ebizzy's malloc() is glibc's; the bench binaries may link another
 // allocator (tcmalloc, for the in-process host), which would change what a
 // record costs and ignore mallopt().  So ebizzy's heap calls go to glibc's
-// own functions, looked up in libc itself.
+// own functions, looked up in libc itself.  Not under a sanitizer: those
+// builds link no other allocator, and the sanitizer's own malloc must see
+// every allocation (TSan orders a block's reuse across threads through it;
+// ASan's blocks cannot go to glibc's free()).
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+constexpr bool kLookUpGlibc = false;
+#else
+constexpr bool kLookUpGlibc = true;
+#endif
+
 struct GlibcHeap {
   void* (*malloc)(size_t) = std::malloc;
   void (*free)(void*) = std::free;
   int (*mallopt)(int, int) = ::mallopt;
 
   GlibcHeap() {
+    if (!kLookUpGlibc) return;
     void* libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
     if (!libc) return;
     auto m = reinterpret_cast<void* (*)(size_t)>(dlsym(libc, "malloc"));
