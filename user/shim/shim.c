@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/rseq.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "smm_internal.h"
@@ -87,9 +88,15 @@ void shim_lockdep_assert(const void *lock, int modes, const char *what,
 	abort();
 }
 
+/* Adaptive: spins a little before sleeping, closer to a kernel spinlock. */
 void spin_lock_init(spinlock_t *l)
 {
-	pthread_mutex_init(&l->m, NULL);
+	pthread_mutexattr_t attr;
+
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(&l->m, &attr);
+	pthread_mutexattr_destroy(&attr);
 }
 
 void spin_lock(spinlock_t *l)
@@ -160,9 +167,70 @@ void destroy_rwsem(struct rw_semaphore *s)
 	pthread_rwlock_destroy(&s->l);
 }
 
+/*
+ * The kernel's rwsem spins on the lock while its owner runs (optimistic
+ * spinning) and sleeps only after that; a bare pthread rwlock sleeps on
+ * the futex at once, and a contended mmap_lock then costs two context
+ * switches and a convoy where the kernel's costs a few microseconds of
+ * spinning: classic, pinned one thread per CPU, ran 30x slower than
+ * unpinned.  So lockers try for a while before they block.  We cannot see
+ * whether the owner runs; the kernel also stops spinning on a
+ * reader-owned rwsem after at most 25 us (rwsem_rspin_threshold()), so
+ * the bound here is time: SHIM_RWSEM_SPIN_NS.
+ */
+unsigned long shim_rwsem_spin_ns = SHIM_RWSEM_SPIN_NS;
+
+static inline void shim_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#elif defined(__powerpc64__)
+	__asm__ __volatile__("or 1,1,1; or 2,2,2" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+static uint64_t shim_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
+}
+
+static bool shim_rwsem_spin(pthread_rwlock_t *l,
+			    int (*trylock)(pthread_rwlock_t *))
+{
+	unsigned long budget = __atomic_load_n(&shim_rwsem_spin_ns,
+					       __ATOMIC_RELAXED);
+	uint64_t deadline = 0;
+	unsigned int i;
+
+	if (!trylock(l))
+		return true;
+	if (!budget)
+		return false;
+	for (i = 1;; i++) {
+		shim_cpu_relax();
+		if (!trylock(l))
+			return true;
+		/* The clock every 16 tries: a vDSO call costs ~20 pauses. */
+		if (i % 16)
+			continue;
+		if (!deadline)
+			deadline = shim_now_ns() + budget;
+		else if (shim_now_ns() > deadline)
+			return false;
+	}
+}
+
 void down_read(struct rw_semaphore *s)
 {
-	pthread_rwlock_rdlock(&s->l);
+	if (!shim_rwsem_spin(&s->l, pthread_rwlock_tryrdlock))
+		pthread_rwlock_rdlock(&s->l);
 	shim_lockdep_acquire(s, SHIM_HELD_READ);
 }
 
@@ -199,9 +267,12 @@ void up_read(struct rw_semaphore *s)
 
 void down_write(struct rw_semaphore *s)
 {
-	__atomic_fetch_add(&s->waiters, 1, __ATOMIC_RELAXED);
-	pthread_rwlock_wrlock(&s->l);
-	__atomic_fetch_sub(&s->waiters, 1, __ATOMIC_RELAXED);
+	/* A spinner is no waiter (no RWSEM_FLAG_WAITERS), a sleeper is. */
+	if (!shim_rwsem_spin(&s->l, pthread_rwlock_trywrlock)) {
+		__atomic_fetch_add(&s->waiters, 1, __ATOMIC_RELAXED);
+		pthread_rwlock_wrlock(&s->l);
+		__atomic_fetch_sub(&s->waiters, 1, __ATOMIC_RELAXED);
+	}
 	shim_lockdep_acquire(s, SHIM_HELD_WRITE);
 }
 

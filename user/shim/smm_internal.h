@@ -140,6 +140,11 @@ struct rw_semaphore {
 	int waiters;
 	unsigned long wakeups;
 };
+/* How long a locker spins before it sleeps (shim.c: optimistic spinning). */
+#ifndef SHIM_RWSEM_SPIN_NS
+#define SHIM_RWSEM_SPIN_NS	20000
+#endif
+extern unsigned long shim_rwsem_spin_ns;
 void init_rwsem(struct rw_semaphore *s);
 void destroy_rwsem(struct rw_semaphore *s);
 void down_read(struct rw_semaphore *s);
