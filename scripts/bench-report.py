@@ -26,7 +26,7 @@ def load_runs(out):
     runs = []
     for path in sorted(glob.glob(f"{out}/*.json")):
         name = os.path.basename(path)[:-5]
-        if name.startswith("micro-") or name == "results":
+        if name.startswith("micro-") or name in ("results", "icount"):
             continue
         doc = json.load(open(path))
         env = "vm" if name.startswith("vm-") else "native"

@@ -9,7 +9,9 @@
 #           path as its baseline, inside QEMU on Debian's kernel (TCG where
 #           KVM does not work: those numbers are labelled TCG), and one-page
 #           faults submitted by ioctl, write() batches and io_uring batches
-#   micro   Google Benchmark: lookup, fault cost per mode, submission cost
+#   micro   Google Benchmark: lookup, fault cost per mode, submission cost;
+#           callgrind instruction counts per ebizzy 0.3 record and per
+#           fault, each mode (scripts/icount.sh)
 #
 # Every point runs --repetitions times, interleaved: repetition r of stock
 # and of every mode before repetition r + 1, so drift hits them all alike.
@@ -19,7 +21,7 @@
 #   --duration S      seconds per run (default 1.5, after 0.5 s of warm-up)
 #   --repetitions N   runs per point (default 5)
 #   --threads LIST    thread counts (default 1..4x CPUs: 1,2,4,...)
-#   --no-vm           skip the QEMU part    --no-micro  skip Google Benchmark
+#   --no-vm           skip the QEMU part    --no-micro  skip Google Benchmark, callgrind
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=1.5
@@ -105,7 +107,15 @@ if [ "$micro" = 1 ]; then
 	done
 fi
 
+if [ "$micro" = 1 ]; then
+	# Instructions per record and per fault, mode by mode: deterministic,
+	# so single-thread overheads are compared without timing noise.
+	echo "== bench: instruction counts (callgrind)" >&2
+	scripts/icount.sh --bin "$bin" --json "$out/icount.json" >"$out/icount.md"
+fi
+
 /usr/bin/python3 scripts/bench-report.py "$out"
+[ -s "$out/icount.md" ] && { echo; cat "$out/icount.md"; } >>"$out/summary.md"
 ln -sfn "$stamp" bench/results/latest
 cat "$out/summary.md"
 echo "bench: results in $out (JSON, summary.md, PNG plots)" >&2
