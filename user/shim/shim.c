@@ -159,6 +159,7 @@ void init_rwsem(struct rw_semaphore *s)
 	pthread_rwlock_init(&s->l, &attr);
 	pthread_rwlockattr_destroy(&attr);
 	s->waiters = 0;
+	s->owner_cpu = -1;
 	s->wakeups = 0;
 }
 
@@ -173,10 +174,18 @@ void destroy_rwsem(struct rw_semaphore *s)
  * the futex at once, and a contended mmap_lock then costs two context
  * switches and a convoy where the kernel's costs a few microseconds of
  * spinning: classic, pinned one thread per CPU, ran 30x slower than
- * unpinned.  So lockers try for a while before they block.  We cannot see
- * whether the owner runs; the kernel also stops spinning on a
- * reader-owned rwsem after at most 25 us (rwsem_rspin_threshold()), so
- * the bound here is time: SHIM_RWSEM_SPIN_NS.
+ * unpinned.  So lockers try for a while before they block.
+ *
+ * Userspace cannot read a thread's on_cpu, but it can see one case of
+ * "the owner is not running": the writer took the lock on the CPU the
+ * spinner now runs on (each thread's rseq cpu_id, see shim_rseq_cpu()).
+ * Then every spin keeps the owner off its CPU, so the spinner sleeps at
+ * once, as rwsem_spin_on_owner() stops when !owner_on_cpu().  With
+ * workers pinned one per CPU and more workers than CPUs that is exactly
+ * the preempted-owner case; an owner that migrated since it took the lock
+ * is not seen, and the time bound stays: the kernel stops spinning on a
+ * reader-owned rwsem after at most 25 us (rwsem_rspin_threshold()), and
+ * a reader-owned shim rwsem has no owner CPU.
  */
 unsigned long shim_rwsem_spin_ns = SHIM_RWSEM_SPIN_NS;
 
@@ -201,7 +210,17 @@ static uint64_t shim_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
 }
 
-static bool shim_rwsem_spin(pthread_rwlock_t *l,
+static int shim_rseq_cpu(void);
+
+/* The writer runs on no CPU we can vouch for, unless it is ours. */
+static bool shim_rwsem_owner_preempted(const struct rw_semaphore *s)
+{
+	int owner = __atomic_load_n(&s->owner_cpu, __ATOMIC_RELAXED);
+
+	return owner >= 0 && owner == shim_rseq_cpu();
+}
+
+static bool shim_rwsem_spin(struct rw_semaphore *s,
 			    int (*trylock)(pthread_rwlock_t *))
 {
 	unsigned long budget = __atomic_load_n(&shim_rwsem_spin_ns,
@@ -209,13 +228,15 @@ static bool shim_rwsem_spin(pthread_rwlock_t *l,
 	uint64_t deadline = 0;
 	unsigned int i;
 
-	if (!trylock(l))
+	if (!trylock(&s->l))
 		return true;
 	if (!budget)
 		return false;
 	for (i = 1;; i++) {
+		if (shim_rwsem_owner_preempted(s))
+			return false;
 		shim_cpu_relax();
-		if (!trylock(l))
+		if (!trylock(&s->l))
 			return true;
 		/* The clock every 16 tries: a vDSO call costs ~20 pauses. */
 		if (i % 16)
@@ -229,7 +250,7 @@ static bool shim_rwsem_spin(pthread_rwlock_t *l,
 
 void down_read(struct rw_semaphore *s)
 {
-	if (!shim_rwsem_spin(&s->l, pthread_rwlock_tryrdlock))
+	if (!shim_rwsem_spin(s, pthread_rwlock_tryrdlock))
 		pthread_rwlock_rdlock(&s->l);
 	shim_lockdep_acquire(s, SHIM_HELD_READ);
 }
@@ -268,17 +289,19 @@ void up_read(struct rw_semaphore *s)
 void down_write(struct rw_semaphore *s)
 {
 	/* A spinner is no waiter (no RWSEM_FLAG_WAITERS), a sleeper is. */
-	if (!shim_rwsem_spin(&s->l, pthread_rwlock_trywrlock)) {
+	if (!shim_rwsem_spin(s, pthread_rwlock_trywrlock)) {
 		__atomic_fetch_add(&s->waiters, 1, __ATOMIC_RELAXED);
 		pthread_rwlock_wrlock(&s->l);
 		__atomic_fetch_sub(&s->waiters, 1, __ATOMIC_RELAXED);
 	}
+	__atomic_store_n(&s->owner_cpu, shim_rseq_cpu(), __ATOMIC_RELAXED);
 	shim_lockdep_acquire(s, SHIM_HELD_WRITE);
 }
 
 void up_write(struct rw_semaphore *s)
 {
 	shim_lockdep_release(s);
+	__atomic_store_n(&s->owner_cpu, -1, __ATOMIC_RELAXED);
 	pthread_rwlock_unlock(&s->l);
 }
 

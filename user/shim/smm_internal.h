@@ -138,6 +138,8 @@ void mutex_unlock(struct mutex *l);
 struct rw_semaphore {
 	pthread_rwlock_t l;
 	int waiters;
+	/* The CPU the writer held it from, -1: none (shim.c: spinning). */
+	int owner_cpu;
 	unsigned long wakeups;
 };
 /* How long a locker spins before it sleeps (shim.c: optimistic spinning). */
