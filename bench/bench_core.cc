@@ -20,7 +20,8 @@ extern "C" {
 
 namespace {
 
-constexpr uint64_t kPage = SHADOWMM_PAGE_SIZE;
+// Spaces here have the 4K geometry on every host, so layouts are comparable.
+constexpr uint64_t kPage = SHADOWMM_PAGE_SIZE_MIN;
 constexpr uint64_t kBase = 0x100000000;
 constexpr uint64_t kRW = SHADOWMM_PROT_READ | SHADOWMM_PROT_WRITE;
 constexpr uint64_t kRO = SHADOWMM_PROT_READ;
@@ -34,7 +35,7 @@ MmPtr make_mm(unsigned mode) {
   static const bool initialised = smm_core_init() == 0;
   smm_mm* mm = nullptr;
   smm_limits limits{};
-  if (!initialised || smm_mm_create(&limits, mode, &mm)) return nullptr;
+  if (!initialised || smm_mm_create(&limits, mode, SHADOWMM_GEOM_4K, &mm)) return nullptr;
   return MmPtr(mm);
 }
 

@@ -34,14 +34,14 @@ void shadowmm_ctl_validate_stats(unsigned long *runs, unsigned long *failed)
 
 static int shadowmm_ctl_open(struct inode *inode, struct file *file)
 {
+	unsigned int mode, geometry;
 	struct smm_limits limits;
 	struct smm_mm *mm;
-	unsigned int mode;
 	int ret;
 
 	nonseekable_open(inode, file);
-	shadowmm_space_params(&limits, &mode);
-	ret = smm_mm_create(&limits, mode, &mm);
+	shadowmm_space_params(&limits, &mode, &geometry);
+	ret = smm_mm_create(&limits, mode, geometry, &mm);
 	if (ret)
 		return ret;
 	file->private_data = mm;
@@ -106,6 +106,19 @@ static int shadowmm_get_stats(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 	return ret;
 }
 
+/* GET_INFO: as GET_STATS, at most cmd->len bytes; out_len is ours. */
+static int shadowmm_get_info(struct smm_mm *mm, struct shadowmm_cmd *cmd)
+{
+	struct shadowmm_info info;
+	size_t len = min_t(u64, cmd->len, sizeof(info));
+
+	smm_mm_info(mm, &info);
+	if (len && copy_to_user(u64_to_user_ptr(cmd->ptr), &info, len))
+		return -EFAULT;
+	cmd->out_len = sizeof(info);
+	return 0;
+}
+
 static long shadowmm_ctl_ioctl(struct file *file, unsigned int ioc,
 			       unsigned long arg)
 {
@@ -125,10 +138,13 @@ static long shadowmm_ctl_ioctl(struct file *file, unsigned int ioc,
 		return -EINVAL;
 	cmd.op = op;
 	shadowmm_cmd_clear_out(&cmd);
-	if (op == SHADOWMM_OP_GET_STATS) {
+	if (op == SHADOWMM_OP_GET_STATS || op == SHADOWMM_OP_GET_INFO) {
 		if (cmd.flags)
 			return -EINVAL;
-		ret = shadowmm_get_stats(mm, &cmd);
+		if (op == SHADOWMM_OP_GET_STATS)
+			ret = shadowmm_get_stats(mm, &cmd);
+		else
+			ret = shadowmm_get_info(mm, &cmd);
 	} else {
 		/* Every other command changes the space, as write() does. */
 		if (!(file->f_mode & FMODE_WRITE))
@@ -150,7 +166,8 @@ static int shadowmm_record_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 {
 	int ret;
 
-	if (cmd->op == SHADOWMM_OP_GET_STATS)
+	if (cmd->op == SHADOWMM_OP_GET_STATS ||
+	    cmd->op == SHADOWMM_OP_GET_INFO)
 		return -EINVAL;
 	if (cmd->op == SHADOWMM_OP_MAP && !(cmd->flags & SHADOWMM_MAP_FIXED))
 		return -EINVAL;

@@ -9,6 +9,9 @@
  *           (spaces that are gone included), and the release-time
  *           validation tally
  *   mode    the fault path of new spaces; write a name to change it
+ *   geometry  the page size and table geometry of new spaces: host, 4k
+ *           or 64k (enum shadowmm_geometry); a space changes its own
+ *           with SET_GEOMETRY
  *   inject  race-window injection mask (enum smm_race_window bits)
  *   bugs    known-bugs mask (enum shadowmm_bug bits): puts historical
  *           bugs back so tests can prove their detectors fire
@@ -111,6 +114,41 @@ static const struct file_operations mode_fops = {
 	.llseek = default_llseek,
 };
 
+static ssize_t geometry_read(struct file *file, char __user *buf,
+			     size_t count, loff_t *ppos)
+{
+	char name[16];
+	int len;
+
+	len = scnprintf(name, sizeof(name), "%s\n",
+			smm_geometry_name(shadowmm_default_geometry()));
+	return simple_read_from_buffer(buf, count, ppos, name, len);
+}
+
+static ssize_t geometry_write(struct file *file, const char __user *buf,
+			      size_t count, loff_t *ppos)
+{
+	char name[16];
+	int geometry, ret;
+
+	ret = write_to_string(buf, count, name, sizeof(name));
+	if (ret)
+		return ret;
+	geometry = smm_geometry_parse(name);
+	if (geometry < 0)
+		return geometry;
+	shadowmm_set_default_geometry(geometry);
+	return count;
+}
+
+static const struct file_operations geometry_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.read = geometry_read,
+	.write = geometry_write,
+	.llseek = default_llseek,
+};
+
 /*
  * inject and bugs: a mask read as "0x%02llx\n" and written as one number
  * (kstrtoull(): base prefix, one trailing newline, nothing else).
@@ -197,6 +235,8 @@ int shadowmm_debugfs_init(void)
 	}
 	debugfs_create_file("stats", 0600, shadowmm_dir, NULL, &stats_fops);
 	debugfs_create_file("mode", 0600, shadowmm_dir, NULL, &mode_fops);
+	debugfs_create_file("geometry", 0600, shadowmm_dir, NULL,
+			    &geometry_fops);
 	/* The data is const and static: nothing to protect from removal. */
 	debugfs_create_file_unsafe("inject", 0600, shadowmm_dir,
 				   (void *)&inject_mask, &mask_fops);

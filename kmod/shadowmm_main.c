@@ -21,7 +21,7 @@
 static unsigned long max_pages = 262144;
 module_param(max_pages, ulong, 0644);
 MODULE_PARM_DESC(max_pages,
-		 "Resident 4 KiB pages per space (default 262144 = 1 GiB; 0: no limit)");
+		 "Resident shadow pages per space, of the space's page size (default 262144; 0: no limit)");
 
 static unsigned long max_vmas = 65530;
 module_param(max_vmas, ulong, 0644);
@@ -59,11 +59,50 @@ module_param_cb(default_mode, &default_mode_ops, NULL, 0644);
 MODULE_PARM_DESC(default_mode,
 		 "Fault path of new spaces: classic, spf, vmalock or mmseq (default classic)");
 
-void shadowmm_space_params(struct smm_limits *limits, unsigned int *mode)
+static unsigned int default_geometry = SHADOWMM_GEOM_HOST;
+
+static int default_geometry_set(const char *val,
+				const struct kernel_param *kp)
+{
+	int geometry = smm_geometry_parse(val);
+
+	if (geometry < 0)
+		return geometry;
+	WRITE_ONCE(default_geometry, geometry);
+	return 0;
+}
+
+static int default_geometry_get(char *buffer, const struct kernel_param *kp)
+{
+	return sysfs_emit(buffer, "%s\n",
+			  smm_geometry_name(READ_ONCE(default_geometry)));
+}
+
+static const struct kernel_param_ops default_geometry_ops = {
+	.set = default_geometry_set,
+	.get = default_geometry_get,
+};
+module_param_cb(default_geometry, &default_geometry_ops, NULL, 0644);
+MODULE_PARM_DESC(default_geometry,
+		 "Page size and table geometry of new spaces: host, 4k or 64k (default host)");
+
+void shadowmm_space_params(struct smm_limits *limits, unsigned int *mode,
+			   unsigned int *geometry)
 {
 	limits->max_pages = READ_ONCE(max_pages);
 	limits->max_vmas = READ_ONCE(max_vmas);
 	*mode = READ_ONCE(default_mode);
+	*geometry = READ_ONCE(default_geometry);
+}
+
+unsigned int shadowmm_default_geometry(void)
+{
+	return READ_ONCE(default_geometry);
+}
+
+void shadowmm_set_default_geometry(unsigned int geometry)
+{
+	WRITE_ONCE(default_geometry, geometry);
 }
 
 unsigned int shadowmm_default_mode(void)
@@ -93,8 +132,9 @@ static int __init shadowmm_init(void)
 		smm_core_exit();
 		return ret;
 	}
-	pr_info("loaded: max_pages=%lu max_vmas=%lu default_mode=%s\n",
-		max_pages, max_vmas, smm_mode_name(default_mode));
+	pr_info("loaded: max_pages=%lu max_vmas=%lu default_mode=%s default_geometry=%s\n",
+		max_pages, max_vmas, smm_mode_name(default_mode),
+		smm_geometry_name(default_geometry));
 	return 0;
 }
 

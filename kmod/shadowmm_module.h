@@ -13,9 +13,12 @@
 #include "core/smm_api.h"
 
 /* shadowmm_main.c: module parameters */
-void shadowmm_space_params(struct smm_limits *limits, unsigned int *mode);
+void shadowmm_space_params(struct smm_limits *limits, unsigned int *mode,
+			   unsigned int *geometry);
 unsigned int shadowmm_default_mode(void);
 void shadowmm_set_default_mode(unsigned int mode);
+unsigned int shadowmm_default_geometry(void);
+void shadowmm_set_default_geometry(unsigned int geometry);
 bool shadowmm_validate_on_release(void);
 
 /* shadowmm_ctl.c: one open() of ctl is one shadow address space */

@@ -32,14 +32,15 @@ static bool smm_piece_present(struct smm_mm *mm, unsigned long addr,
 	 */
 	rcu_read_lock();
 	pt = smm_pt_walk(mm, addr);
-	if (pt && smm_pte_allows(READ_ONCE(*smm_pte_slot(pt, addr)), write)) {
+	if (pt && smm_pte_allows(READ_ONCE(*smm_pte_slot(mm, pt, addr)),
+				 write)) {
 		unsigned long pte;
 
 		spin_lock(&pt->ptl);
-		pte = *smm_pte_slot(pt, addr);
+		pte = *smm_pte_slot(mm, pt, addr);
 		if (smm_pte_allows(pte, write)) {
 			char *p = (char *)smm_pte_page(pte) +
-				  (addr & ~SMM_PAGE_MASK);
+				  smm_page_offset(mm, addr);
 
 			if (write)
 				memcpy(p, buf, len);
@@ -105,9 +106,9 @@ static int smm_piece_access(struct smm_mm *mm, unsigned long addr,
 }
 
 /* Bytes from @addr to the end of its page. */
-static u64 smm_page_left(u64 addr)
+static u64 smm_page_left(struct smm_mm *mm, u64 addr)
 {
-	return SMM_PAGE_SIZE - (addr & ~SMM_PAGE_MASK);
+	return smm_page_size(mm) - smm_page_offset(mm, addr);
 }
 
 /* 8-byte aligned, non-empty, not wrapping, inside the shadow space. */
@@ -136,12 +137,12 @@ int smm_exec_copy(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 	/* memcpy() of overlapping ranges is undefined: refuse it. */
 	if (src < dst + len && dst < src + len)
 		return -EINVAL;
-	bounce = kmalloc(len < SMM_PAGE_SIZE ? len : SMM_PAGE_SIZE, GFP_KERNEL);
+	bounce = kmalloc(min_t(u64, len, smm_page_size(mm)), GFP_KERNEL);
 	if (!bounce)
 		return -ENOMEM;
 	while (done < len) {
-		u64 n = min(len - done, min(smm_page_left(src + done),
-					    smm_page_left(dst + done)));
+		u64 n = min(len - done, min(smm_page_left(mm, src + done),
+					    smm_page_left(mm, dst + done)));
 
 		if (unlikely(smm_host_should_stop())) {
 			if (!done)
@@ -212,14 +213,14 @@ static int smm_search_linear(struct smm_mm *mm, struct shadowmm_cmd *cmd,
 	char *bounce;
 	int ret = -ENOENT;
 
-	bounce = kmalloc(SMM_PAGE_SIZE, GFP_KERNEL);
+	bounce = kmalloc(smm_page_size(mm), GFP_KERNEL);
 	if (!bounce)
 		return -ENOMEM;
 	while (i < nr) {
 		u64 start = cmd->addr + i * cmd->stride;
 		/* Records i..j-1 start in this page; each key word too. */
-		u64 j = min(nr, i + (smm_page_left(start) + cmd->stride - 1) /
-					    cmd->stride);
+		u64 j = min(nr, i + (smm_page_left(mm, start) +
+				     cmd->stride - 1) / cmd->stride);
 		u64 k;
 
 		if (unlikely(smm_host_should_stop())) {

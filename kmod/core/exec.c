@@ -6,10 +6,13 @@
  */
 #include "smm.h"
 
-/* Page-aligned, non-empty, not wrapping, inside the shadow space. */
-static bool range_ok(u64 addr, u64 len)
+/*
+ * Aligned to the space's page, non-empty, not wrapping, inside the shadow
+ * space.
+ */
+static bool range_ok(struct smm_mm *mm, u64 addr, u64 len)
 {
-	return len && !(addr & ~SMM_PAGE_MASK) && !(len & ~SMM_PAGE_MASK) &&
+	return len && !smm_page_offset(mm, addr | len) &&
 	       addr < SMM_TASK_SIZE && len <= SMM_TASK_SIZE - addr;
 }
 
@@ -21,14 +24,13 @@ static int exec_map(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 	if (cmd->prot & ~SHADOWMM_PROT_MASK || cmd->flags & ~SHADOWMM_MAP_FIXED)
 		return -EINVAL;
 	if (cmd->flags & SHADOWMM_MAP_FIXED) {
-		if (!range_ok(cmd->addr, cmd->len) ||
+		if (!range_ok(mm, cmd->addr, cmd->len) ||
 		    cmd->addr < SMM_MMAP_MIN_ADDR)
 			return -EINVAL;
 	} else {
 		/* The address is a hint; it still has to be a page's. */
-		if (!cmd->len || cmd->len & ~SMM_PAGE_MASK ||
-		    cmd->len > SMM_TASK_SIZE - SMM_MMAP_MIN_ADDR ||
-		    cmd->addr & ~SMM_PAGE_MASK)
+		if (!cmd->len || smm_page_offset(mm, cmd->addr | cmd->len) ||
+		    cmd->len > SMM_TASK_SIZE - SMM_MMAP_MIN_ADDR)
 			return -EINVAL;
 	}
 	ret = smm_map(mm, cmd->addr, cmd->len, cmd->prot, cmd->flags, &out);
@@ -88,16 +90,16 @@ int smm_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 	case SHADOWMM_OP_MAP:
 		return exec_map(mm, cmd);
 	case SHADOWMM_OP_UNMAP:
-		if (!range_ok(cmd->addr, cmd->len) || cmd->flags)
+		if (!range_ok(mm, cmd->addr, cmd->len) || cmd->flags)
 			return -EINVAL;
 		return smm_unmap(mm, cmd->addr, cmd->len);
 	case SHADOWMM_OP_PROTECT:
-		if (!range_ok(cmd->addr, cmd->len) || cmd->flags ||
+		if (!range_ok(mm, cmd->addr, cmd->len) || cmd->flags ||
 		    cmd->prot & ~SHADOWMM_PROT_MASK)
 			return -EINVAL;
 		return smm_protect(mm, cmd->addr, cmd->len, cmd->prot);
 	case SHADOWMM_OP_ZAP:
-		if (!range_ok(cmd->addr, cmd->len) || cmd->flags)
+		if (!range_ok(mm, cmd->addr, cmd->len) || cmd->flags)
 			return -EINVAL;
 		return smm_zap(mm, cmd->addr, cmd->len);
 	case SHADOWMM_OP_FAULT:
@@ -118,12 +120,16 @@ int smm_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 		if (cmd->value >= SHADOWMM_NR_MODES || cmd->flags)
 			return -EINVAL;
 		return smm_set_mode(mm, cmd->value);
+	case SHADOWMM_OP_SET_GEOMETRY:
+		if (cmd->value >= SHADOWMM_NR_GEOMS || cmd->flags)
+			return -EINVAL;
+		return smm_set_geometry(mm, cmd->value);
 	case SHADOWMM_OP_COPY:
 		return smm_exec_copy(mm, cmd);
 	case SHADOWMM_OP_SEARCH:
 		return smm_exec_search(mm, cmd);
 	default:
-		/* GET_STATS needs the host to copy out; unknown ops. */
+		/* GET_STATS, GET_INFO need the host to copy out; unknown ops. */
 		return -EINVAL;
 	}
 }
@@ -147,8 +153,7 @@ int smm_mm_validate(struct smm_mm *mm, char *why, unsigned long why_len)
 	list_for_each_entry(vma, &mm->vma_list, vm_list) {
 		n++;
 		if (vma->vm_start >= vma->vm_end ||
-		    vma->vm_start & ~SMM_PAGE_MASK ||
-		    vma->vm_end & ~SMM_PAGE_MASK ||
+		    smm_page_offset(mm, vma->vm_start | vma->vm_end) ||
 		    vma->vm_end > SMM_TASK_SIZE ||
 		    (prev && prev->vm_end > vma->vm_start) || vma->detached) {
 			snprintf(why, why_len, "vma: bad VMA [%#lx, %#lx)",

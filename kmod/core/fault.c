@@ -14,10 +14,10 @@
 #include "smm.h"
 
 /* The u64 at @addr inside @page; PTE lock held. */
-static void smm_do_access(void *page, unsigned long addr, bool write,
-			  u64 *val)
+static void smm_do_access(struct smm_mm *mm, void *page, unsigned long addr,
+			  bool write, u64 *val)
 {
-	u64 *p = (u64 *)((char *)page + (addr & ~SMM_PAGE_MASK & ~7UL));
+	u64 *p = (u64 *)((char *)page + (smm_page_offset(mm, addr) & ~7UL));
 
 	if (write)
 		*p = *val;
@@ -33,7 +33,7 @@ void smm_fault_install(struct smm_mm *mm, struct smm_pt *pt,
 		       unsigned long addr, unsigned long prot, bool write,
 		       u64 *val, void **pagep)
 {
-	unsigned long *ptep = smm_pte_slot(pt, addr);
+	unsigned long *ptep = smm_pte_slot(mm, pt, addr);
 	unsigned long pte = *ptep, bits = smm_prot_to_pte(prot);
 
 	lockdep_assert_held(&pt->ptl);
@@ -43,7 +43,7 @@ void smm_fault_install(struct smm_mm *mm, struct smm_pt *pt,
 		pt->nr_used++;
 		WRITE_ONCE(*ptep, pte);
 	}
-	smm_do_access(smm_pte_page(pte), addr, write, val);
+	smm_do_access(mm, smm_pte_page(pte), addr, write, val);
 }
 
 /*
@@ -67,14 +67,14 @@ int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
 		return -ENOMEM;
 	for (;;) {
 		/* Allocate outside the PTE lock: it may sleep. */
-		if (!page && !READ_ONCE(*smm_pte_slot(pt, addr))) {
+		if (!page && !READ_ONCE(*smm_pte_slot(mm, pt, addr))) {
 			page = smm_page_alloc_charged(mm, GFP_KERNEL);
 			if (!page)
 				return -ENOMEM;
 		}
 		spin_lock(&pt->ptl);
 		/* A concurrent zap may have emptied it meanwhile. */
-		if (*smm_pte_slot(pt, addr) || page)
+		if (*smm_pte_slot(mm, pt, addr) || page)
 			break;
 		spin_unlock(&pt->ptl);
 	}
@@ -116,14 +116,15 @@ static bool smm_access_present(struct smm_mm *mm, unsigned long addr,
 	 */
 	rcu_read_lock();
 	pt = smm_pt_walk(mm, addr);
-	if (pt && smm_pte_allows(READ_ONCE(*smm_pte_slot(pt, addr)), write)) {
+	if (pt && smm_pte_allows(READ_ONCE(*smm_pte_slot(mm, pt, addr)),
+				 write)) {
 		unsigned long pte;
 
 		spin_lock(&pt->ptl);
 		/* Re-check: a zap or protect may have won the lock. */
-		pte = *smm_pte_slot(pt, addr);
+		pte = *smm_pte_slot(mm, pt, addr);
 		if (smm_pte_allows(pte, write)) {
-			smm_do_access(smm_pte_page(pte), addr, write, val);
+			smm_do_access(mm, smm_pte_page(pte), addr, write, val);
 			done = true;
 		}
 		spin_unlock(&pt->ptl);
@@ -184,11 +185,11 @@ int smm_mm_peek(struct smm_mm *mm, unsigned long addr, __u64 *val)
 		unsigned long pte;
 
 		spin_lock(&pt->ptl);
-		pte = *smm_pte_slot(pt, addr);
+		pte = *smm_pte_slot(mm, pt, addr);
 		if (pte) {
 			u64 v;
 
-			smm_do_access(smm_pte_page(pte), addr, false, &v);
+			smm_do_access(mm, smm_pte_page(pte), addr, false, &v);
 			*val = v;
 			ret = 1;
 		}

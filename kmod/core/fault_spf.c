@@ -90,7 +90,7 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 	abort = SPF_EV(mmseq, ABORT_NO_TABLE);
 	if (!pt)
 		goto out_abort;
-	ptep = smm_pte_slot(pt, addr);
+	ptep = smm_pte_slot(mm, pt, addr);
 	for (;;) {
 		/* Under RCU nothing may sleep: an atomic allocation or none. */
 		if (!page && !READ_ONCE(*ptep)) {

@@ -71,7 +71,8 @@ int smm_core_init(void)
 	smm_vt_cachep = kmem_cache_create("smm_vt_node",
 					  sizeof(struct smm_vt_node), 0,
 					  SLAB_HWCACHE_ALIGN, NULL);
-	if (!smm_vma_cachep || !smm_pt_cachep || !smm_vt_cachep) {
+	if (!smm_vma_cachep || !smm_pt_cachep || !smm_vt_cachep ||
+	    smm_geom_init()) {
 		smm_core_exit();
 		return -ENOMEM;
 	}
@@ -82,6 +83,7 @@ void smm_core_exit(void)
 {
 	/* Callbacks still queued free into these caches. */
 	rcu_barrier();
+	smm_geom_exit();
 	kmem_cache_destroy(smm_vt_cachep);
 	kmem_cache_destroy(smm_pt_cachep);
 	kmem_cache_destroy(smm_vma_cachep);
@@ -120,16 +122,17 @@ void smm_race_window(enum smm_race_window w)
 }
 
 int smm_mm_create(const struct smm_limits *limits, unsigned int mode,
-		  struct smm_mm **mmp)
+		  unsigned int geometry, struct smm_mm **mmp)
 {
 	struct smm_mm *mm;
 	int ret;
 
-	if (mode >= SHADOWMM_NR_MODES)
+	if (mode >= SHADOWMM_NR_MODES || geometry >= SHADOWMM_NR_GEOMS)
 		return -EINVAL;
 	mm = kzalloc(sizeof(*mm), GFP_KERNEL);
 	if (!mm)
 		return -ENOMEM;
+	smm_geom_fill(&mm->geom, geometry);
 	mm->events = alloc_percpu(struct smm_events);
 	if (!mm->events) {
 		kfree(mm);

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Shadow page tables: 4 levels of 512 entries (PGD, PUD, PMD, PTE), each
- * table a page from the page allocator with a small descriptor holding its
- * split PTE lock.  Data pages are charged to the mm's page budget.
+ * Shadow page tables: 4 levels (PGD, PUD, PMD, PTE) in the space's
+ * geometry (geometry.c: 512 entries each, or 8192/512/512/32), each table
+ * a block of its own size with a small descriptor holding its split PTE
+ * lock.  Data pages, of the space's page size, are charged to the mm's
+ * page budget.
  *
  * Tables are populated under mm->page_table_lock by whoever faults first
  * and unlinked only by smm_free_pgtables() under the mmap write lock, for
@@ -15,8 +17,6 @@
  */
 #include "smm.h"
 
-#define SMM_PGD_SPAN	(SMM_PT_SPAN(0) * SMM_PT_ENTRIES)
-
 static inline struct smm_pt __rcu **pt_slots(struct smm_pt *pt)
 {
 	return pt->table;
@@ -27,27 +27,35 @@ static inline unsigned long *pt_ptes(struct smm_pt *pt)
 	return pt->table;
 }
 
-static struct smm_pt *pt_alloc(struct smm_mm *mm)
+/* A table of @size bytes: entries x 8 of its level in the geometry. */
+struct smm_pt *smm_pt_alloc(struct smm_mm *mm, unsigned int size)
 {
 	struct smm_pt *pt = kmem_cache_alloc(smm_pt_cachep, GFP_KERNEL);
 
 	if (!pt)
 		return NULL;
-	pt->table = smm_alloc_page(GFP_KERNEL);
+	pt->table = smm_alloc_table(size, GFP_KERNEL);
 	if (!pt->table) {
 		kmem_cache_free(smm_pt_cachep, pt);
 		return NULL;
 	}
 	spin_lock_init(&pt->ptl);
 	pt->nr_used = 0;
+	pt->size = size;
 	smm_count(mm, SHADOWMM_EV_PT_ALLOC);
 	return pt;
+}
+
+static struct smm_pt *pt_alloc_level(struct smm_mm *mm, int level)
+{
+	return smm_pt_alloc(mm, smm_pt_entries(mm, level) *
+				sizeof(unsigned long));
 }
 
 static void pt_free_now(struct smm_mm *mm, struct smm_pt *pt)
 {
 	smm_count(mm, SHADOWMM_EV_PT_FREE);
-	smm_free_page(pt->table);
+	smm_free_table(pt->table, pt->size);
 	kmem_cache_free(smm_pt_cachep, pt);
 }
 
@@ -55,11 +63,12 @@ static void pt_free_rcu(struct rcu_head *head)
 {
 	struct smm_pt *pt = container_of(head, struct smm_pt, rcu);
 
-	smm_free_page(pt->table);
+	smm_free_table(pt->table, pt->size);
 	kmem_cache_free(smm_pt_cachep, pt);
 }
 
-static void pt_free(struct smm_mm *mm, struct smm_pt *pt)
+/* Unlinked: lockless walkers may still hold it for a grace period. */
+void smm_pt_free(struct smm_mm *mm, struct smm_pt *pt)
 {
 	smm_count(mm, SHADOWMM_EV_PT_FREE);
 	call_rcu(&pt->rcu, pt_free_rcu);
@@ -67,16 +76,22 @@ static void pt_free(struct smm_mm *mm, struct smm_pt *pt)
 
 int smm_pgd_alloc(struct smm_mm *mm)
 {
-	mm->pgd = pt_alloc(mm);
-	return mm->pgd ? 0 : -ENOMEM;
+	struct smm_pt *pgd = pt_alloc_level(mm, 0);
+
+	if (!pgd)
+		return -ENOMEM;
+	RCU_INIT_POINTER(mm->pgd, pgd);
+	return 0;
 }
 
 /* Teardown, after smm_unmap_all() emptied it. */
 void smm_pgd_free(struct smm_mm *mm)
 {
-	WARN_ON(mm->pgd->nr_used);
-	pt_free(mm, mm->pgd);
-	mm->pgd = NULL;
+	struct smm_pt *pgd = smm_mm_pgd(mm);
+
+	WARN_ON(pgd->nr_used);
+	smm_pt_free(mm, pgd);
+	RCU_INIT_POINTER(mm->pgd, NULL);
 }
 
 unsigned long smm_prot_to_pte(unsigned long prot)
@@ -90,6 +105,10 @@ unsigned long smm_prot_to_pte(unsigned long prot)
 	return pte;
 }
 
+/*
+ * One shadow page of the space's size, charged to its budget in pages of
+ * that size: memory charged is memory used (smm_alloc_shadow_page()).
+ */
 void *smm_page_alloc_charged(struct smm_mm *mm, gfp_t gfp)
 {
 	unsigned long max = mm->limits.max_pages;
@@ -101,7 +120,8 @@ void *smm_page_alloc_charged(struct smm_mm *mm, gfp_t gfp)
 		atomic_long_dec(&mm->nr_pages);
 		return NULL;
 	}
-	page = smm_alloc_page(gfp);
+	page = smm_alloc_shadow_page(mm->geom.page_cache, mm->geom.page_shift,
+				     gfp);
 	if (!page) {
 		if (max)
 			atomic_long_dec(&mm->nr_pages);
@@ -116,17 +136,21 @@ void smm_page_free_charged(struct smm_mm *mm, void *page)
 	if (mm->limits.max_pages)
 		atomic_long_dec(&mm->nr_pages);
 	smm_count(mm, SHADOWMM_EV_PAGE_FREE);
-	smm_free_page(page);
+	smm_free_shadow_page(mm->geom.page_cache, mm->geom.page_shift, page);
 }
 
 /* The PTE table for @addr, or NULL if a level is missing.  Allocates none. */
 struct smm_pt *smm_pt_walk(struct smm_mm *mm, unsigned long addr)
 {
-	struct smm_pt *pt = mm->pgd;
+	struct smm_pt *pt = smm_mm_pgd(mm);
 	int level;
 
-	for (level = 0; level < SMM_PT_LEVELS - 1 && pt; level++)
-		pt = rcu_dereference_raw(pt_slots(pt)[SMM_PT_INDEX(addr, level)]);
+	/* NULL while smm_set_geometry() replaces the PGD. */
+	for (level = 0; level < SMM_PT_LEVELS - 1 && pt; level++) {
+		unsigned long i = smm_pt_index(mm, addr, level);
+
+		pt = rcu_dereference_raw(pt_slots(pt)[i]);
+	}
 	return pt;
 }
 
@@ -134,16 +158,16 @@ struct smm_pt *smm_pt_walk(struct smm_mm *mm, unsigned long addr)
 struct smm_pt *smm_pt_walk_alloc(struct smm_mm *mm, unsigned long addr)
 {
 	spinlock_t *pt_lock = &mm->page_table_lock;
-	struct smm_pt *pt = mm->pgd;
+	struct smm_pt *pt = smm_mm_pgd(mm);
 	int level;
 
 	for (level = 0; level < SMM_PT_LEVELS - 1; level++) {
 		struct smm_pt __rcu **slot =
-			&pt_slots(pt)[SMM_PT_INDEX(addr, level)];
+			&pt_slots(pt)[smm_pt_index(mm, addr, level)];
 		struct smm_pt *next = rcu_dereference_raw(*slot);
 
 		if (!next) {
-			struct smm_pt *new = pt_alloc(mm);
+			struct smm_pt *new = pt_alloc_level(mm, level + 1);
 
 			if (!new)
 				return NULL;
@@ -188,10 +212,10 @@ static void pt_walk_pte_tables(struct smm_mm *mm, struct smm_pt *pt,
 	unsigned long addr = start;
 
 	while (addr < end) {
-		unsigned long span = SMM_PT_SPAN(level);
+		unsigned long span = smm_pt_span(mm, level);
 		unsigned long next = (addr & ~(span - 1)) + span;
 		struct smm_pt __rcu **slot =
-			&pt_slots(pt)[SMM_PT_INDEX(addr, level)];
+			&pt_slots(pt)[smm_pt_index(mm, addr, level)];
 		struct smm_pt *child = rcu_dereference_raw(*slot);
 
 		if (next > end)
@@ -212,11 +236,11 @@ static void zap_pte_table(struct smm_mm *mm, struct smm_pt *pt,
 			  unsigned long unused)
 {
 	unsigned long *ptes = pt_ptes(pt);
-	unsigned long addr;
+	unsigned long addr, size = smm_page_size(mm);
 
 	spin_lock(&pt->ptl);
-	for (addr = start; addr < end; addr += SMM_PAGE_SIZE) {
-		unsigned long i = SMM_PT_INDEX(addr, SMM_PT_LEVELS - 1);
+	for (addr = start; addr < end; addr += size) {
+		unsigned long i = smm_pt_index(mm, addr, SMM_PT_LEVELS - 1);
 		unsigned long pte = ptes[i];
 
 		if (!pte)
@@ -269,7 +293,8 @@ void smm_zap_range(struct smm_mm *mm, unsigned long start, unsigned long end)
 {
 	lockdep_assert_held(&mm->mmap_lock);
 	pt_sync_populators(mm);
-	pt_walk_pte_tables(mm, mm->pgd, 0, start, end, zap_pte_table, 0);
+	pt_walk_pte_tables(mm, smm_mm_pgd(mm), 0, start, end, zap_pte_table,
+			   0);
 }
 
 static void change_pte_table(struct smm_mm *mm, struct smm_pt *pt,
@@ -277,11 +302,11 @@ static void change_pte_table(struct smm_mm *mm, struct smm_pt *pt,
 			     unsigned long bits)
 {
 	unsigned long *ptes = pt_ptes(pt);
-	unsigned long addr;
+	unsigned long addr, size = smm_page_size(mm);
 
 	spin_lock(&pt->ptl);
-	for (addr = start; addr < end; addr += SMM_PAGE_SIZE) {
-		unsigned long i = SMM_PT_INDEX(addr, SMM_PT_LEVELS - 1);
+	for (addr = start; addr < end; addr += size) {
+		unsigned long i = smm_pt_index(mm, addr, SMM_PT_LEVELS - 1);
 		unsigned long pte = ptes[i];
 
 		if (pte)
@@ -297,21 +322,21 @@ void smm_change_prot_range(struct smm_mm *mm, unsigned long start,
 {
 	lockdep_assert_held_write(&mm->mmap_lock);
 	pt_sync_populators(mm);
-	pt_walk_pte_tables(mm, mm->pgd, 0, start, end, change_pte_table,
+	pt_walk_pte_tables(mm, smm_mm_pgd(mm), 0, start, end, change_pte_table,
 			   smm_prot_to_pte(prot));
 }
 
 /* An unlinked subtree: nothing maps under it any more. */
 static void pt_free_subtree(struct smm_mm *mm, struct smm_pt *pt, int level)
 {
-	unsigned int i;
+	unsigned long i, entries = smm_pt_entries(mm, level);
 
 	if (level == SMM_PT_LEVELS - 1) {
 		/* Zapped before unlinking: a page here would be a leak. */
 		if (WARN_ON(pt->nr_used)) {
 			unsigned long *ptes = pt_ptes(pt);
 
-			for (i = 0; i < SMM_PT_ENTRIES; i++) {
+			for (i = 0; i < entries; i++) {
 				void *page = smm_pte_page(ptes[i]);
 
 				if (page)
@@ -319,7 +344,7 @@ static void pt_free_subtree(struct smm_mm *mm, struct smm_pt *pt, int level)
 			}
 		}
 	} else {
-		for (i = 0; i < SMM_PT_ENTRIES; i++) {
+		for (i = 0; i < entries; i++) {
 			struct smm_pt *child =
 				rcu_dereference_raw(pt_slots(pt)[i]);
 
@@ -327,7 +352,7 @@ static void pt_free_subtree(struct smm_mm *mm, struct smm_pt *pt, int level)
 				pt_free_subtree(mm, child, level + 1);
 		}
 	}
-	pt_free(mm, pt);
+	smm_pt_free(mm, pt);
 }
 
 static void pt_free_range(struct smm_mm *mm, struct smm_pt *pt, int level,
@@ -337,18 +362,18 @@ static void pt_free_range(struct smm_mm *mm, struct smm_pt *pt, int level,
 	unsigned long addr = start;
 
 	while (addr < end) {
-		unsigned long span = SMM_PT_SPAN(level);
+		unsigned long span = smm_pt_span(mm, level);
 		unsigned long base = addr & ~(span - 1);
 		unsigned long next = base + span;
 		struct smm_pt __rcu **slot =
-			&pt_slots(pt)[SMM_PT_INDEX(addr, level)];
+			&pt_slots(pt)[smm_pt_index(mm, addr, level)];
 		struct smm_pt *child = rcu_dereference_raw(*slot);
 
 		if (child && base >= floor && next <= ceiling) {
 			/*
 			 * Concurrent vmalock faults populate siblings.  A
 			 * NULL needs no release; lockless walkers that still
-			 * reach the old table are kept safe by pt_free()'s
+			 * reach the old table are kept safe by smm_pt_free()'s
 			 * grace period.
 			 */
 			spin_lock(&mm->page_table_lock);
@@ -375,7 +400,7 @@ void smm_free_pgtables(struct smm_mm *mm, unsigned long start,
 		       unsigned long ceiling)
 {
 	lockdep_assert_held_write(&mm->mmap_lock);
-	pt_free_range(mm, mm->pgd, 0, start, end, floor, ceiling);
+	pt_free_range(mm, smm_mm_pgd(mm), 0, start, end, floor, ceiling);
 }
 
 /* ---- validation ---- */
@@ -391,11 +416,18 @@ struct pt_check {
 static void pt_check_table(struct smm_mm *mm, struct smm_pt *pt, int level,
 			   unsigned long base, struct pt_check *c)
 {
-	unsigned int i, used = 0;
+	unsigned long i, entries = smm_pt_entries(mm, level);
+	unsigned int used = 0;
 
 	c->tables++;
-	for (i = 0; i < SMM_PT_ENTRIES && !c->ret; i++) {
-		unsigned long addr = base + i * SMM_PT_SPAN(level);
+	if (pt->size != entries * sizeof(unsigned long)) {
+		snprintf(c->why, c->len,
+			 "pt: table at %#lx level %d is %u bytes, not %lu",
+			 base, level, pt->size, entries * sizeof(unsigned long));
+		c->ret = -EUCLEAN;
+	}
+	for (i = 0; i < entries && !c->ret; i++) {
+		unsigned long addr = base + (i << smm_pt_shift(mm, level));
 
 		if (level == SMM_PT_LEVELS - 1) {
 			unsigned long pte = pt_ptes(pt)[i];
@@ -409,6 +441,11 @@ static void pt_check_table(struct smm_mm *mm, struct smm_pt *pt, int level,
 			if (!vma || addr < vma->vm_start) {
 				snprintf(c->why, c->len,
 					 "pt: page at %#lx outside any VMA",
+					 addr);
+				c->ret = -EUCLEAN;
+			} else if (smm_page_offset(mm, pte & ~SMM_PTE_FLAGS)) {
+				snprintf(c->why, c->len,
+					 "pt: page at %#lx not aligned to its size",
 					 addr);
 				c->ret = -EUCLEAN;
 			} else if ((pte & SMM_PTE_FLAGS) !=
@@ -444,7 +481,7 @@ int smm_pt_validate(struct smm_mm *mm, char *why, unsigned long len)
 	unsigned long pages, tables;
 
 	lockdep_assert_held_write(&mm->mmap_lock);
-	pt_check_table(mm, mm->pgd, 0, 0, &c);
+	pt_check_table(mm, smm_mm_pgd(mm), 0, 0, &c);
 	if (c.ret)
 		return c.ret;
 	pages = smm_events_sum(mm, SHADOWMM_EV_PAGE_ALLOC) -
@@ -469,5 +506,7 @@ int smm_pt_validate(struct smm_mm *mm, char *why, unsigned long len)
 /* Teardown of everything, pgd entries included (pgd itself: pgd_free). */
 void smm_free_all_pgtables(struct smm_mm *mm)
 {
-	pt_free_range(mm, mm->pgd, 0, 0, SMM_PGD_SPAN, 0, SMM_PGD_SPAN);
+	unsigned long span = smm_pt_entries(mm, 0) << smm_pt_shift(mm, 0);
+
+	pt_free_range(mm, smm_mm_pgd(mm), 0, 0, span, 0, span);
 }

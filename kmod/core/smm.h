@@ -62,26 +62,34 @@
 #include "smm_internal.h"
 #include "smm_api.h"
 
-#define SMM_PAGE_SHIFT		SHADOWMM_PAGE_SHIFT
-#define SMM_PAGE_SIZE		((unsigned long)SHADOWMM_PAGE_SIZE)
-#define SMM_PAGE_MASK		(~(SMM_PAGE_SIZE - 1))
 #define SMM_TASK_SIZE		((unsigned long)SHADOWMM_TASK_SIZE)
 #define SMM_MMAP_MIN_ADDR	((unsigned long)SHADOWMM_MMAP_MIN_ADDR)
 
-/* Page tables: 4 levels of 512 entries, x86-64 style. */
-#define SMM_PT_LEVELS		4
-#define SMM_PT_BITS		9
-#define SMM_PT_ENTRIES		BIT(SMM_PT_BITS)
-/* Span of one entry at @level (0: PGD entry ... 3: PTE). */
-#define SMM_PT_SHIFT(level)	(SMM_PAGE_SHIFT + SMM_PT_BITS * (3 - (level)))
-#define SMM_PT_SPAN(level)	BIT(SMM_PT_SHIFT(level))
-#define SMM_PT_INDEX(addr, level) \
-	(((addr) >> SMM_PT_SHIFT(level)) & (SMM_PT_ENTRIES - 1))
+/* Page tables: 4 levels (0: PGD ... 3: PTE) in every geometry. */
+#define SMM_PT_LEVELS		SHADOWMM_PT_LEVELS
 
 /*
- * A PTE is the kernel address of a 4 KiB page with permission bits in the
- * low bits.  PRESENT without READ/WRITE is a PROT_NONE mapping: the page is
- * kept, every access faults.
+ * A space's page size and table geometry (geometry.c), computed once so
+ * that the hot paths pay a load from the mm where they used a constant,
+ * and never a division.  Written only by smm_set_geometry(), on a space
+ * with no VMA and no table below its PGD; a lockless walker may read it
+ * meanwhile (it finds nothing to walk), hence READ_ONCE in the helpers.
+ */
+struct smm_geom {
+	unsigned long page_size;
+	unsigned int page_shift;
+	unsigned int id;			/* enum shadowmm_geometry, not HOST */
+	unsigned int shift[SMM_PT_LEVELS];	/* log2 of one entry's span */
+	unsigned long mask[SMM_PT_LEVELS];	/* entries - 1 */
+	/* Shadow pages smaller than the host's come from here (else NULL). */
+	struct kmem_cache *page_cache;
+};
+
+/*
+ * A PTE is the kernel address of a shadow page with permission bits in
+ * the low bits, so every shadow page is at least 4 KiB-aligned.  PRESENT
+ * without READ/WRITE is a PROT_NONE mapping: the page is kept, every
+ * access faults.
  */
 #define SMM_PTE_PRESENT		0x1UL
 #define SMM_PTE_READ		0x2UL
@@ -96,13 +104,16 @@
 
 /*
  * Descriptor of one page table at any level.  The entries live in @table,
- * a page from the page allocator; upper levels hold struct smm_pt
- * pointers, the PTE level holds PTEs.  Freed through RCU.
+ * @size bytes (entries x 8, from kmalloc: a 32-entry PTE table is 256
+ * bytes, not a page); upper levels hold struct smm_pt pointers, the PTE
+ * level holds PTEs.  Freed through RCU, when the space may be gone: hence
+ * the size here.
  */
 struct smm_pt {
 	void *table;
 	spinlock_t ptl;			/* PTE level only */
 	unsigned int nr_used;		/* non-empty entries */
+	unsigned int size;
 	struct rcu_head rcu;
 };
 
@@ -162,14 +173,66 @@ struct smm_mm {
 	unsigned long nr_vmas;
 	unsigned long free_area_hint;
 
+	struct smm_geom geom;
 	spinlock_t page_table_lock;	/* upper-level entries, nr_used */
-	struct smm_pt *pgd;
+	/* Replaced by smm_set_geometry() only: rcu_dereference_raw(). */
+	struct smm_pt __rcu *pgd;
 	atomic_long_t nr_pages;		/* charged against limits.max_pages */
 	struct smm_limits limits;
 
 	struct smm_events __percpu *events;
 	struct list_head mm_list;	/* smm_mm_list */
 };
+
+static inline unsigned long smm_page_size(const struct smm_mm *mm)
+{
+	return READ_ONCE(mm->geom.page_size);
+}
+
+static inline unsigned long smm_page_offset(const struct smm_mm *mm,
+					    unsigned long addr)
+{
+	return addr & (smm_page_size(mm) - 1);
+}
+
+/*
+ * exec.c checks alignment before the mmap lock; VMA operations check it
+ * again under the lock, where no SET_GEOMETRY can change the page size.
+ */
+static inline bool smm_range_aligned(const struct smm_mm *mm,
+				     unsigned long addr, unsigned long len)
+{
+	return !smm_page_offset(mm, addr | len);
+}
+
+/* Span of one entry at @level (0: PGD entry ... 3: PTE). */
+static inline unsigned int smm_pt_shift(const struct smm_mm *mm, int level)
+{
+	return READ_ONCE(mm->geom.shift[level]);
+}
+
+static inline unsigned long smm_pt_span(const struct smm_mm *mm, int level)
+{
+	return BIT(smm_pt_shift(mm, level));
+}
+
+static inline unsigned long smm_pt_entries(const struct smm_mm *mm,
+					   int level)
+{
+	return READ_ONCE(mm->geom.mask[level]) + 1;
+}
+
+static inline unsigned long smm_pt_index(const struct smm_mm *mm,
+					 unsigned long addr, int level)
+{
+	return (addr >> smm_pt_shift(mm, level)) &
+	       READ_ONCE(mm->geom.mask[level]);
+}
+
+static inline struct smm_pt *smm_mm_pgd(struct smm_mm *mm)
+{
+	return rcu_dereference_raw(mm->pgd);
+}
 
 static inline void smm_count(struct smm_mm *mm, enum shadowmm_counter ev)
 {
@@ -203,6 +266,11 @@ static inline bool smm_bug(enum shadowmm_bug b)
 	return unlikely(READ_ONCE(smm_bugs) & BIT(b));
 }
 
+/* geometry.c */
+int smm_geom_init(void);
+void smm_geom_exit(void);
+int smm_geom_fill(struct smm_geom *geom, unsigned int geometry);
+
 /* vma_tree.c */
 struct smm_vma *smm_vt_lookup(struct smm_mm *mm, unsigned long addr);
 int smm_vt_reserve(struct smm_mm *mm, unsigned long inserts,
@@ -230,6 +298,8 @@ static inline bool smm_prot_allows(unsigned long prot, bool write)
 }
 
 /* pgtable.c */
+struct smm_pt *smm_pt_alloc(struct smm_mm *mm, unsigned int size);
+void smm_pt_free(struct smm_mm *mm, struct smm_pt *pt);
 int smm_pgd_alloc(struct smm_mm *mm);
 void smm_pgd_free(struct smm_mm *mm);
 struct smm_pt *smm_pt_walk(struct smm_mm *mm, unsigned long addr);
@@ -256,11 +326,12 @@ static inline void *smm_pte_page(unsigned long pte)
 	return (void *)(pte & ~SMM_PTE_FLAGS);
 }
 
-static inline unsigned long *smm_pte_slot(struct smm_pt *pt,
+static inline unsigned long *smm_pte_slot(const struct smm_mm *mm,
+					  struct smm_pt *pt,
 					  unsigned long addr)
 {
 	return (unsigned long *)pt->table +
-		SMM_PT_INDEX(addr, SMM_PT_LEVELS - 1);
+		smm_pt_index(mm, addr, SMM_PT_LEVELS - 1);
 }
 
 /* fault.c */

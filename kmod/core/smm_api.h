@@ -24,19 +24,29 @@ struct smm_limits {
 int smm_core_init(void);
 void smm_core_exit(void);
 
+/* @geometry: enum shadowmm_geometry, SHADOWMM_GEOM_HOST as a rule. */
 int smm_mm_create(const struct smm_limits *limits, unsigned int mode,
-		  struct smm_mm **mmp);
+		  unsigned int geometry, struct smm_mm **mmp);
 void smm_mm_destroy(struct smm_mm *mm);
 
 /*
- * Validates and runs one command (every op but GET_STATS, which needs the
- * host to copy out).  out_* fields are written.  This is the one dispatcher
+ * Validates and runs one command (every op but GET_STATS and GET_INFO,
+ * which need the host to copy out).  out_* fields are written.  This is the one dispatcher
  * behind ioctl(), write() records and the in-process backend.
  */
 int smm_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd);
 
 int smm_set_mode(struct smm_mm *mm, unsigned int mode);
 unsigned int smm_get_mode(struct smm_mm *mm);
+
+/*
+ * -EBUSY unless the space has no VMA; -EINVAL for an unknown geometry.
+ * smm_get_geometry() says what HOST resolved to.
+ */
+int smm_set_geometry(struct smm_mm *mm, unsigned int geometry);
+unsigned int smm_get_geometry(struct smm_mm *mm);
+/* What GET_INFO returns: page size, table geometry, address limits. */
+void smm_mm_info(struct smm_mm *mm, struct shadowmm_info *info);
 
 void smm_mm_stats(struct smm_mm *mm, struct shadowmm_stats *st);
 void smm_global_stats(struct shadowmm_stats *st);
@@ -46,6 +56,9 @@ const char *smm_counter_name(unsigned int i);
 const char *smm_mode_name(unsigned int m);
 /* Parses a mode name ("classic", "spf", "vmalock", "mmseq"); -EINVAL. */
 int smm_mode_parse(const char *name);
+/* Name of geometry @g ("host", "4k", "64k"), or NULL; parse: -EINVAL. */
+const char *smm_geometry_name(unsigned int g);
+int smm_geometry_parse(const char *name);
 
 /*
  * Race-window injection: a bit per window (enum smm_race_window) makes the

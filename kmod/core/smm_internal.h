@@ -27,19 +27,52 @@
 #include <linux/string.h>
 #include <linux/types.h>
 
-/*
- * Shadow pages are 4 KiB whatever PAGE_SIZE is; on a 64 KiB-page kernel
- * (ppc64le) each one is backed by a whole kernel page, which the budget
- * counts as one shadow page.
- */
-static inline void *smm_alloc_page(gfp_t gfp)
+/* What SHADOWMM_GEOM_HOST resolves to, and GET_INFO's host_page_size. */
+static inline unsigned int smm_host_page_shift(void)
 {
-	return (void *)get_zeroed_page(gfp);
+	return PAGE_SHIFT;
 }
 
-static inline void smm_free_page(void *page)
+/*
+ * A zeroed shadow page of 1 << @shift bytes, naturally aligned (its PTE
+ * keeps flags in the low 12 bits).  Memory used must be memory charged:
+ * no 64 KiB kernel page behind a 4 KiB shadow page.  So a page of the
+ * kernel's size is one page; a smaller one comes from @cache, a slab of
+ * exactly that size created with align = size (SLAB_HWCACHE_ALIGN only
+ * gives cache lines); a larger one (the 64K geometry on a 4 KiB kernel)
+ * is one allocation of the right order.
+ */
+static inline void *smm_alloc_shadow_page(struct kmem_cache *cache,
+					  unsigned int shift, gfp_t gfp)
 {
-	free_page((unsigned long)page);
+	if (shift < PAGE_SHIFT)
+		return kmem_cache_zalloc(cache, gfp);
+	return (void *)__get_free_pages(gfp | __GFP_ZERO, shift - PAGE_SHIFT);
+}
+
+static inline void smm_free_shadow_page(struct kmem_cache *cache,
+					unsigned int shift, void *page)
+{
+	if (shift < PAGE_SHIFT)
+		kmem_cache_free(cache, page);
+	else
+		free_pages((unsigned long)page, shift - PAGE_SHIFT);
+}
+
+/*
+ * A zeroed page table of @size bytes (entries x 8): from 256 bytes (a
+ * 64K-geometry PTE table) to 64 KiB (its PGD).  kmalloc's power-of-two
+ * caches fit them exactly, where a page each would waste 15/16 of a
+ * 64 KiB kernel page on the small ones.
+ */
+static inline void *smm_alloc_table(unsigned int size, gfp_t gfp)
+{
+	return kzalloc(size, gfp);
+}
+
+static inline void smm_free_table(void *table, unsigned int size)
+{
+	kfree(table);
 }
 
 /* rwsems need no teardown in the kernel; the userspace host's do. */

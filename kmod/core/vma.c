@@ -164,14 +164,19 @@ int smm_map(struct smm_mm *mm, unsigned long addr, unsigned long len,
 	unsigned long start;
 	int ret;
 
-	if (mm->limits.max_pages && len / SMM_PAGE_SIZE > mm->limits.max_pages)
-		return -ENOMEM;
 	vma = smm_vma_alloc(mm);
 	if (!vma)
 		return -ENOMEM;
 
 	smm_mmap_write_lock(mm);
+	ret = -EINVAL;
+	if (!smm_range_aligned(mm, addr, len))
+		goto fail;
+	/* The budget counts pages of the space's own size. */
 	ret = -ENOMEM;
+	if (mm->limits.max_pages &&
+	    len >> mm->geom.page_shift > mm->limits.max_pages)
+		goto fail;
 	if (vma_limit_reached(mm, 1))
 		goto fail;
 	if (flags & SHADOWMM_MAP_FIXED) {
@@ -310,6 +315,9 @@ int smm_unmap(struct smm_mm *mm, unsigned long start, unsigned long len)
 	int ret;
 
 	smm_mmap_write_lock(mm);
+	ret = -EINVAL;
+	if (!smm_range_aligned(mm, start, len))
+		goto out;
 	vma = smm_find_vma(mm, start);
 	ret = 0;
 	if (!vma || vma->vm_start >= end)
@@ -383,6 +391,9 @@ int smm_protect(struct smm_mm *mm, unsigned long start, unsigned long len,
 	int ret;
 
 	smm_mmap_write_lock(mm);
+	ret = -EINVAL;
+	if (!smm_range_aligned(mm, start, len))
+		goto out;
 	count_vmas(mm, start, end, &holes);
 	splits = splits_needed(mm, start, end);
 	/* Like mprotect(2): a hole anywhere fails the whole call. */
@@ -424,6 +435,10 @@ int smm_zap(struct smm_mm *mm, unsigned long start, unsigned long len)
 	bool holes;
 
 	down_read(&mm->mmap_lock);
+	if (!smm_range_aligned(mm, start, len)) {
+		up_read(&mm->mmap_lock);
+		return -EINVAL;
+	}
 	count_vmas(mm, start, end, &holes);
 	if (holes) {
 		up_read(&mm->mmap_lock);

@@ -9,9 +9,10 @@
  * record to write(): several records per write(), processed in order, the
  * return value being the bytes consumed (io_uring submits these writes).
  *
- * Addresses and lengths are multiples of SHADOWMM_PAGE_SIZE; a range must
- * not wrap and must lie below SHADOWMM_TASK_SIZE.  The shadow space has its
- * own 4 KiB pages and 4-level tables whatever the host's PAGE_SIZE is.
+ * Addresses and lengths are multiples of the space's page size (GET_INFO);
+ * a range must not wrap and must lie below SHADOWMM_TASK_SIZE.  The page
+ * size and the 4-level table geometry are the space's own (enum
+ * shadowmm_geometry), by default the host kernel's, whatever that is.
  */
 #ifndef _UAPI_SHADOWMM_H
 #define _UAPI_SHADOWMM_H
@@ -20,12 +21,46 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define SHADOWMM_PAGE_SHIFT	12
-#define SHADOWMM_PAGE_SIZE	_BITULL(SHADOWMM_PAGE_SHIFT)
-/* 4 levels of 512 entries: a 48-bit space, of which userspace gets half. */
+/*
+ * The smallest shadow page of any geometry (the 4K one's): what every
+ * page size is a multiple of.  A space's own page size is in GET_INFO.
+ */
+#define SHADOWMM_PAGE_SHIFT_MIN	12
+#define SHADOWMM_PAGE_SIZE_MIN	_BITULL(SHADOWMM_PAGE_SHIFT_MIN)
+/*
+ * Both geometries span 48 bits or more; userspace gets 128 TiB, as on
+ * x86-64 and as ppc64's default TASK_SIZE.
+ */
 #define SHADOWMM_TASK_SIZE	_BITULL(47)
-/* Like vm.mmap_min_addr: the first 64 KiB are never mapped. */
+/*
+ * Like vm.mmap_min_addr: the first 64 KiB are never mapped (a whole page
+ * in every geometry).
+ */
 #define SHADOWMM_MMAP_MIN_ADDR	_BITULL(16)
+
+/*
+ * Page size and page-table geometry of a space (SET_GEOMETRY on an empty
+ * space, or <debugfs>/shadowmm/geometry for new ones).  Any geometry works
+ * on any host: a shadow page is a block of its own size, not a kernel
+ * page.  Every geometry has SHADOWMM_PT_LEVELS levels.
+ */
+enum shadowmm_geometry {
+	/*
+	 * The host kernel's own: 64K on a 64 KiB-page kernel (ppc64le),
+	 * otherwise 4K.  GET_INFO reports what it resolved to.
+	 */
+	SHADOWMM_GEOM_HOST = 0,
+	/* x86-64: 4 KiB pages, 9/9/9/9 index bits (PGD first). */
+	SHADOWMM_GEOM_4K = 1,
+	/*
+	 * Linux's ppc64 radix with 64 KiB pages: 13/9/9/5 bits, so a 64 KiB
+	 * PGD, 4 KiB PUD and PMD tables and 32 PTEs (256 bytes) per table.
+	 */
+	SHADOWMM_GEOM_64K = 2,
+	SHADOWMM_NR_GEOMS
+};
+
+#define SHADOWMM_PT_LEVELS	4
 
 /* shadowmm_cmd.prot */
 #define SHADOWMM_PROT_NONE	0x0ULL
@@ -107,6 +142,17 @@ enum shadowmm_op {
 	 * ebizzy's bsearch() and, linear, its linear_search().
 	 */
 	SHADOWMM_OP_SEARCH = 10,
+	/*
+	 * GET_INFO in: ptr, len (buffer for struct shadowmm_info); out:
+	 * out_len.  Like GET_STATS, the one other op a read-only fd may use.
+	 */
+	SHADOWMM_OP_GET_INFO = 11,
+	/*
+	 * SET_GEOMETRY in: value (enum shadowmm_geometry).  Only while the
+	 * space has no VMA (-EBUSY otherwise): pages and tables of one size
+	 * never meet the other's.
+	 */
+	SHADOWMM_OP_SET_GEOMETRY = 12,
 	SHADOWMM_NR_OPS
 };
 
@@ -122,8 +168,8 @@ struct shadowmm_cmd {
 	__u64 prot;
 	__u64 flags;
 	__u64 stride;		/* TOUCH: bytes between accesses, >= 1 */
-	__u64 value;		/* SET_MODE: mode; FAULT/TOUCH write: value */
-	__u64 ptr;		/* GET_STATS: user buffer for shadowmm_stats */
+	__u64 value;		/* SET_MODE, SET_GEOMETRY; FAULT/TOUCH write */
+	__u64 ptr;		/* GET_STATS, GET_INFO: user buffer */
 	__u64 out_addr;
 	__u64 out_value;
 	__u64 out_faults;	/* accesses that entered the fault handler */
@@ -142,6 +188,8 @@ struct shadowmm_cmd {
 #define SHADOWMM_IOC_SET_MODE	SHADOWMM_IOC(SHADOWMM_OP_SET_MODE)
 #define SHADOWMM_IOC_COPY	SHADOWMM_IOC(SHADOWMM_OP_COPY)
 #define SHADOWMM_IOC_SEARCH	SHADOWMM_IOC(SHADOWMM_OP_SEARCH)
+#define SHADOWMM_IOC_GET_INFO	SHADOWMM_IOC(SHADOWMM_OP_GET_INFO)
+#define SHADOWMM_IOC_SET_GEOMETRY SHADOWMM_IOC(SHADOWMM_OP_SET_GEOMETRY)
 
 /*
  * Counters, named after the kernel's vm events where one exists.  The list
@@ -205,7 +253,9 @@ enum shadowmm_counter {
 
 /*
  * GET_STATS fills this (up to the caller's len).  Gauges are derived from
- * the alloc/free pairs at the time of the call.
+ * the alloc/free pairs at the time of the call.  Pages (pages_live, the
+ * page_* counters, the max_pages budget) are the space's own, of
+ * shadowmm_info.page_size bytes each.
  */
 struct shadowmm_stats {
 	__u64 mode;
@@ -215,6 +265,21 @@ struct shadowmm_stats {
 	__u64 mms_live;		/* global stats only; 1 for a space */
 	__u64 nr_counters;	/* SHADOWMM_NR_COUNTERS of the module */
 	__u64 counter[SHADOWMM_NR_COUNTERS];
+};
+
+/*
+ * GET_INFO fills this, up to the caller's len; out_len is the size the
+ * module has, and new fields only ever go at the end.
+ */
+struct shadowmm_info {
+	__u64 geometry;		/* enum shadowmm_geometry, never HOST */
+	__u64 page_shift;
+	__u64 page_size;	/* addresses and lengths are multiples */
+	__u64 pt_levels;	/* SHADOWMM_PT_LEVELS */
+	__u64 pt_bits[SHADOWMM_PT_LEVELS];	/* index bits, PGD first */
+	__u64 task_size;	/* SHADOWMM_TASK_SIZE */
+	__u64 mmap_min_addr;	/* SHADOWMM_MMAP_MIN_ADDR */
+	__u64 host_page_size;	/* the kernel's PAGE_SIZE */
 };
 
 #endif /* _UAPI_SHADOWMM_H */

@@ -453,9 +453,9 @@ void kmem_cache_free(struct kmem_cache *c, void *p)
  * Shadow pages.  glibc's aligned_alloc() is slow and fragments under the
  * alloc/free churn of a fault benchmark, which would make the allocator,
  * not the fault path, what is measured.  So, like the kernel's per-CPU
- * page lists, each thread keeps a small cache of free pages and trades
- * batches with a global list.  Sanitizer builds skip the cache so ASan and
- * TSan see every page allocated and freed.
+ * page lists, each thread keeps a small cache of free pages per size and
+ * trades batches with a global list.  Sanitizer builds skip the cache so
+ * ASan and TSan see every page allocated and freed.
  */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SHIM_PAGE_CACHE 0
@@ -464,82 +464,157 @@ void kmem_cache_free(struct kmem_cache *c, void *p)
 #endif
 #define SHIM_PCP_HIGH	512
 #define SHIM_PCP_BATCH	128
+/* Cached sizes: 4 KiB to 64 KiB, every geometry's. */
+#define SHIM_PAGE_SHIFT_MIN	12
+#define SHIM_PAGE_CLASSES	5
 
 struct shim_free_page {
 	struct shim_free_page *next;
 };
 
-static __thread struct shim_free_page *shim_pcp;
-static __thread unsigned int shim_pcp_count;
+struct shim_page_list {
+	struct shim_free_page *head;
+	unsigned int count;
+};
+
+static __thread struct shim_page_list shim_pcp[SHIM_PAGE_CLASSES];
 static pthread_mutex_t shim_pages_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct shim_free_page *shim_pages;
+static struct shim_free_page *shim_pages[SHIM_PAGE_CLASSES];
+static long shim_bytes[SHIM_NR_ALLOC_KINDS];
 
-static void *shim_page_get(void)
+static bool shim_page_cached(unsigned int shift)
 {
-	struct shim_free_page *p;
+	return SHIM_PAGE_CACHE && shift >= SHIM_PAGE_SHIFT_MIN &&
+	       shift < SHIM_PAGE_SHIFT_MIN + SHIM_PAGE_CLASSES;
+}
 
-	if (!SHIM_PAGE_CACHE)
-		return aligned_alloc(SHADOWMM_PAGE_SIZE, SHADOWMM_PAGE_SIZE);
-	if (!shim_pcp) {
+static void *shim_page_get(unsigned int shift)
+{
+	size_t size = (size_t)1 << shift;
+	struct shim_page_list *pcp;
+	struct shim_free_page *p;
+	unsigned int c;
+
+	if (!shim_page_cached(shift))
+		return aligned_alloc(size, size);
+	c = shift - SHIM_PAGE_SHIFT_MIN;
+	pcp = &shim_pcp[c];
+	if (!pcp->head) {
 		pthread_mutex_lock(&shim_pages_lock);
-		while (shim_pages && shim_pcp_count < SHIM_PCP_BATCH) {
-			p = shim_pages;
-			shim_pages = p->next;
-			p->next = shim_pcp;
-			shim_pcp = p;
-			shim_pcp_count++;
+		while (shim_pages[c] && pcp->count < SHIM_PCP_BATCH) {
+			p = shim_pages[c];
+			shim_pages[c] = p->next;
+			p->next = pcp->head;
+			pcp->head = p;
+			pcp->count++;
 		}
 		pthread_mutex_unlock(&shim_pages_lock);
 	}
-	if (!shim_pcp)
-		return aligned_alloc(SHADOWMM_PAGE_SIZE, SHADOWMM_PAGE_SIZE);
-	p = shim_pcp;
-	shim_pcp = p->next;
-	shim_pcp_count--;
+	if (!pcp->head)
+		return aligned_alloc(size, size);
+	p = pcp->head;
+	pcp->head = p->next;
+	pcp->count--;
 	return p;
 }
 
-static void shim_page_put(void *page)
+static void shim_page_put(void *page, unsigned int shift)
 {
 	struct shim_free_page *p = page;
+	struct shim_page_list *pcp;
+	unsigned int c;
 
-	if (!SHIM_PAGE_CACHE) {
+	if (!shim_page_cached(shift)) {
 		free(page);
 		return;
 	}
-	p->next = shim_pcp;
-	shim_pcp = p;
-	if (++shim_pcp_count < SHIM_PCP_HIGH)
+	c = shift - SHIM_PAGE_SHIFT_MIN;
+	pcp = &shim_pcp[c];
+	p->next = pcp->head;
+	pcp->head = p;
+	if (++pcp->count < SHIM_PCP_HIGH)
 		return;
 	pthread_mutex_lock(&shim_pages_lock);
-	while (shim_pcp_count > SHIM_PCP_HIGH - SHIM_PCP_BATCH) {
-		p = shim_pcp;
-		shim_pcp = p->next;
-		p->next = shim_pages;
-		shim_pages = p;
-		shim_pcp_count--;
+	while (pcp->count > SHIM_PCP_HIGH - SHIM_PCP_BATCH) {
+		p = pcp->head;
+		pcp->head = p->next;
+		p->next = shim_pages[c];
+		shim_pages[c] = p;
+		pcp->count--;
 	}
 	pthread_mutex_unlock(&shim_pages_lock);
 }
 
-void *smm_alloc_page(gfp_t gfp)
+static unsigned int shim_host_page_shift;
+
+void smm_shim_set_host_page_shift(unsigned int shift)
+{
+	__atomic_store_n(&shim_host_page_shift, shift, __ATOMIC_RELAXED);
+}
+
+unsigned int smm_host_page_shift(void)
+{
+	unsigned int shift = __atomic_load_n(&shim_host_page_shift,
+					     __ATOMIC_RELAXED);
+
+	return shift ? shift : (unsigned int)__builtin_ctzl(sysconf(_SC_PAGESIZE));
+}
+
+long smm_shim_bytes_live(int kind)
+{
+	if (kind < 0 || kind >= SHIM_NR_ALLOC_KINDS)
+		return -1;
+	return __atomic_load_n(&shim_bytes[kind], __ATOMIC_RELAXED);
+}
+
+static void shim_bytes_add(enum shim_alloc_kind kind, long n)
+{
+	__atomic_fetch_add(&shim_bytes[kind], n, __ATOMIC_RELAXED);
+}
+
+void *smm_alloc_shadow_page(struct kmem_cache *cache, unsigned int shift,
+			    gfp_t gfp)
 {
 	void *p;
 
 	if (!shim_alloc_begin())
 		return NULL;
-	p = shim_page_get();
-	if (p)
-		memset(p, 0, SHADOWMM_PAGE_SIZE);
+	p = shim_page_get(shift);
+	if (p) {
+		memset(p, 0, (size_t)1 << shift);
+		shim_bytes_add(SHIM_ALLOC_PAGE, 1L << shift);
+	}
 	return shim_alloc_end(p, SHIM_ALLOC_PAGE);
 }
 
-void smm_free_page(void *page)
+void smm_free_shadow_page(struct kmem_cache *cache, unsigned int shift,
+			  void *page)
 {
 	if (!page)
 		return;
 	__atomic_fetch_sub(&shim_live[SHIM_ALLOC_PAGE], 1, __ATOMIC_RELAXED);
-	shim_page_put(page);
+	shim_bytes_add(SHIM_ALLOC_PAGE, -(1L << shift));
+	shim_page_put(page, shift);
+}
+
+void *smm_alloc_table(unsigned int size, gfp_t gfp)
+{
+	void *p;
+
+	if (!shim_alloc_begin())
+		return NULL;
+	p = calloc(1, size);
+	if (p)
+		shim_bytes_add(SHIM_ALLOC_TABLE, size);
+	return shim_alloc_end(p, SHIM_ALLOC_TABLE);
+}
+
+void smm_free_table(void *table, unsigned int size)
+{
+	if (!table)
+		return;
+	shim_bytes_add(SHIM_ALLOC_TABLE, -(long)size);
+	shim_free(table, SHIM_ALLOC_TABLE);
 }
 
 /* ---- per-CPU units ---- */

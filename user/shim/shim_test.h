@@ -11,9 +11,25 @@
 extern "C" {
 #endif
 
+enum shim_alloc_kind {
+	SHIM_ALLOC_KMALLOC,
+	SHIM_ALLOC_SLAB,
+	SHIM_ALLOC_PAGE,	/* shadow pages, any size */
+	SHIM_ALLOC_PERCPU,
+	SHIM_ALLOC_TABLE,	/* page tables, any size */
+	SHIM_NR_ALLOC_KINDS
+};
+
 void smm_shim_fail_nth(long n);		/* nth allocation from now fails */
 long smm_shim_fail_nth_pending(void);	/* >0 while not reached */
 long smm_shim_allocs_live(int kind);	/* -1: all kinds */
+/* Bytes live of SHIM_ALLOC_PAGE or SHIM_ALLOC_TABLE (what is in use). */
+long smm_shim_bytes_live(int kind);
+/*
+ * The host page size SHADOWMM_GEOM_HOST resolves to and GET_INFO reports
+ * (a 64 KiB-page host, say); 0: the process's own.
+ */
+void smm_shim_set_host_page_shift(unsigned int shift);
 long smm_shim_allocs_total(void);
 long smm_shim_warnings(void);
 void rcu_barrier(void);			/* waits for queued call_rcu()s */

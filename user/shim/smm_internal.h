@@ -47,6 +47,7 @@ typedef unsigned int gfp_t;
 #define IS_ALIGNED(x, a) (((x) & ((typeof(x))(a) - 1)) == 0)
 #define min(a, b)	((a) < (b) ? (a) : (b))
 #define max(a, b)	((a) > (b) ? (a) : (b))
+#define min_t(t, a, b)	min((t)(a), (t)(b))
 #define container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))
 #define fallthrough	__attribute__((__fallthrough__))
@@ -213,9 +214,22 @@ void *kmem_cache_zalloc(struct kmem_cache *c, gfp_t gfp);
 void kmem_cache_free(struct kmem_cache *c, void *p);
 #define SLAB_HWCACHE_ALIGN	0x1UL
 
-/* One zeroed 4 KiB shadow page (a data page or a page table). */
-void *smm_alloc_page(gfp_t gfp);
-void smm_free_page(void *page);
+/*
+ * Shadow pages and page tables in the space's sizes, as the kernel host
+ * has them (kmod/core/smm_internal.h): a page is a zeroed, naturally
+ * aligned block of 1 << shift bytes whatever the host's page size (the
+ * slab @cache the kernel uses below its page size is not needed here),
+ * a table a zeroed block of its size.  Counted (pages and bytes live),
+ * failable.  smm_host_page_shift() is the process's page size unless a
+ * test sets another (smm_shim_set_host_page_shift()).
+ */
+unsigned int smm_host_page_shift(void);
+void *smm_alloc_shadow_page(struct kmem_cache *cache, unsigned int shift,
+			    gfp_t gfp);
+void smm_free_shadow_page(struct kmem_cache *cache, unsigned int shift,
+			  void *page);
+void *smm_alloc_table(unsigned int size, gfp_t gfp);
+void smm_free_table(void *table, unsigned int size);
 
 /*
  * Per-CPU data: like the kernel, one unit per CPU at a fixed stride from
@@ -319,13 +333,6 @@ static inline bool sysfs_streq(const char *s1, const char *s2)
 void smm_host_race_delay(void);
 
 /* ---- test controls (user/shim/shim.c) ---- */
-enum shim_alloc_kind {
-	SHIM_ALLOC_KMALLOC,
-	SHIM_ALLOC_SLAB,
-	SHIM_ALLOC_PAGE,
-	SHIM_ALLOC_PERCPU,
-	SHIM_NR_ALLOC_KINDS
-};
 #include "shim_test.h"
 
 #endif /* SMM_INTERNAL_H */

@@ -20,7 +20,10 @@ namespace smm_model {
 
 class Model {
  public:
-  static constexpr uint64_t kPage = SHADOWMM_PAGE_SIZE;
+  // The space's page size (GET_INFO, smm_mm_info()): what a fault brings in.
+  explicit Model(uint64_t page_size) : page(page_size) {}
+
+  uint64_t page;
 
  public:
   struct Vma {
@@ -103,7 +106,7 @@ class Model {
     if (it == vmas.end()) return -EFAULT;
     uint64_t prot = it->second.prot;
     if (write ? !(prot & SHADOWMM_PROT_WRITE) : prot == SHADOWMM_PROT_NONE) return -EFAULT;
-    pages.insert(a & ~(kPage - 1));
+    pages.insert(a & ~(page - 1));
     uint64_t w = a & ~7ULL;
     if (write) {
       words[w] = value;

@@ -16,7 +16,8 @@
 
 namespace smm_model {
 
-// 4 MiB window: two PTE tables, so table freeing and sharing both happen.
+// 1024 pages: two PTE tables of 4 KiB pages, 32 of 64 KiB pages, so table
+// freeing and sharing both happen in every geometry.
 constexpr uint64_t kWindow = 0x40000000;
 constexpr uint64_t kWindowPages = 1024;
 
@@ -27,16 +28,17 @@ struct Step {
   uint64_t value;
 };
 
-inline Step random_step(std::mt19937_64& rng) {
+// @page_size: the space's.
+inline Step random_step(std::mt19937_64& rng, uint64_t page_size) {
   Step st{};
   st.op = static_cast<int>(rng() % 10);
   uint64_t page = rng() % kWindowPages;
-  st.addr = kWindow + page * Model::kPage;
-  st.len = (1 + rng() % std::min<uint64_t>(48, kWindowPages - page)) * Model::kPage;
+  st.addr = kWindow + page * page_size;
+  st.len = (1 + rng() % std::min<uint64_t>(48, kWindowPages - page)) * page_size;
   st.prot = rng() % 3 == 0 ? SHADOWMM_PROT_READ : rng() % 5 == 0 ? SHADOWMM_PROT_NONE : (SHADOWMM_PROT_READ | SHADOWMM_PROT_WRITE);
   st.write = rng() % 2;
   st.value = rng();
-  if (st.op >= 5) st.addr += (rng() % 512) * 8;  // faults anywhere in a page
+  if (st.op >= 5) st.addr += (rng() % (page_size / 8)) * 8;  // anywhere in a page
   return st;
 }
 

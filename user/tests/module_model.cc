@@ -70,6 +70,16 @@ class ModuleSpace {
     shadowmm_cmd c{.value = mode};
     return cmd(SHADOWMM_IOC_SET_MODE, c);
   }
+  int set_geometry(unsigned geometry) const {
+    shadowmm_cmd c{.value = geometry};
+    return cmd(SHADOWMM_IOC_SET_GEOMETRY, c);
+  }
+  // The space's page size, 0 if GET_INFO fails.
+  uint64_t page_size() const {
+    shadowmm_info info{};
+    shadowmm_cmd c{.len = sizeof(info), .ptr = reinterpret_cast<uintptr_t>(&info)};
+    return cmd(SHADOWMM_IOC_GET_INFO, c) ? 0 : info.page_size;
+  }
   int stats(shadowmm_stats* st) const {
     shadowmm_cmd c{.len = sizeof(*st), .ptr = reinterpret_cast<uintptr_t>(st)};
     return cmd(SHADOWMM_IOC_GET_STATS, c);
@@ -89,7 +99,7 @@ std::string compare(const ModuleSpace& s, const Model& m) {
     // Reading a word the model says is zero must not fault the page in.
     bool faulted = true;
     uint64_t val = 0;
-    int ret = s.fault(p + Model::kPage - 8, false, 0, &val, &faulted);
+    int ret = s.fault(p + m.page - 8, false, 0, &val, &faulted);
     if (ret == -EFAULT) continue;  // present but PROT_NONE / unreadable
     if (ret || faulted) return "page missing at " + std::to_string(p);
   }
@@ -130,26 +140,33 @@ int main(int argc, char** argv) {
     return require ? 1 : 0;
   }
   int passed = 0, failed = 0;
-  for (unsigned mode = 0; mode < SHADOWMM_NR_MODES; mode++) {
-    std::string diff;
-    int done = 0;
-    for (int seed = 1; seed <= seeds && diff.empty(); seed++) {
-      ModuleSpace s(ctl);
-      if (!s.ok() || s.set_mode(mode)) {
-        diff = std::string("cannot open a space: ") + std::strerror(errno);
-        break;
+  // Every mode in both page sizes, whatever the kernel's own.
+  for (unsigned geometry : {SHADOWMM_GEOM_4K, SHADOWMM_GEOM_64K}) {
+    const char* geometry_name = geometry == SHADOWMM_GEOM_4K ? "4k" : "64k";
+    for (unsigned mode = 0; mode < SHADOWMM_NR_MODES; mode++) {
+      std::string diff;
+      int done = 0;
+      for (int seed = 1; seed <= seeds && diff.empty(); seed++) {
+        ModuleSpace s(ctl);
+        uint64_t page = 0;
+        if (!s.ok() || s.set_mode(mode) || s.set_geometry(geometry) ||
+            !(page = s.page_size())) {
+          diff = std::string("cannot set a space up: ") + std::strerror(errno);
+          break;
+        }
+        std::mt19937_64 rng(seed * 7919 + mode);
+        Model m(page);
+        for (int i = 0; i < steps && diff.empty(); i++, done++) {
+          diff = smm_model::apply(s, m, smm_model::random_step(rng, page), false);
+          if (diff.empty()) diff = compare(s, m);
+          if (!diff.empty())
+            diff += " (seed " + std::to_string(seed) + " step " + std::to_string(i) + ")";
+        }
       }
-      std::mt19937_64 rng(seed * 7919 + mode);
-      Model m;
-      for (int i = 0; i < steps && diff.empty(); i++, done++) {
-        diff = smm_model::apply(s, m, smm_model::random_step(rng), false);
-        if (diff.empty()) diff = compare(s, m);
-        if (!diff.empty()) diff += " (seed " + std::to_string(seed) + " step " + std::to_string(i) + ")";
-      }
+      std::printf("%s model mode %u geometry %s: %d steps%s%s\n", diff.empty() ? "ok" : "not ok",
+                  mode, geometry_name, done, diff.empty() ? "" : ": ", diff.c_str());
+      (diff.empty() ? passed : failed)++;
     }
-    std::printf("%s model mode %u: %d steps%s%s\n", diff.empty() ? "ok" : "not ok", mode, done,
-                diff.empty() ? "" : ": ", diff.c_str());
-    (diff.empty() ? passed : failed)++;
   }
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;

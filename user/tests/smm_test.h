@@ -20,7 +20,10 @@ extern "C" {
 
 namespace smm_test {
 
-inline constexpr uint64_t kPage = SHADOWMM_PAGE_SIZE;
+// The page of the geometry a Space has unless a test asks for another:
+// x86-64's, on every host, so that these tests' layouts hold everywhere.
+// Tests of other geometries take the page size from the space.
+inline constexpr uint64_t kPage = SHADOWMM_PAGE_SIZE_MIN;
 inline constexpr uint64_t kRW = SHADOWMM_PROT_READ | SHADOWMM_PROT_WRITE;
 inline constexpr uint64_t kRO = SHADOWMM_PROT_READ;
 inline constexpr uint64_t kNone = SHADOWMM_PROT_NONE;
@@ -30,8 +33,9 @@ inline constexpr uint64_t kTableSpan = kPage * 512;
 // One shadow address space.
 class Space {
  public:
-  explicit Space(unsigned mode = SHADOWMM_MODE_CLASSIC, smm_limits limits = {}) {
-    create_result_ = smm_mm_create(&limits, mode, &mm_);
+  explicit Space(unsigned mode = SHADOWMM_MODE_CLASSIC, smm_limits limits = {},
+                 unsigned geometry = SHADOWMM_GEOM_4K) {
+    create_result_ = smm_mm_create(&limits, mode, geometry, &mm_);
   }
   ~Space() { reset(); }
   Space(const Space&) = delete;
@@ -39,6 +43,12 @@ class Space {
 
   int create_result() const { return create_result_; }
   smm_mm* get() const { return mm_; }
+  shadowmm_info info() const {
+    shadowmm_info info{};
+    smm_mm_info(mm_, &info);
+    return info;
+  }
+  uint64_t page_size() const { return info().page_size; }
   void reset() {
     if (mm_) smm_mm_destroy(mm_);
     mm_ = nullptr;

@@ -129,7 +129,7 @@ TEST_F(FaultPaths, SpeculativeAbortsUnderConcurrentWriter) {
     EXPECT_GT(busy(), 0u) << mode_name(mode);
 
     // Quiescent now: one more pass, and the space must equal the model.
-    Model m;
+    Model m(kPage);
     m.map(kBase, (kPages + 8) * kPage, kRW);
     ASSERT_EQ(s.zap(kBase, (kPages + 8) * kPage), 0);
     for (uint64_t p = 0; p < kPages; p++) {

@@ -21,15 +21,23 @@ std::string step_and_compare(const Space& s, Model& m, const Step& st, bool may_
   return diff.empty() ? compare(s, m) : diff;
 }
 
-class ModelTest : public CoreTest, public ::testing::WithParamInterface<unsigned> {};
+// Every mode in every geometry: the 64K one runs here on a 4 KiB-page
+// host too, so ASan and TSan cover it.
+class ModelTest : public CoreTest,
+                  public ::testing::WithParamInterface<std::tuple<unsigned, unsigned>> {
+ protected:
+  unsigned mode() const { return std::get<0>(GetParam()); }
+  unsigned geometry() const { return std::get<1>(GetParam()); }
+};
 
 TEST_P(ModelTest, RandomSequencesMatchModel) {
   for (uint64_t seed = 1; seed <= 4; seed++) {
-    std::mt19937_64 rng(seed * 7919 + GetParam());
-    Space s(GetParam());
-    Model m;
+    std::mt19937_64 rng(seed * 7919 + mode());
+    Space s(mode(), {}, geometry());
+    const uint64_t page = s.page_size();
+    Model m(page);
     for (int i = 0; i < 1500; i++) {
-      Step st = random_step(rng);
+      Step st = random_step(rng, page);
       std::string diff = step_and_compare(s, m, st, false);
       ASSERT_EQ(diff, "") << "seed " << seed << " step " << i;
     }
@@ -40,16 +48,18 @@ TEST_P(ModelTest, RandomSequencesMatchModel) {
 // failure left to inject; each run must match the model and leak nothing.
 TEST_P(ModelTest, FailNthAllocationLosesNothing) {
   std::vector<Step> steps;
-  std::mt19937_64 rng(42 + GetParam());
-  for (int i = 0; i < 120; i++) steps.push_back(random_step(rng));
+  const uint64_t page = Space(mode(), {}, geometry()).page_size();
+  std::mt19937_64 rng(42 + mode());
+  for (int i = 0; i < 120; i++) steps.push_back(random_step(rng, page));
+  rcu_barrier();  // the PGD of the space asked for its page size
   long baseline = smm_shim_allocs_live(-1);
   long nth;
   for (nth = 1; nth < 100000; nth++) {
     smm_shim_fail_nth(nth);
     {
-      Space s(GetParam());
+      Space s(mode(), {}, geometry());
       if (s.create_result() == 0) {
-        Model m;
+        Model m(page);
         for (size_t i = 0; i < steps.size(); i++) {
           std::string diff = step_and_compare(s, m, steps[i], true);
           ASSERT_EQ(diff, "") << "fail-nth " << nth << " step " << i;
@@ -67,10 +77,15 @@ TEST_P(ModelTest, FailNthAllocationLosesNothing) {
   EXPECT_GT(nth, 50) << "the sequence should allocate more than that";
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, ModelTest,
-                         ::testing::Values(SHADOWMM_MODE_CLASSIC, SHADOWMM_MODE_SPF,
-                                           SHADOWMM_MODE_VMALOCK, SHADOWMM_MODE_MMSEQ),
-                         [](const auto& info) { return std::string(mode_name(info.param)); });
+INSTANTIATE_TEST_SUITE_P(
+    Modes, ModelTest,
+    ::testing::Combine(::testing::Values(SHADOWMM_MODE_CLASSIC, SHADOWMM_MODE_SPF,
+                                         SHADOWMM_MODE_VMALOCK, SHADOWMM_MODE_MMSEQ),
+                       ::testing::Values(SHADOWMM_GEOM_4K, SHADOWMM_GEOM_64K)),
+    [](const auto& info) {
+      return std::string(mode_name(std::get<0>(info.param))) + "_" +
+             smm_geometry_name(std::get<1>(info.param));
+    });
 
 }  // namespace
 }  // namespace smm_test

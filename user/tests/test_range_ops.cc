@@ -76,7 +76,7 @@ void fill(const Space& s, Model& m, const Fill& f, uint64_t seed = 0) {
 TEST_F(RangeOps, UnmapWholeTree) {
   for (uint64_t n : {1, 2, 3, 4, 5, 17, 100, 3000}) {
     Space s;
-    Model m;
+    Model m(kPage);
     Fill f{.count = n};
     fill(s, m, f);
     ASSERT_TRUE(unmap_both(s, m, kBase, vma_start(f, n))) << n;
@@ -92,7 +92,7 @@ TEST_F(RangeOps, UnmapWholeTree) {
 
 TEST_F(RangeOps, UnmapFirstAndLastVmas) {
   Space s;
-  Model m;
+  Model m(kPage);
   Fill f{.count = 1000, .pages = 2};
   fill(s, m, f);
   ASSERT_TRUE(unmap_both(s, m, kBase, 2 * kPage));                              // the first
@@ -109,7 +109,7 @@ TEST_F(RangeOps, SingleLeafTrees) {
     for (uint64_t first = 0; first < n; first++) {
       for (uint64_t last = first; last < n; last++) {
         Space s;
-        Model m;
+        Model m(kPage);
         Fill f{.count = n, .pages = 3, .gap = 0};
         fill(s, m, f);
         // Start in the middle of one VMA, end in the middle of another.
@@ -126,7 +126,7 @@ TEST_F(RangeOps, UnmapCoversWholeSubtrees) {
   for (uint64_t k : {4, 8, 16, 32, 64, 128, 256, 512}) {
     for (uint64_t i = 0; i + k <= 1024; i += std::max<uint64_t>(k / 2 + 3, 29)) {
       Space s;
-      Model m;
+      Model m(kPage);
       Fill f{.count = 1024};
       fill(s, m, f);
       ASSERT_TRUE(unmap_both(s, m, vma_start(f, i), vma_start(f, i + k) - vma_start(f, i)))
@@ -145,7 +145,7 @@ TEST_F(RangeOps, RandomUnmapsMatchModel) {
   for (uint64_t seed = 1; seed <= 6; seed++) {
     std::mt19937_64 rng(seed);
     Space s;
-    Model m;
+    Model m(kPage);
     Fill f{.count = 2000, .pages = 2};
     fill(s, m, f, seed % 3 ? 0 : seed);
     if (seed % 2) {
@@ -178,7 +178,7 @@ TEST_F(RangeOps, ProtectMergesManyVmas) {
   for (uint64_t seed = 1; seed <= 4; seed++) {
     std::mt19937_64 rng(seed);
     Space s;
-    Model m;
+    Model m(kPage);
     Fill f{.count = 2000, .pages = 2, .gap = 0};
     fill(s, m, f);
     for (int step = 0; step < 120; step++) {
@@ -198,7 +198,7 @@ TEST_F(RangeOps, ProtectMergesManyVmas) {
 
 TEST_F(RangeOps, ProtectWithHoleChangesNothing) {
   Space s;
-  Model m;
+  Model m(kPage);
   Fill f{.count = 500};
   fill(s, m, f);
   ASSERT_TRUE(protect_both(s, m, kBase, vma_start(f, 500), kRO));  // holes: -ENOMEM
@@ -216,7 +216,7 @@ TEST_F(RangeOps, ReserveIsBoundedByHeight) {
   const long bound = static_cast<long>(8 * (height_bound + 2));
   {
     Space s;
-    Model m;
+    Model m(kPage);
     Fill f{.count = kVmas, .pages = 2};
     fill(s, m, f);
     uint64_t i = 0;
@@ -232,7 +232,7 @@ TEST_F(RangeOps, ReserveIsBoundedByHeight) {
   }
   {
     Space s;
-    Model m;
+    Model m(kPage);
     Fill f{.count = kVmas, .pages = 2, .gap = 0};
     fill(s, m, f);
     uint64_t i = 0;
@@ -253,7 +253,7 @@ TEST_F(RangeOps, ReserveIsBoundedByHeight) {
 TEST_F(RangeOps, FailNthLeavesSpaceUnchanged) {
   for (bool protect : {false, true}) {
     Space s;
-    Model m;
+    Model m(kPage);
     Fill f{.count = 1200, .pages = 3, .gap = protect ? 0u : 1u};
     fill(s, m, f);
     const uint64_t a = vma_start(f, 17) + kPage, e = vma_start(f, 1100) + 2 * kPage;

@@ -18,34 +18,37 @@ namespace {
 
 constexpr uint64_t kRegion = 0x50000000;
 constexpr uint64_t kSlotPages = 32;
-constexpr uint64_t kSlots = 32;  // 4 MiB: two PTE tables
+constexpr uint64_t kSlots = 32;  // 1024 pages: 2 PTE tables of 4 KiB pages, 32 of 64 KiB
 
 struct StressParam {
   unsigned mode;
   unsigned long inject;
+  unsigned geometry = SHADOWMM_GEOM_4K;
 };
 
 void PrintTo(const StressParam& p, std::ostream* os) {
-  *os << mode_name(p.mode) << (p.inject ? " with race injection" : "");
+  *os << mode_name(p.mode) << (p.inject ? " with race injection" : "") << " "
+      << smm_geometry_name(p.geometry);
 }
 
 class Stress : public CoreTest, public ::testing::WithParamInterface<StressParam> {};
 
 TEST_P(Stress, FaultersAgainstWriters) {
-  const auto [mode, inject] = GetParam();
-  Space s(mode);
+  const auto [mode, inject, geometry] = GetParam();
+  Space s(mode, {}, geometry);
+  const uint64_t psize = s.page_size();
   smm_set_race_injection(inject);
   std::atomic<uint64_t> bad{0};
   Workers threads;
 
-  auto slot_addr = [](uint64_t slot, uint64_t page) {
-    return kRegion + (slot * kSlotPages + page) * kPage;
+  auto slot_addr = [psize](uint64_t slot, uint64_t page) {
+    return kRegion + (slot * kSlotPages + page) * psize;
   };
   for (int t = 0; t < 3; t++) {
     threads.spawn([&, t] {
       std::mt19937_64 rng(t + 1);
       while (!threads.stopping()) {
-        uint64_t a = slot_addr(rng() % kSlots, rng() % kSlotPages) + (rng() % 512) * 8;
+        uint64_t a = slot_addr(rng() % kSlots, rng() % kSlotPages) + (rng() % (psize / 8)) * 8;
         int ret = s.fault(a, rng() % 2, rng());
         if (ret != 0 && ret != -EFAULT) bad++;
       }
@@ -55,8 +58,8 @@ TEST_P(Stress, FaultersAgainstWriters) {
     std::mt19937_64 rng(100);
     while (!threads.stopping()) {
       uint64_t slot = rng() % kSlots, page = rng() % kSlotPages;
-      uint64_t len = (1 + rng() % (kSlotPages - page)) * kPage;
-      int ret = rng() % 2 ? s.map(slot_addr(slot, 0), kSlotPages * kPage, rng() % 3 ? kRW : kRO)
+      uint64_t len = (1 + rng() % (kSlotPages - page)) * psize;
+      int ret = rng() % 2 ? s.map(slot_addr(slot, 0), kSlotPages * psize, rng() % 3 ? kRW : kRO)
                           : s.unmap(slot_addr(slot, page), len);
       if (ret != 0 && ret != -EEXIST) bad++;
     }
@@ -65,7 +68,7 @@ TEST_P(Stress, FaultersAgainstWriters) {
     std::mt19937_64 rng(200);
     while (!threads.stopping()) {
       uint64_t slot = rng() % kSlots, page = rng() % kSlotPages;
-      uint64_t len = (1 + rng() % (2 * kSlotPages)) * kPage;
+      uint64_t len = (1 + rng() % (2 * kSlotPages)) * psize;
       int ret = rng() % 2 ? s.protect(slot_addr(slot, page), len, rng() % 2 ? kRW : kRO)
                           : s.zap(slot_addr(slot, page), len);
       if (ret != 0 && ret != -ENOMEM) bad++;
@@ -184,9 +187,18 @@ INSTANTIATE_TEST_SUITE_P(
                       StressParam{SHADOWMM_MODE_VMALOCK, 0}, StressParam{SHADOWMM_MODE_MMSEQ, 0},
                       StressParam{SHADOWMM_MODE_SPF, kAllWindows},
                       StressParam{SHADOWMM_MODE_VMALOCK, kAllWindows},
-                      StressParam{SHADOWMM_MODE_MMSEQ, kAllWindows}),
+                      StressParam{SHADOWMM_MODE_MMSEQ, kAllWindows},
+                      // The 64K geometry (on any host: ASan and TSan cover it).
+                      StressParam{SHADOWMM_MODE_CLASSIC, 0, SHADOWMM_GEOM_64K},
+                      StressParam{SHADOWMM_MODE_SPF, 0, SHADOWMM_GEOM_64K},
+                      StressParam{SHADOWMM_MODE_VMALOCK, 0, SHADOWMM_GEOM_64K},
+                      StressParam{SHADOWMM_MODE_MMSEQ, 0, SHADOWMM_GEOM_64K},
+                      StressParam{SHADOWMM_MODE_SPF, kAllWindows, SHADOWMM_GEOM_64K},
+                      StressParam{SHADOWMM_MODE_VMALOCK, kAllWindows, SHADOWMM_GEOM_64K},
+                      StressParam{SHADOWMM_MODE_MMSEQ, kAllWindows, SHADOWMM_GEOM_64K}),
     [](const auto& info) {
-      return std::string(mode_name(info.param.mode)) + (info.param.inject ? "_injected" : "");
+      return std::string(mode_name(info.param.mode)) + (info.param.inject ? "_injected" : "") +
+             (info.param.geometry == SHADOWMM_GEOM_64K ? "_64k" : "");
     });
 
 }  // namespace
