@@ -47,6 +47,7 @@ class AddressArenas {
   void Free(uint64_t addr, uint64_t len);
 
   unsigned count() const { return static_cast<unsigned>(arenas_.size()); }
+  uint64_t page_size() const { return page_size_; }
   uint64_t Start(unsigned index) const { return kBase + index * kArenaSize; }
 
  private:

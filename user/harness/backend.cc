@@ -16,6 +16,10 @@ namespace {
 constexpr std::string_view kModeNames[] = {"classic", "spf", "vmalock", "mmseq"};
 static_assert(std::size(kModeNames) == SHADOWMM_NR_MODES);
 
+// Indexed by enum shadowmm_geometry; the core's smm_geometry_name() agrees.
+constexpr std::string_view kGeometryNames[] = {"host", "4k", "64k"};
+static_assert(std::size(kGeometryNames) == SHADOWMM_NR_GEOMS);
+
 constexpr std::string_view kCounterNames[] = {
 #define SHADOWMM_HARNESS_COUNTER_NAME(name, str) str,
     SHADOWMM_COUNTERS(SHADOWMM_HARNESS_COUNTER_NAME)
@@ -34,6 +38,16 @@ std::optional<Mode> ParseMode(std::string_view name) {
   for (unsigned i = 0; i < std::size(kModeNames); i++)
     if (name == kModeNames[i]) return static_cast<Mode>(i);
   if (name == "stock") return Mode::kStock;
+  return std::nullopt;
+}
+
+std::string_view GeometryName(unsigned geometry) {
+  return geometry < std::size(kGeometryNames) ? kGeometryNames[geometry] : "?";
+}
+
+std::optional<unsigned> ParseGeometry(std::string_view name) {
+  for (unsigned i = 0; i < std::size(kGeometryNames); i++)
+    if (name == kGeometryNames[i]) return i;
   return std::nullopt;
 }
 

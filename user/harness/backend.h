@@ -61,6 +61,10 @@ inline constexpr Mode kShadowModes[] = {Mode::kClassic, Mode::kSpf, Mode::kVmalo
 std::string_view ModeName(Mode mode);
 std::optional<Mode> ParseMode(std::string_view name);
 
+// enum shadowmm_geometry by name: "host", "4k", "64k".
+std::string_view GeometryName(unsigned geometry);
+std::optional<unsigned> ParseGeometry(std::string_view name);
+
 // One thread's handle.  Not thread-safe: only the thread that attached it
 // uses it.  Addresses and lengths are multiples of PageSize() except where
 // noted; lengths are rounded up to it.
@@ -124,9 +128,12 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string_view Name() const = 0;
-  // The unit of mapping and of faults: the host's page size for stock,
-  // SHADOWMM_PAGE_SIZE for shadow spaces.
+  // The unit of mapping and of faults: the host's page size for stock, the
+  // space's (GET_INFO; its geometry) for shadow spaces.
   virtual uint64_t PageSize() const = 0;
+  // enum shadowmm_geometry the space has (never HOST: what it resolved
+  // to); stock: the running kernel's, as the host would resolve it.
+  virtual unsigned Geometry() const = 0;
   // Handle for thread @index: 0 is the thread that sets a workload up and
   // tears it down, workers are 1..threads.  Called on that thread.
   virtual std::unique_ptr<BackendThread> Attach(unsigned index) = 0;
@@ -160,6 +167,10 @@ struct BackendConfig {
   uint64_t touch_chunk_pages = 0;
   std::string ctl_path = kDefaultCtlPath;
   uint64_t max_pages = 0;  // inproc page budget; 0: none
+  // SET_GEOMETRY right after the space is made; none: the space's default
+  // (inproc: the host's; module: <debugfs>/shadowmm/geometry).  Stock: host
+  // only.
+  std::optional<unsigned> geometry;
 };
 
 // Throws Error with a one-line, actionable message (module not loaded,

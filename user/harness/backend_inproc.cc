@@ -42,30 +42,48 @@ class InprocThread : public ShadowThread {
   smm_mm* mm_;
 };
 
+struct MmDeleter {
+  void operator()(smm_mm* mm) const { smm_mm_destroy(mm); }
+};
+using MmPtr = std::unique_ptr<smm_mm, MmDeleter>;
+
+MmPtr CreateSpace(const BackendConfig& config) {
+  if (config.submit != Submit::kIoctl) throw Error("--submit applies to --backend=module only");
+  if (config.mode == Mode::kStock)
+    throw Error(
+        "inproc backend: mode 'stock' is the stock backend's; use classic|spf|vmalock|mmseq");
+  InitInprocCore();
+  smm_limits limits{};
+  limits.max_pages = config.max_pages;
+  smm_mm* mm = nullptr;
+  int ret = smm_mm_create(&limits, static_cast<unsigned>(config.mode),
+                          config.geometry.value_or(SHADOWMM_GEOM_HOST), &mm);
+  if (ret) throw SysError("smm_mm_create", -ret);
+  return MmPtr(mm);
+}
+
+shadowmm_info SpaceInfo(smm_mm* mm) {
+  shadowmm_info info{};
+  smm_mm_info(mm, &info);
+  return info;
+}
+
 class InprocBackend : public Backend {
  public:
   explicit InprocBackend(const BackendConfig& config)
-      : arenas_(config.threads + 1, SHADOWMM_PAGE_SIZE),
+      : mm_(CreateSpace(config)),
+        info_(SpaceInfo(mm_.get())),
+        arenas_(config.threads + 1, info_.page_size),
         touch_chunk_pages_(config.touch_chunk_pages) {
-    if (config.submit != Submit::kIoctl) throw Error("--submit applies to --backend=module only");
-    if (config.mode == Mode::kStock)
-      throw Error(
-          "inproc backend: mode 'stock' is the stock backend's; use classic|spf|vmalock|mmseq");
-    InitInprocCore();
-    smm_limits limits{};
-    limits.max_pages = config.max_pages;
-    smm_mm* mm = nullptr;
-    int ret = smm_mm_create(&limits, static_cast<unsigned>(config.mode), &mm);
-    if (ret) throw SysError("smm_mm_create", -ret);
-    mm_.reset(mm);
     for (unsigned i = 0; i < arenas_.count(); i++) {
       shadowmm_cmd cmd = NeighbourMap(arenas_, i);
-      if ((ret = smm_exec(mm, &cmd))) throw SysError("smm_exec MAP", -ret);
+      if (int ret = smm_exec(mm_.get(), &cmd)) throw SysError("smm_exec MAP", -ret);
     }
   }
 
   std::string_view Name() const override { return "inproc"; }
-  uint64_t PageSize() const override { return SHADOWMM_PAGE_SIZE; }
+  uint64_t PageSize() const override { return info_.page_size; }
+  unsigned Geometry() const override { return static_cast<unsigned>(info_.geometry); }
 
   std::unique_ptr<BackendThread> Attach(unsigned index) override {
     return std::make_unique<InprocThread>(mm_.get(), arenas_, index, touch_chunk_pages_);
@@ -86,12 +104,10 @@ class InprocBackend : public Backend {
   }
 
  private:
-  struct MmDeleter {
-    void operator()(smm_mm* mm) const { smm_mm_destroy(mm); }
-  };
+  MmPtr mm_;
+  shadowmm_info info_;
   AddressArenas arenas_;
   uint64_t touch_chunk_pages_;
-  std::unique_ptr<smm_mm, MmDeleter> mm_;
 };
 
 }  // namespace

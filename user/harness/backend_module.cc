@@ -104,10 +104,8 @@ class ModuleBackend : public Backend {
   explicit ModuleBackend(const BackendConfig& config)
       : config_(config),
         fd_(open(config.ctl_path.c_str(), O_RDWR | O_CLOEXEC)),
-        arenas_(config.threads + 1, SHADOWMM_PAGE_SIZE) {
-    if (fd_.get() < 0) throw Error(OpenFailure(config.ctl_path, errno));
-    if (config.max_pages != 0)
-      throw Error("module backend: the page budget is the module's parameter, not --max_pages");
+        info_(SetUpSpace(fd_.get(), config)),
+        arenas_(config.threads + 1, info_.page_size) {
     SetMode(config.mode);
     for (unsigned i = 0; i < arenas_.count(); i++) {
       shadowmm_cmd cmd = NeighbourMap(arenas_, i);
@@ -116,7 +114,8 @@ class ModuleBackend : public Backend {
   }
 
   std::string_view Name() const override { return "module"; }
-  uint64_t PageSize() const override { return SHADOWMM_PAGE_SIZE; }
+  uint64_t PageSize() const override { return info_.page_size; }
+  unsigned Geometry() const override { return static_cast<unsigned>(info_.geometry); }
 
   std::unique_ptr<BackendThread> Attach(unsigned index) override {
     return std::make_unique<ModuleThread>(fd_.get(), arenas_, index, config_);
@@ -147,8 +146,34 @@ class ModuleBackend : public Backend {
   }
 
  private:
+  // SET_GEOMETRY first, if asked for (the space is empty), then GET_INFO.
+  static shadowmm_info SetUpSpace(int fd, const BackendConfig& config) {
+    if (fd < 0) throw Error(OpenFailure(config.ctl_path, errno));
+    if (config.max_pages != 0)
+      throw Error("module backend: the page budget is the module's parameter, not --max_pages");
+    if (config.geometry) {
+      shadowmm_cmd cmd{};
+      cmd.op = SHADOWMM_OP_SET_GEOMETRY;
+      cmd.value = *config.geometry;
+      if (int err = Ioctl(fd, cmd)) throw SysError("ioctl SET_GEOMETRY", err);
+    }
+    shadowmm_info info{};
+    shadowmm_cmd cmd{};
+    cmd.op = SHADOWMM_OP_GET_INFO;
+    cmd.ptr = reinterpret_cast<uintptr_t>(&info);
+    cmd.len = sizeof(info);
+    if (int err = Ioctl(fd, cmd)) {
+      if (err == ENOTTY) throw Error("module backend: shadowmm.ko predates GET_INFO; reload it");
+      throw SysError("ioctl GET_INFO", err);
+    }
+    if (info.page_size < SHADOWMM_PAGE_SIZE_MIN)
+      throw Error("module backend: GET_INFO reports no page size");
+    return info;
+  }
+
   BackendConfig config_;
   Fd fd_;
+  shadowmm_info info_;
   AddressArenas arenas_;
   Mode mode_ = Mode::kClassic;
 };

@@ -97,10 +97,17 @@ class StockBackend : public Backend {
                   std::string(ModeName(config.mode)) + " needs --backend=module or inproc");
     if (config.submit != Submit::kIoctl) throw Error("--submit applies to --backend=module only");
     if (config.max_pages != 0) throw Error("--max_pages applies to --backend=inproc only");
+    if (config.geometry && *config.geometry != SHADOWMM_GEOM_HOST)
+      throw Error(
+          "stock backend: the running kernel's pages are its own: --geometry=host only, not " +
+          std::string(GeometryName(*config.geometry)));
   }
 
   std::string_view Name() const override { return "stock"; }
   uint64_t PageSize() const override { return page_size_; }
+  unsigned Geometry() const override {
+    return page_size_ == 65536 ? SHADOWMM_GEOM_64K : SHADOWMM_GEOM_4K;
+  }
   std::unique_ptr<BackendThread> Attach(unsigned) override {
     return std::make_unique<StockThread>(page_size_);
   }

@@ -75,6 +75,11 @@ DEFINE_int32(node, -1,
 DEFINE_string(json, "", "Also write the results as JSON to this file ('-' for stdout).");
 DEFINE_string(ctl, shadowmm::kDefaultCtlPath, "module backend: the shadowmm ctl file.");
 DEFINE_int64(max_pages, 0, "inproc backend: page budget of the space (0: none).");
+DEFINE_string(geometry, "",
+              "Page size and table geometry of the shadow space: host (the running kernel's), "
+              "4k (x86-64: 4 KiB, 4x512) or 64k (ppc64 radix: 64 KiB, 13/9/9/5 bits). "
+              "Default: the space's default (inproc: host; module: <debugfs>/shadowmm/geometry). "
+              "Stock: host only.");
 DEFINE_string(ebizzy, "-mTRp",
               "ebizzy's own flags, as ebizzy 0.3 takes them: -m always mmap, -M never mmap, "
               "-n N chunks (10), -p mprotect even chunks read-only, -P holes between chunks, "
@@ -164,6 +169,7 @@ RawFlags FromGflags() {
   raw.json = FLAGS_json;
   raw.ctl = FLAGS_ctl;
   raw.max_pages = FLAGS_max_pages;
+  raw.geometry = FLAGS_geometry;
   raw.ebizzy = FLAGS_ebizzy;
   raw.ebizzy_rng = FLAGS_ebizzy_rng;
   raw.pagefault_size = FLAGS_pagefault_size;
@@ -275,6 +281,7 @@ int Main(int argc, char** argv) {
           bc.touch_chunk_pages = o.touch_chunk_pages;
           bc.ctl_path = o.ctl;
           bc.max_pages = o.max_pages;
+          bc.geometry = o.geometry;
 
           RunConfig rc;
           rc.threads = threads;
@@ -301,17 +308,25 @@ int Main(int argc, char** argv) {
           run.affinity = !cpus.empty();
           run.warmup = o.iterations == 0 ? o.warmup : 0;
 
+          // Workers that are processes make their own spaces: one made
+          // here says what geometry they get.
+          std::unique_ptr<Backend> backend = MakeBackend(bc);
+          run.geometry = std::string(GeometryName(backend->Geometry()));
+          run.page_size = backend->PageSize();
+          if (o.processes) backend.reset();
+
           std::printf("# %s %s backend=%s mode=%s %s=%u", run.workload.c_str(),
                       run.workload == "ebizzy" ? o.workload.ebizzy.c_str() : "",
                       run.backend.c_str(), std::string(ModeName(mode)).c_str(),
                       o.processes ? "processes" : "threads", threads);
           if (o.repetitions > 1) std::printf(" rep=%u/%u", rep, o.repetitions);
+          std::printf(" geometry=%s page=%llu", run.geometry.c_str(),
+                      static_cast<unsigned long long>(run.page_size));
           std::printf("\n");
           std::fflush(stdout);
           if (o.processes) {
             run.result = RunWorkloadProcesses(bc, o.workload, rc);
           } else {
-            std::unique_ptr<Backend> backend = MakeBackend(bc);
             run.result = RunWorkload(*backend, *workload, rc);
           }
           PrintEbizzyLines(std::cout, run);

@@ -106,6 +106,13 @@ std::string ParseOptions(const RawFlags& raw, Options* out) {
   if (raw.max_pages > 0 && raw.backend != "inproc")
     return "--max_pages applies to --backend=inproc only (the module has a parameter)";
   o.max_pages = static_cast<uint64_t>(raw.max_pages);
+  if (!raw.geometry.empty()) {
+    o.geometry = ParseGeometry(raw.geometry);
+    if (!o.geometry) return "--geometry: unknown geometry '" + raw.geometry + "' (host|4k|64k)";
+    if (raw.backend == "stock" && *o.geometry != SHADOWMM_GEOM_HOST)
+      return "--geometry=" + raw.geometry +
+             ": the stock backend has the running kernel's own pages (host only)";
+  }
   o.ctl = raw.ctl;
   o.json = raw.json;
 

@@ -38,6 +38,7 @@ struct RawFlags {
   std::string json;
   std::string ctl = kDefaultCtlPath;
   int64_t max_pages = 0;
+  std::string geometry;  // "": not given
   std::string ebizzy = "-mTRp";
   std::string ebizzy_rng = "0.3";
   int64_t pagefault_size = 128LL << 20;
@@ -66,6 +67,7 @@ struct Options {
   std::string json;
   std::string ctl;
   uint64_t max_pages = 0;
+  std::optional<unsigned> geometry;  // enum shadowmm_geometry; none: default
   WorkloadOptions workload;
 };
 

@@ -284,7 +284,8 @@ std::string ToJson(const std::vector<RunRecord>& runs) {
     j << (n ? ",\n" : "\n") << "    {";
     j << "\"workload\": " << JsonString(run.workload)
       << ", \"backend\": " << JsonString(run.backend)
-      << ", \"mode\": " << JsonString(ModeName(run.mode))
+      << ", \"geometry\": " << (run.geometry.empty() ? "null" : JsonString(run.geometry))
+      << ", \"page_size\": " << run.page_size << ", \"mode\": " << JsonString(ModeName(run.mode))
       << ", \"submit\": " << (run.submit ? JsonString(SubmitName(*run.submit)) : "null")
       << ", \"batch\": "
       << (run.submit && *run.submit != Submit::kIoctl ? std::to_string(run.batch) : "null")

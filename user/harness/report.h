@@ -21,6 +21,8 @@ struct RunRecord {
   std::string workload;
   std::string record_unit;  // "records" or "pages"
   std::string backend;
+  std::string geometry;    // what the space resolved to: "4k", "64k"
+  uint64_t page_size = 0;  // the backend's page
   Mode mode = Mode::kClassic;
   std::optional<Submit> submit;  // module backend only
   unsigned batch = 0;            // records per write (write/uring)

@@ -42,6 +42,10 @@ std::string_view OpName(uint64_t op) {
       return "COPY";
     case SHADOWMM_OP_SEARCH:
       return "SEARCH";
+    case SHADOWMM_OP_GET_INFO:
+      return "GET_INFO";
+    case SHADOWMM_OP_SET_GEOMETRY:
+      return "SET_GEOMETRY";
   }
   return "op?";
 }
@@ -49,8 +53,8 @@ std::string_view OpName(uint64_t op) {
 shadowmm_cmd NeighbourMap(AddressArenas& arenas, unsigned index) {
   shadowmm_cmd cmd{};
   cmd.op = SHADOWMM_OP_MAP;
-  cmd.addr = arenas.Alloc(index, SHADOWMM_PAGE_SIZE);
-  cmd.len = SHADOWMM_PAGE_SIZE;
+  cmd.addr = arenas.Alloc(index, arenas.page_size());
+  cmd.len = arenas.page_size();
   cmd.prot = SHADOWMM_PROT_NONE;
   cmd.flags = SHADOWMM_MAP_FIXED;
   return cmd;
@@ -66,7 +70,7 @@ bool ShadowThread::Run(shadowmm_cmd& cmd, bool need_out) {
 }
 
 uint64_t ShadowThread::Map(uint64_t len, Prot prot) {
-  len = RoundUp(len, SHADOWMM_PAGE_SIZE);
+  len = RoundUp(len, arenas_.page_size());
   uint64_t addr = arenas_.Alloc(index_, len);
   shadowmm_cmd cmd{};
   cmd.op = SHADOWMM_OP_MAP;
@@ -84,7 +88,7 @@ uint64_t ShadowThread::Map(uint64_t len, Prot prot) {
 }
 
 void ShadowThread::Unmap(uint64_t addr, uint64_t len) {
-  len = RoundUp(len, SHADOWMM_PAGE_SIZE);
+  len = RoundUp(len, arenas_.page_size());
   shadowmm_cmd cmd{};
   cmd.op = SHADOWMM_OP_UNMAP;
   cmd.addr = addr;
@@ -100,7 +104,7 @@ void ShadowThread::Protect(uint64_t addr, uint64_t len, Prot prot) {
   shadowmm_cmd cmd{};
   cmd.op = SHADOWMM_OP_PROTECT;
   cmd.addr = addr;
-  cmd.len = RoundUp(len, SHADOWMM_PAGE_SIZE);
+  cmd.len = RoundUp(len, arenas_.page_size());
   cmd.prot = ShadowProt(prot);
   Run(cmd);
 }
@@ -109,19 +113,20 @@ void ShadowThread::Zap(uint64_t addr, uint64_t len) {
   shadowmm_cmd cmd{};
   cmd.op = SHADOWMM_OP_ZAP;
   cmd.addr = addr;
-  cmd.len = RoundUp(len, SHADOWMM_PAGE_SIZE);
+  cmd.len = RoundUp(len, arenas_.page_size());
   Run(cmd);
 }
 
 void ShadowThread::Touch(uint64_t addr, uint64_t len, uint64_t stride, Access access,
                          uint64_t value) {
   if (stride == 0 || stride % 8 != 0) throw Error("touch stride must be a multiple of 8");
-  len = RoundUp(len, SHADOWMM_PAGE_SIZE);
+  len = RoundUp(len, arenas_.page_size());
   // A chunk is whole pages (the ABI) and whole strides (so it starts on an
   // access and the accesses are those of one big TOUCH).
   uint64_t chunk = len;
   if (touch_chunk_pages_ != 0)
-    chunk = RoundUp(touch_chunk_pages_ * SHADOWMM_PAGE_SIZE, std::lcm(stride, SHADOWMM_PAGE_SIZE));
+    chunk =
+        RoundUp(touch_chunk_pages_ * arenas_.page_size(), std::lcm(stride, arenas_.page_size()));
   for (uint64_t off = 0; off < len; off += chunk) {
     shadowmm_cmd cmd{};
     cmd.op = SHADOWMM_OP_TOUCH;
@@ -190,7 +195,7 @@ std::optional<uint64_t> ShadowThread::Search(uint64_t addr, uint64_t len, uint64
 
 uint64_t ShadowThread::HeapAlloc(uint64_t len) {
   if (heap_in_use_) throw Error("shadow heap: one allocation at a time");
-  len = RoundUp(len, SHADOWMM_PAGE_SIZE);
+  len = RoundUp(len, arenas_.page_size());
   if (len > heap_len_) {
     HeapRelease();
     heap_ = Map(len, Prot::kReadWrite);

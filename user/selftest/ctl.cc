@@ -11,6 +11,8 @@
 #include "tap.h"
 
 namespace shadowmm::selftest {
+
+uint64_t g_page_size;
 namespace {
 
 std::string debugfs_dir = "/sys/kernel/debug/shadowmm";
@@ -207,6 +209,23 @@ int Space::SetMode(uint64_t mode) const {
   shadowmm_cmd c = Cmd(SHADOWMM_OP_SET_MODE);
   c.value = mode;
   return Ioctl(c);
+}
+
+int Space::SetGeometry(uint64_t geometry) const {
+  shadowmm_cmd c = Cmd(SHADOWMM_OP_SET_GEOMETRY);
+  c.value = geometry;
+  return Ioctl(c);
+}
+
+shadowmm_info Space::Info() const {
+  shadowmm_info info{};
+  shadowmm_cmd c = Cmd(SHADOWMM_OP_GET_INFO);
+  c.ptr = reinterpret_cast<uintptr_t>(&info);
+  c.len = sizeof(info);
+  int err = Ioctl(c);
+  if (err) SMM_FAIL(true, "GET_INFO: " + ErrName(err));
+  if (c.out_len != sizeof(info)) SMM_FAIL(true, "GET_INFO: out_len " + Show(c.out_len));
+  return info;
 }
 
 shadowmm_stats Space::Stats() const {

@@ -19,7 +19,10 @@
 
 namespace shadowmm::selftest {
 
-inline constexpr uint64_t kPage = SHADOWMM_PAGE_SIZE;
+// The page size of a new space (GET_INFO at start-up: the module's default
+// geometry), what every test's layout is in.  0 until then.
+extern uint64_t g_page_size;
+inline const uint64_t& kPage = g_page_size;
 inline constexpr uint64_t kRW = SHADOWMM_PROT_READ | SHADOWMM_PROT_WRITE;
 inline constexpr uint64_t kRO = SHADOWMM_PROT_READ;
 inline constexpr uint64_t kNone = SHADOWMM_PROT_NONE;
@@ -86,7 +89,9 @@ class Space {
   int Touch(uint64_t addr, uint64_t len, uint64_t stride, bool write, uint64_t value = 0,
             uint64_t* faults = nullptr) const;
   int SetMode(uint64_t mode) const;
+  int SetGeometry(uint64_t geometry) const;
   shadowmm_stats Stats() const;  // ASSERTs GET_STATS works
+  shadowmm_info Info() const;    // ASSERTs GET_INFO works
 
   // write() of records: bytes consumed, or -errno.
   ssize_t Submit(const std::vector<shadowmm_cmd>& records) const;

@@ -14,6 +14,7 @@
 // exits 0, unless --require makes that a failure.  Exit status: 0 when
 // every test passed, 1 otherwise, 2 for bad usage.
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -90,6 +91,23 @@ std::string Missing() {
     return "shadowmm module not loaded (insmod shadowmm.ko; mount -t debugfs none "
            "/sys/kernel/debug)";
   return std::string("cannot open ctl: ") + std::strerror(-fd);
+}
+
+// Sets g_page_size from GET_INFO of a new space; "" or what went wrong.
+std::string ReadPageSize() {
+  const int fd = Space::Open();
+  if (fd < 0) return "open ctl: " + ErrName(-fd);
+  shadowmm_info info{};
+  shadowmm_cmd c{};
+  c.ptr = reinterpret_cast<uintptr_t>(&info);
+  c.len = sizeof(info);
+  const int ret = ioctl(fd, SHADOWMM_IOC_GET_INFO, &c) ? errno : 0;
+  close(fd);
+  if (ret) return "GET_INFO: " + ErrName(ret);
+  if (info.page_size < SHADOWMM_PAGE_SIZE_MIN || info.page_size & (info.page_size - 1))
+    return "GET_INFO: page size " + std::to_string(info.page_size);
+  g_page_size = info.page_size;
+  return "";
 }
 
 int Main(int argc, char** argv) {
@@ -174,6 +192,11 @@ int Main(int argc, char** argv) {
     }
     std::printf("1..0 # SKIP %s\n", missing.c_str());
     return 0;
+  }
+  // Every layout is in the page size of a new space; the module says which.
+  if (const std::string err = ReadPageSize(); !err.empty()) {
+    std::printf("1..1\nnot ok 1 - GET_INFO of a new space # %s\n", err.c_str());
+    return 1;
   }
   if (stress) return RunStress(sopts) ? 1 : 0;
   CaptureBaseline();

@@ -16,7 +16,7 @@
 namespace shadowmm::selftest {
 namespace {
 
-constexpr uint64_t P = kPage;
+const uint64_t& P = kPage;
 constexpr size_t R = sizeof(shadowmm_cmd);
 // Layout, from 8 GiB: the shared region (faults and zaps by everyone,
 // never remapped), the churn region (everyone maps, unmaps, protects and

@@ -21,7 +21,7 @@
 namespace shadowmm::selftest {
 namespace {
 
-constexpr uint64_t P = kPage;
+const uint64_t& P = kPage;
 constexpr size_t R = sizeof(shadowmm_cmd);
 
 int RawIoctl(const Space& s, unsigned long nr, void* arg) {
@@ -335,10 +335,11 @@ void ReadOnlyCtl() {
   c.len = sizeof(st);
   EXPECT_EQ(ioctl(fd, SHADOWMM_IOC_GET_STATS, &c), 0);
   std::vector<shadowmm_cmd> changing = {
-      MapCmd(kBase, P, kRW),        Cmd(SHADOWMM_OP_UNMAP, kBase, P),
-      ProtectCmd(kBase, P, kRO),    Cmd(SHADOWMM_OP_ZAP, kBase, P),
-      FaultCmd(kBase, true, 1),     FaultCmd(kBase, false),
-      TouchCmd(kBase, P, P, false), Cmd(SHADOWMM_OP_SET_MODE),
+      MapCmd(kBase, P, kRW),         Cmd(SHADOWMM_OP_UNMAP, kBase, P),
+      ProtectCmd(kBase, P, kRO),     Cmd(SHADOWMM_OP_ZAP, kBase, P),
+      FaultCmd(kBase, true, 1),      FaultCmd(kBase, false),
+      TouchCmd(kBase, P, P, false),  Cmd(SHADOWMM_OP_SET_MODE),
+      Cmd(SHADOWMM_OP_SET_GEOMETRY),
   };
   for (shadowmm_cmd& cmd : changing) {
     errno = 0;
@@ -356,7 +357,103 @@ void ReadOnlyCtl() {
   EXPECT_EQ(ioctl(fd, SHADOWMM_IOC_GET_STATS, &c), 0);
   EXPECT_EQ(st.vmas_live, 0u);
   EXPECT_EQ(Counter(st, SHADOWMM_EV_ACCESS), 0u);
+  // GET_INFO reads too.
+  shadowmm_info info{};
+  c = Cmd(SHADOWMM_OP_GET_INFO);
+  c.ptr = reinterpret_cast<uintptr_t>(&info);
+  c.len = sizeof(info);
+  EXPECT_EQ(ioctl(fd, SHADOWMM_IOC_GET_INFO, &c), 0);
+  EXPECT_EQ(info.page_size, P);
   close(fd);
+}
+
+// GET_INFO: the geometry of the space, versioned like GET_STATS.
+void GetInfo() {
+  Space s;
+  shadowmm_info info = s.Info();
+  EXPECT_EQ(info.page_size, P);
+  EXPECT_EQ(uint64_t{1} << info.page_shift, info.page_size);
+  EXPECT_EQ(info.pt_levels, uint64_t{SHADOWMM_PT_LEVELS});
+  EXPECT_EQ(info.task_size, SHADOWMM_TASK_SIZE);
+  EXPECT_EQ(info.mmap_min_addr, SHADOWMM_MMAP_MIN_ADDR);
+  EXPECT_EQ(info.host_page_size, uint64_t(sysconf(_SC_PAGESIZE)));
+  uint64_t bits = info.page_shift;
+  for (uint64_t b : info.pt_bits) bits += b;
+  EXPECT_GE(bits, 48u);
+  // The host geometry is the kernel's own page size.
+  ASSERT_OK(s.SetGeometry(SHADOWMM_GEOM_HOST));
+  EXPECT_EQ(s.Info().page_size, uint64_t(sysconf(_SC_PAGESIZE)));
+  // len 0 asks the size; a short buffer gets what fits; flags: EINVAL.
+  shadowmm_cmd c = Cmd(SHADOWMM_OP_GET_INFO);
+  ASSERT_OK(s.Ioctl(c));
+  EXPECT_EQ(c.out_len, sizeof(shadowmm_info));
+  uint64_t two[3] = {~0ULL, ~0ULL, ~0ULL};
+  c = Cmd(SHADOWMM_OP_GET_INFO);
+  c.ptr = reinterpret_cast<uintptr_t>(two);
+  c.len = 2 * sizeof(uint64_t);
+  ASSERT_OK(s.Ioctl(c));
+  EXPECT_EQ(two[1], s.Info().page_shift);
+  EXPECT_EQ(two[2], ~0ULL);
+  c = Cmd(SHADOWMM_OP_GET_INFO);
+  c.ptr = reinterpret_cast<uintptr_t>(two);
+  c.len = sizeof(uint64_t);
+  c.flags = 1;
+  EXPECT_ERR(s.Ioctl(c), EINVAL);
+  c.flags = 0;
+  c.ptr = 8;
+  EXPECT_ERR(s.Ioctl(c), EFAULT);
+  // Not a record: nothing could carry it back.
+  shadowmm_cmd rec = Cmd(SHADOWMM_OP_GET_INFO);
+  EXPECT_EQ(s.Submit({rec}), -EINVAL);
+}
+
+// The budget is in the space's own pages: N 64 KiB pages, not N x 4 KiB.
+void BudgetInSpacePages() {
+  SettingGuard keep(ParamFile("max_pages"), "5");
+  for (uint64_t g : {SHADOWMM_GEOM_4K, SHADOWMM_GEOM_64K}) {
+    Space s;
+    ASSERT_OK(s.SetGeometry(g));
+    const uint64_t page = s.Info().page_size;
+    EXPECT_ERR(s.MapFixed(kBase, 6 * page), ENOMEM);
+    ASSERT_OK(s.MapFixed(kBase, 6 * page - page));
+    ASSERT_OK(s.MapFixed(kBase + 5 * page, page));
+    ASSERT_OK(s.Touch(kBase, 5 * page, page, true, 1));
+    EXPECT_ERR(s.Store(kBase + 5 * page, 1), ENOMEM);
+    EXPECT_EQ(s.Stats().pages_live, 5u);
+  }
+}
+
+// SET_GEOMETRY: either geometry on any kernel, on an empty space only.
+void SetGeometry() {
+  Space s;
+  ASSERT_OK(s.SetMode(SHADOWMM_MODE_SPF));
+  EXPECT_ERR(s.SetGeometry(SHADOWMM_NR_GEOMS), EINVAL);
+  EXPECT_ERR(s.SetGeometry(uint64_t{1} << 32 | SHADOWMM_GEOM_4K), EINVAL);
+  shadowmm_cmd c = Cmd(SHADOWMM_OP_SET_GEOMETRY);
+  c.value = SHADOWMM_GEOM_4K;
+  c.flags = 1;
+  EXPECT_ERR(s.Ioctl(c), EINVAL);
+  for (uint64_t g : {SHADOWMM_GEOM_64K, SHADOWMM_GEOM_4K, SHADOWMM_GEOM_64K}) {
+    ASSERT_OK(s.SetGeometry(g));
+    const shadowmm_info info = s.Info();
+    EXPECT_EQ(info.geometry, g);
+    const uint64_t page = info.page_size;
+    EXPECT_EQ(page, g == SHADOWMM_GEOM_64K ? 65536u : 4096u);
+    ASSERT_OK(s.MapFixed(kBase, 40 * page));
+    EXPECT_ERR(s.SetGeometry(SHADOWMM_GEOM_4K), EBUSY);
+    uint64_t faults = 0;
+    ASSERT_OK(s.Touch(kBase, 40 * page, page, true, 3, &faults));
+    EXPECT_EQ(faults, 40u);
+    EXPECT_EQ(s.Stats().pages_live, 40u);
+    if (page > SHADOWMM_PAGE_SIZE_MIN) EXPECT_ERR(s.Unmap(kBase, SHADOWMM_PAGE_SIZE_MIN), EINVAL);
+    ASSERT_OK(s.Unmap(kBase, 40 * page));
+    EXPECT_EQ(s.Stats().pages_live, 0u);
+  }
+  // Written as a record too.
+  c = Cmd(SHADOWMM_OP_SET_GEOMETRY);
+  c.value = SHADOWMM_GEOM_4K;
+  EXPECT_EQ(s.Submit({c}), static_cast<ssize_t>(sizeof(c)));
+  EXPECT_EQ(s.Info().page_size, 4096u);
 }
 
 // Ops that take no flags refuse them, by ioctl and by record.
@@ -366,8 +463,7 @@ void UnusedFlags() {
   ASSERT_OK(s.Touch(kBase, 4 * P, P, true, 1));
   for (uint64_t flags : {1ULL, 2ULL, 1ULL << 63}) {
     std::vector<shadowmm_cmd> cmds = {Cmd(SHADOWMM_OP_UNMAP, kBase, P), ProtectCmd(kBase, P, kRO),
-                                      Cmd(SHADOWMM_OP_ZAP, kBase, P),
-                                      Cmd(SHADOWMM_OP_SET_MODE)};
+                                      Cmd(SHADOWMM_OP_ZAP, kBase, P), Cmd(SHADOWMM_OP_SET_MODE)};
     for (shadowmm_cmd& c : cmds) {
       c.flags = flags;
       shadowmm_cmd rec = c;
@@ -393,8 +489,8 @@ void UnusedFlags() {
 void WriteTrimmedToMaxRwCount() {
   const size_t max_rw = INT_MAX & ~(static_cast<size_t>(getpagesize()) - 1);
   const size_t len = max_rw + 2 * R;
-  void* buf = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+  void* buf = mmap(nullptr, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (buf == MAP_FAILED) SKIP("cannot reserve 2 GiB of address space: " + ErrName(errno));
   Space s;
   ASSERT_OK(s.MapFixed(kBase, P));
@@ -453,7 +549,7 @@ bool SignalLandsInside(long us, F run) {
 void SignalStopsLongCommands() {
   Space s;
   ASSERT_OK(s.SetMode(SHADOWMM_MODE_CLASSIC));
-  constexpr uint64_t kLen = 256 * P;
+  const uint64_t kLen = 256 * P;
   ASSERT_OK(s.MapFixed(kBase, kLen));
   ASSERT_OK(s.Touch(kBase, kLen, P, true, 1));
   // 8-byte strides over 1 MiB: 131072 accesses per call.
@@ -504,7 +600,10 @@ void AddAbiTests(Tap& tap) {
   tap.Add("write: bad buffers are EFAULT; a hole after a record: short count", WriteBadBuffers);
   tap.Add("write: 4096 records in one call", WriteLargeBatch);
   tap.Add("ctl: read, pread, pwrite and lseek are refused", FileOps);
-  tap.Add("ctl: opened read-only, only GET_STATS runs; the rest EBADF", ReadOnlyCtl);
+  tap.Add("ctl: opened read-only, only GET_STATS/GET_INFO run; the rest EBADF", ReadOnlyCtl);
+  tap.Add("GET_INFO: page size and tables; len 0, short buffer, flags, EFAULT", GetInfo);
+  tap.Add("SET_GEOMETRY: 4k and 64k work; EBUSY with VMAs; bad values EINVAL", SetGeometry);
+  tap.Add("max_pages: counts pages of the space's size (5 x 64 KiB admits 5)", BudgetInSpacePages);
   tap.Add("ops without flags refuse any, by ioctl and by record", UnusedFlags);
   tap.Add("write: trimmed to MAX_RW_COUNT, the whole records in it run", WriteTrimmedToMaxRwCount);
   tap.Add("signal: a long TOUCH or batch stops short, or EINTR", SignalStopsLongCommands);

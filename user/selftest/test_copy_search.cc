@@ -14,7 +14,7 @@
 namespace shadowmm::selftest {
 namespace {
 
-constexpr uint64_t P = kPage;
+const uint64_t& P = kPage;
 constexpr uint64_t kDst = kBase + 0x1000000;
 
 shadowmm_cmd CopyCmd(uint64_t dst, uint64_t src, uint64_t len) {

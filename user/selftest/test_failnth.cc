@@ -26,7 +26,7 @@
 namespace shadowmm::selftest {
 namespace {
 
-constexpr uint64_t P = kPage;
+const uint64_t& P = kPage;
 constexpr size_t R = sizeof(shadowmm_cmd);
 
 uint64_t touch_faults;  // out_faults of the TOUCH op, for its check

@@ -18,7 +18,7 @@
 namespace shadowmm::selftest {
 namespace {
 
-constexpr uint64_t P = kPage;
+const uint64_t& P = kPage;
 
 const char* const kModeNames[] = {"classic", "spf", "vmalock", "mmseq"};
 static_assert(sizeof(kModeNames) / sizeof(kModeNames[0]) == SHADOWMM_NR_MODES);
@@ -32,7 +32,7 @@ std::vector<std::string> CounterNames() {
 void FilesPresent() {
   struct stat st;
   ASSERT_TRUE(stat(DebugfsDir().c_str(), &st) == 0 && S_ISDIR(st.st_mode));
-  for (const char* name : {"ctl", "stats", "mode", "inject", "bugs"}) {
+  for (const char* name : {"ctl", "stats", "mode", "geometry", "inject", "bugs"}) {
     const std::string path = DebugfsFile(name);
     if (stat(path.c_str(), &st) != 0) {
       SMM_FAIL(false, path + ": " + ErrName(errno));
@@ -141,6 +141,27 @@ void ModeFile() {
   Space s;
   ASSERT_OK(WriteFile(mode, "classic"));
   EXPECT_EQ(s.Stats().mode, uint64_t{SHADOWMM_MODE_VMALOCK});
+}
+
+void GeometryFile() {
+  const std::string geometry = DebugfsFile("geometry");
+  SettingGuard keep(geometry, "host");
+  EXPECT_EQ(ReadLine(geometry), "host");
+  EXPECT_EQ(ReadLine(ParamFile("default_geometry")), "host");
+  for (const char* name : {"4k", "64k"}) {
+    ASSERT_OK(WriteFile(geometry, std::string(name) + "\n"));
+    EXPECT_EQ(ReadLine(geometry), name);
+    Space s;
+    EXPECT_EQ(s.Info().page_size, std::string(name) == "4k" ? 4096u : 65536u);
+  }
+  for (const std::string& bad : {std::string(""), std::string("16k"), std::string("4K"),
+                                 std::string("64k\0", 4), std::string("2")}) {
+    int err = WriteFile(geometry, bad);
+    if (err != EINVAL)
+      SMM_FAIL(false, "geometry '" + Printable(bad) + "': " + ErrName(err) + ", expected EINVAL");
+  }
+  EXPECT_EQ(ReadLine(geometry), "64k");
+  EXPECT_ERR(WriteFile(ParamFile("default_geometry"), "nope"), EINVAL);
 }
 
 void InjectFile() {
@@ -252,10 +273,11 @@ void RefcountAndRmmod() {
 }  // namespace
 
 void AddFileTests(Tap& tap) {
-  tap.Add("debugfs: ctl, stats, mode, inject, bugs are there, mode 0600", FilesPresent);
+  tap.Add("debugfs: ctl, stats, mode, geometry, inject, bugs are there, mode 0600", FilesPresent);
   tap.Add("stats: a 'name value' line per gauge and counter, in uapi order", StatsFormat);
   tap.Add("stats: closed spaces stay in the counters, leave the gauges", StatsRetired);
   tap.Add("mode: set and read back; bad names EINVAL; = default_mode param", ModeFile);
+  tap.Add("geometry: new spaces' page size; bad names EINVAL", GeometryFile);
   tap.Add("inject: the race-window mask; unknown bits EINVAL; faults work", InjectFile);
   tap.Add("bugs: the known-bugs mask; unknown bits and garbage EINVAL", BugsFile);
   tap.Add("params: read when a space opens; bad values EINVAL", ParamsPerSpace);

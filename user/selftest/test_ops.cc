@@ -10,7 +10,7 @@
 namespace shadowmm::selftest {
 namespace {
 
-constexpr uint64_t P = kPage;
+const uint64_t& P = kPage;
 constexpr uint64_t kTask = SHADOWMM_TASK_SIZE;
 constexpr uint64_t kMin = SHADOWMM_MMAP_MIN_ADDR;
 
@@ -96,7 +96,7 @@ void MapInvalid() {
       {~0ULL & ~(P - 1), P, kRW, F, "fixed at the last page of 2^64"},
       {kBase, ~0ULL & ~(P - 1), kRW, F, "fixed, wrapping length"},
       {0, kTask, kRW, 0, "length of the whole space"},
-      {0, ~0ULL & ~(P - 1), kRW, 0, "length 2^64 - 4096"},
+      {0, ~0ULL & ~(P - 1), kRW, 0, "length 2^64 - a page"},
       {kBase, P, 4, F, "prot 4"},
       {kBase, P, ~0ULL, F, "prot ~0"},
       {kBase, P, kRW, SHADOWMM_ACCESS_WRITE, "flag ACCESS_WRITE"},

@@ -16,7 +16,7 @@
 namespace shadowmm::selftest {
 namespace {
 
-constexpr uint64_t P = kPage;
+const uint64_t& P = kPage;
 constexpr unsigned kThreads = 4;
 
 std::optional<GlobalStats> baseline;

@@ -149,8 +149,7 @@ int main(int argc, char** argv) {
       for (int seed = 1; seed <= seeds && diff.empty(); seed++) {
         ModuleSpace s(ctl);
         uint64_t page = 0;
-        if (!s.ok() || s.set_mode(mode) || s.set_geometry(geometry) ||
-            !(page = s.page_size())) {
+        if (!s.ok() || s.set_mode(mode) || s.set_geometry(geometry) || !(page = s.page_size())) {
           diff = std::string("cannot set a space up: ") + std::strerror(errno);
           break;
         }

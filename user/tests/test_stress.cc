@@ -107,9 +107,7 @@ TEST_P(ModeSwitch, FaultersWritersAndSwitches) {
   Workers threads;
   // Small slots: neighbouring VMAs share PTE tables and upper levels.
   constexpr uint64_t kPages = 8, kNr = 8;
-  auto addr = [](uint64_t slot, uint64_t page) {
-    return kRegion + (slot * kPages + page) * kPage;
-  };
+  auto addr = [](uint64_t slot, uint64_t page) { return kRegion + (slot * kPages + page) * kPage; };
   for (int t = 0; t < 2; t++) {
     threads.spawn([&, t] {
       std::mt19937_64 rng(t + 1);
@@ -125,7 +123,9 @@ TEST_P(ModeSwitch, FaultersWritersAndSwitches) {
       uint64_t slot = rng() % kNr;
       int ret;
       switch (rng() % 3) {
-        case 0: ret = s.unmap(addr(slot, 0), kPages * kPage); break;
+        case 0:
+          ret = s.unmap(addr(slot, 0), kPages * kPage);
+          break;
         case 1:
           ret = s.map(addr(slot, 0), kPages * kPage, kRW);
           if (ret == -EEXIST) ret = 0;

@@ -8,7 +8,8 @@
 namespace shadowmm {
 namespace {
 
-constexpr uint64_t kPage = SHADOWMM_PAGE_SIZE;
+// The arenas are given their page size; the 4K geometry's here.
+constexpr uint64_t kPage = SHADOWMM_PAGE_SIZE_MIN;
 
 TEST(Arena, FirstFitFromTheBottomAndReuse) {
   AddressArenas arenas(3, kPage);

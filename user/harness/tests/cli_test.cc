@@ -121,6 +121,27 @@ TEST(Cli, TimedRunWithWarmup) {
   EXPECT_NE(r.out.find(" pages/s\n"), std::string::npos) << r.out;
 }
 
+TEST(Cli, GeometryIsTheSpacesAndReported) {
+  Result r = Bench(
+      "--backend=inproc --mode=spf --threads=1 --iterations=5 --no-affinity --geometry=64k "
+      "--ebizzy='-mTRp -s 65536' --json=-");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("geometry=64k page=65536"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"geometry\": \"64k\", \"page_size\": 65536"), std::string::npos) << r.out;
+  r = Bench("--backend=inproc --threads=1 --iterations=5 --no-affinity --geometry=4k");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("geometry=4k page=4096"), std::string::npos) << r.out;
+}
+
+TEST(Cli, GeometryOtherThanHostIsRefusedOnStock) {
+  Result r = Bench("--backend=stock --threads=1 --iterations=5 --geometry=64k");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("--geometry=64k"), std::string::npos) << r.err;
+  r = Bench("--backend=inproc --geometry=16k");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("unknown geometry '16k'"), std::string::npos) << r.err;
+}
+
 TEST(Cli, RepetitionsInterleaveAndKeepEverySample) {
   Result r = Bench(
       "--backend=inproc --mode=classic,spf --threads=1 --iterations=5 --repetitions=3 "

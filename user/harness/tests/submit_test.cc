@@ -73,7 +73,7 @@ class RecordingThread : public ShadowThread {
 class RecordingBackend : public Backend {
  public:
   RecordingBackend(unsigned threads, Submit how)
-      : arenas_(threads + 1, SHADOWMM_PAGE_SIZE), how_(how) {
+      : arenas_(threads + 1, SHADOWMM_PAGE_SIZE_MIN), how_(how) {
     // As the real shadow backends do when they create the space.
     for (unsigned i = 0; i < arenas_.count(); i++) {
       shadowmm_cmd cmd = NeighbourMap(arenas_, i);
@@ -81,7 +81,8 @@ class RecordingBackend : public Backend {
     }
   }
   std::string_view Name() const override { return "recording"; }
-  uint64_t PageSize() const override { return SHADOWMM_PAGE_SIZE; }
+  uint64_t PageSize() const override { return SHADOWMM_PAGE_SIZE_MIN; }
+  unsigned Geometry() const override { return SHADOWMM_GEOM_4K; }
   std::unique_ptr<BackendThread> Attach(unsigned index) override {
     return std::make_unique<RecordingThread>(arenas_, index, file.fd(), how_);
   }
@@ -99,7 +100,7 @@ class RecordingBackend : public Backend {
 shadowmm_stats Replay(const std::vector<shadowmm_cmd>& records) {
   InitInprocCore();
   smm_mm* mm = nullptr;
-  EXPECT_EQ(smm_mm_create(nullptr, SHADOWMM_MODE_CLASSIC, &mm), 0);
+  EXPECT_EQ(smm_mm_create(nullptr, SHADOWMM_MODE_CLASSIC, SHADOWMM_GEOM_HOST, &mm), 0);
   for (shadowmm_cmd cmd : records) {
     EXPECT_EQ(cmd.out_addr | cmd.out_value | cmd.out_faults | cmd.out_len, 0u);
     if (cmd.op == SHADOWMM_OP_MAP) {
@@ -188,20 +189,20 @@ shadowmm_cmd Touch(uint64_t addr) {
   shadowmm_cmd cmd{};
   cmd.op = SHADOWMM_OP_TOUCH;
   cmd.addr = addr;
-  cmd.len = SHADOWMM_PAGE_SIZE;
-  cmd.stride = SHADOWMM_PAGE_SIZE;
+  cmd.len = SHADOWMM_PAGE_SIZE_MIN;
+  cmd.stride = SHADOWMM_PAGE_SIZE_MIN;
   cmd.out_faults = 99;  // outputs never go out in a record
   return cmd;
 }
 
 TEST(RecordSubmitter, ShortCountsAreResubmittedInOrder) {
   ShortWrites file(8, 3, ~size_t{0});
-  for (uint64_t i = 0; i < 10; i++) file.Queue(Touch(i * SHADOWMM_PAGE_SIZE));
+  for (uint64_t i = 0; i < 10; i++) file.Queue(Touch(i * SHADOWMM_PAGE_SIZE_MIN));
   EXPECT_EQ(file.queued(), 2u);  // 8 went out when the batch filled
   file.Flush();
   ASSERT_EQ(file.seen.size(), 10u);
   for (uint64_t i = 0; i < 10; i++) {
-    EXPECT_EQ(file.seen[i].addr, i * SHADOWMM_PAGE_SIZE);
+    EXPECT_EQ(file.seen[i].addr, i * SHADOWMM_PAGE_SIZE_MIN);
     EXPECT_EQ(file.seen[i].out_faults, 0u);
   }
   EXPECT_EQ(file.writes, 4u);  // 3 + 3 + 2, then 2
@@ -209,7 +210,7 @@ TEST(RecordSubmitter, ShortCountsAreResubmittedInOrder) {
 
 TEST(RecordSubmitter, AFailedRecordIsNamed) {
   ShortWrites file(100, 100, 4);
-  for (uint64_t i = 0; i < 6; i++) file.Queue(Touch(i * SHADOWMM_PAGE_SIZE));
+  for (uint64_t i = 0; i < 6; i++) file.Queue(Touch(i * SHADOWMM_PAGE_SIZE_MIN));
   try {
     file.Flush();
     FAIL();
