@@ -15,14 +15,15 @@
 
 struct smm_geom_desc {
 	const char *name;
+	const char *cache_name;		/* of its pages, below the host's */
 	unsigned int page_shift;
 	unsigned int bits[SMM_PT_LEVELS];	/* PGD first */
 };
 
 static const struct smm_geom_desc smm_geoms[] = {
 	[SHADOWMM_GEOM_HOST] = { .name = "host" },
-	[SHADOWMM_GEOM_4K] = { "4k", 12, { 9, 9, 9, 9 } },
-	[SHADOWMM_GEOM_64K] = { "64k", 16, { 13, 9, 9, 5 } },
+	[SHADOWMM_GEOM_4K] = { "4k", "smm_page_4k", 12, { 9, 9, 9, 9 } },
+	[SHADOWMM_GEOM_64K] = { "64k", "smm_page_64k", 16, { 13, 9, 9, 5 } },
 };
 
 static struct kmem_cache *smm_geom_page_cachep[SHADOWMM_NR_GEOMS];
@@ -64,9 +65,9 @@ int smm_geom_init(void)
 		if (smm_geoms[g].page_shift >= smm_host_page_shift())
 			continue;
 		/* align = size: the PTE's low 12 bits hold its flags. */
-		smm_geom_page_cachep[g] = kmem_cache_create(smm_geoms[g].name,
-							    size, size, 0,
-							    NULL);
+		smm_geom_page_cachep[g] =
+			kmem_cache_create(smm_geoms[g].cache_name, size, size,
+					  0, NULL);
 		if (!smm_geom_page_cachep[g]) {
 			smm_geom_exit();
 			return -ENOMEM;
