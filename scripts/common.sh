@@ -59,3 +59,16 @@ smm_debian_kdir() {
 		echo "/usr/src/linux-headers-$kver"
 	fi
 }
+
+# The ppc64le guest's sysroot: Debian's ppc64el kernel, its headers, busybox
+# and the libraries the cross build links (scripts/ppc64el-sysroot.sh).
+smm_ppc64el_root() { echo "$SMM_CACHE/ppc64el/root"; }
+
+# Its kernel release, e.g. 6.1.0-57-powerpc64le.
+smm_ppc64el_kver() {
+	local root v
+	root=$(smm_ppc64el_root)
+	v=$(find "$root/boot" -maxdepth 1 -name 'vmlinux-*' -printf '%f\n' 2>/dev/null | sort -V | tail -n1)
+	[[ -n $v ]] || smm_die "no ppc64el kernel in $root/boot (make deps fetches it)"
+	echo "${v#vmlinux-}"
+}
