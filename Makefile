@@ -5,7 +5,8 @@
 #                 and sparse, the module in QEMU on three kernels
 #   make bench    the comparison of fault paths and backends (see README)
 #   make          the userspace build (core library, harness, tests)
-#   make kmod     shadowmm.ko for KDIR (default: the running kernel)
+#   make kmod     shadowmm.ko for KDIR (default: the running kernel);
+#                 ARCH=ppc64le: for Debian's ppc64el kernel (cross build)
 #   make vm-test  the module's selftest and stress in QEMU: Debian's,
 #                 debug (lockdep, KASAN) and KCSAN kernels
 #   make check    checkpatch --strict and sparse over kmod/
