@@ -689,14 +689,26 @@ void free_percpu(void *p)
  * increment: the counters are atomics.  -1 where rseq is not registered
  * (glibc.pthread.rseq=0, or valgrind): then sched_getcpu().
  */
+static inline char *shim_thread_pointer(void)
+{
+#if defined(__powerpc64__)
+	/* GCC has no __builtin_thread_pointer() here: r13 is the ABI's. */
+	char *tp;
+
+	__asm__("mr %0, 13" : "=r"(tp));
+	return tp;
+#else
+	return __builtin_thread_pointer();
+#endif
+}
+
 static int shim_rseq_cpu(void)
 {
 	const struct rseq *rs;
 
 	if (!__rseq_size)
 		return -1;
-	rs = (const struct rseq *)((char *)__builtin_thread_pointer() +
-				   __rseq_offset);
+	rs = (const struct rseq *)(shim_thread_pointer() + __rseq_offset);
 	return (int)__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED);
 }
 
