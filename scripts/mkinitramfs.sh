@@ -9,7 +9,9 @@
 # qemu-run.sh calls this; it is usable alone to inspect what a guest gets.
 #
 # The guest needs no disk, no network and no distribution: glibc programs run
-# from the libraries copied here, at the same paths as on the build host.
+# from the libraries copied here, at the same paths as on the build host.  A
+# guest of another architecture (ppc64le) gets its own busybox (--busybox)
+# and statically linked programs: ldd cannot follow its libraries.
 set -euo pipefail
 # shellcheck source=common.sh source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -31,6 +33,9 @@ usage: ${0##*/} -o OUT.cpio.gz [options] -- COMMAND...
   --no-load          do not insmod the modules before the command
   --no-unload        do not rmmod the modules after the command
   --env NAME=VALUE   export in the guest before the command (repeatable)
+  --busybox FILE     the guest's busybox (default: the host's); one of
+                     another architecture takes its applet list from the
+                     host's, which must be the same Debian version
 
 COMMAND is run by the guest's busybox sh in /tmp.  One argument is taken as
 shell code ('selftest && stress -t 5'); several are quoted as one command line.
@@ -42,6 +47,7 @@ modules=()
 bins=()
 files=()
 envs=()
+busybox=
 modcycle=0
 load=1
 unload=1
@@ -52,6 +58,7 @@ while (($#)); do
 	--bin) bins+=("$2"); shift ;;
 	--file) files+=("$2"); shift ;;
 	--env) envs+=("$2"); shift ;;
+	--busybox) busybox=$2; shift ;;
 	--modcycle) modcycle=1 ;;
 	--no-load) load=0 ;;
 	--no-unload) unload=0 ;;
@@ -80,8 +87,14 @@ declare -A libdirs=()
 copy_libs() {
 	local file=$1 line lib
 	# Static binaries and scripts: ldd says "not a dynamic executable"
-	# (and exits 1); nothing to copy.
-	ldd "$file" >/dev/null 2>&1 || return 0
+	# (and exits 1); nothing to copy.  So does it for a program of another
+	# architecture, whose libraries this cannot find.
+	if ! ldd "$file" >/dev/null 2>&1; then
+		if LC_ALL=C readelf -l "$file" 2>/dev/null | grep -q 'program interpreter'; then
+			smm_die "$file: dynamically linked for another architecture (link it statically)"
+		fi
+		return 0
+	fi
 	while IFS= read -r line; do
 		case $line in
 		*"=> not found"*) smm_die "$file: missing library: ${line%% =>*}" ;;
@@ -97,14 +110,16 @@ copy_libs() {
 }
 
 # --- busybox -------------------------------------------------------------------------
-busybox=$(command -v busybox) || smm_die "busybox not found (apt-get install busybox-static)"
+host_busybox=$(command -v busybox) || smm_die "busybox not found (apt-get install busybox-static)"
+busybox=${busybox:-$host_busybox}
+[[ -f $busybox ]] || smm_die "no such busybox: $busybox"
 cp -L "$busybox" "$stage/bin/busybox"
 copy_libs "$busybox"
 while IFS= read -r applet; do
 	[[ -e $stage/$applet || -L $stage/$applet ]] && continue
 	mkdir -p "$stage/$(dirname "$applet")"
 	ln -s /bin/busybox "$stage/$applet"
-done < <("$busybox" --list-full)
+done < <("$host_busybox" --list-full)
 
 # --- init and guest helpers ----------------------------------------------------------
 install -m 0755 "$SMM_SCRIPTS/guest/init" "$stage/init"
