@@ -9,8 +9,8 @@
 #          (ctest label "bugs" in the ASan and TSan builds); a knob whose
 #          bug goes unnoticed, or that no build tests, is a failure
 #   check  checkpatch --strict and sparse over kmod/ (make check)
-#   vm     the module on the Debian, the debug and the KCSAN kernel in QEMU
-#          (make vm-test)
+#   vm     the module on the Debian, the debug and the KCSAN kernel and on
+#          Debian's ppc64el kernel in QEMU (make vm-test)
 # SHADOWMM_STAGES picks a subset, e.g. SHADOWMM_STAGES="unit asan".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -104,7 +104,7 @@ for stage in $stages; do
 		;;
 	vm)
 		start=$SECONDS
-		echo "== vm: module on the Debian, the debug and the KCSAN kernel (TCG)" >&2
+		echo "== vm: module on the Debian, the debug, the KCSAN and the ppc64le kernel (TCG)" >&2
 		make -s vm-test 2>&1 | tee "$logdir/test-vm.log" >&2
 		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$logdir/test-vm.log" | tail -1)
 		if [ -n "$line" ]; then

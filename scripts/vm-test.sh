@@ -4,8 +4,10 @@
 # `make vm-test`: the module's tests in QEMU, on every kernel we support.
 #
 # For each kernel (Debian's 6.1, the lockdep/KASAN debug kernel and the
-# KCSAN kernel, both built by debug-kernel.sh):
-#   1. build kmod/ against that kernel (make -C kmod KDIR=...),
+# KCSAN kernel, both built by debug-kernel.sh, and Debian's ppc64el 6.1 with
+# 64 KiB pages, fetched by ppc64el-sysroot.sh and emulated by TCG):
+#   1. build kmod/ against that kernel (make -C kmod KDIR=...; for ppc64le
+#      with ARCH=powerpc CROSS_COMPILE=powerpc64le-linux-gnu-),
 #   2. boot it with qemu-run.sh --modcycle: insmod/rmmod twice, checking the
 #      debugfs directory, then load the module for good,
 #   3. run the selftest (TAP) and the stress command (guest/smm-vm-test),
@@ -18,7 +20,9 @@
 # KCSAN kernel: the module must carry KCSAN's instrumentation, the guest must
 # prove KCSAN on (enabled in debugfs, strict mode and weak-memory modelling
 # configured, its boot selftest passed) and KCSAN must have set up
-# watchpoints during the workload.
+# watchpoints during the workload.  The ppc64le guest runs the programs of
+# the ppc64le cross build (--ppc64le-build) and its own stress command
+# (--stress-for ppc64le), shorter than x86-64's under TCG.
 #
 # Every step is a check; TAP results of the selftest are checks too.  The last
 # line is "N passed, N failed"; the exit status is 0 only if N failed is 0.
@@ -30,9 +34,9 @@ usage() {
 	cat <<EOF
 usage: ${0##*/} [options]
 
-  --kernels 'K...'     kernels to test: debian, debug, kcsan, or bzImage
-                       paths (default '\$SHADOWMM_VM_KERNELS' or
-                       'debian debug kcsan'; a bzImage path needs --kdir)
+  --kernels 'K...'     kernels to test: debian, debug, kcsan, ppc64le, or
+                       bzImage paths (default '\$SHADOWMM_VM_KERNELS' or
+                       '$default_kernels'; a bzImage path needs --kdir)
   --kdir DIR           module build tree for bzImage-path kernels
   --kmod DIR           module source dir with a Makefile taking KDIR=
                        (default \$SHADOWMM_KMOD or <repo>/kmod)
@@ -43,9 +47,15 @@ usage: ${0##*/} [options]
   --stress 'CMD'       guest shell command for the stress run
                        (default \$SHADOWMM_STRESS; none: step skipped); it
                        runs with SMM_KERNEL=<kernel name> in its environment
+  --stress-for K 'CMD' the stress command on kernel K instead (repeatable)
   --bin FILE           more programs for the guest, e.g. the harness used by
                        --stress (repeatable; also \$SHADOWMM_VM_BINS, space
                        separated)
+  --build DIR          the userspace build the programs come from (default
+                       \$SHADOWMM_BUILD or build)
+  --ppc64le-build DIR  its ppc64le cross build (default
+                       \$SHADOWMM_PPC64LE_BUILD or build-ppc64le): the ppc64le
+                       guest gets the program at the same path under it
   --timeout S          per kernel, boot included (default 900)
   --smp N, --mem M     guest CPUs and MiB (default 2, 2048)
 
@@ -53,13 +63,17 @@ Logs: \$SHADOWMM_CACHE/vm-test/<kernel>/{build,console}.log
 EOF
 }
 
-kernels=${SHADOWMM_VM_KERNELS:-debian debug kcsan}
+default_kernels="debian debug kcsan ppc64le"
+kernels=${SHADOWMM_VM_KERNELS:-$default_kernels}
 kdir_opt=
 kmod=${SHADOWMM_KMOD:-$SMM_REPO/kmod}
 modname=shadowmm
 selftest=${SHADOWMM_SELFTEST:-}
 selftest_args=${SHADOWMM_SELFTEST_ARGS:-}
 stress=${SHADOWMM_STRESS:-}
+declare -A stress_for=()
+host_build=${SHADOWMM_BUILD:-build}
+ppc64le_build=${SHADOWMM_PPC64LE_BUILD:-build-ppc64le}
 read -r -a bins <<<"${SHADOWMM_VM_BINS:-}"
 timeout=900
 smp=2
@@ -73,7 +87,10 @@ while (($#)); do
 	--selftest) selftest=$2; shift ;;
 	--selftest-args) selftest_args=$2; shift ;;
 	--stress) stress=$2; shift ;;
+	--stress-for) stress_for[$2]=$3; shift 2 ;;
 	--bin) bins+=("$2"); shift ;;
+	--build) host_build=$2; shift ;;
+	--ppc64le-build) ppc64le_build=$2; shift ;;
 	--timeout) timeout=$2; shift ;;
 	--smp) smp=$2; shift ;;
 	--mem) mem=$2; shift ;;
@@ -85,7 +102,22 @@ done
 [[ -f $kmod/Makefile ]] || smm_die "no Makefile in $kmod (--kmod DIR)"
 kmod=$(cd "$kmod" && pwd)
 [[ -z $selftest || -f $selftest ]] || smm_die "no such selftest program: $selftest"
+host_build=$(realpath -m "$host_build")
+ppc64le_build=$(realpath -m "$ppc64le_build")
 smm_cache_init
+
+# PROGRAM as kernel K's guest runs it: a ppc64le guest runs the same path
+# under the ppc64le build; a program from outside the build (a script) is
+# packed as it is.
+guest_prog() { # KERNEL PROGRAM
+	local p
+	p=$(realpath -m "$2")
+	if [[ $1 == ppc64le && $p == "$host_build"/* ]]; then
+		echo "$ppc64le_build/${p#"$host_build"/}"
+	else
+		echo "$2"
+	fi
+}
 
 passed=0
 failed=0
@@ -179,14 +211,27 @@ check_kcsan() { # LOG KERNEL KINFO_FIRST KINFO_LAST
 }
 
 for k in $kernels; do
-	echo "# ===== kernel: $k"
+	if [[ $k == ppc64le ]]; then
+		echo "# ===== kernel: $k (ppc64le, TCG)"
+	else
+		echo "# ===== kernel: $k"
+	fi
 	out=$SMM_CACHE/vm-test/$(basename "$k")
 	rm -rf "$out"
 	mkdir -p "$out"
 
 	# --- which build tree ---
+	kmake=()
 	case $k in
 	debian) kdir=$(smm_debian_kdir "$(smm_debian_kver)") ;;
+	ppc64le)
+		if ! kver=$(smm_ppc64el_kver 2>"$out/build.log"); then
+			check fail "$k: ppc64el kernel" "$(tail -n1 "$out/build.log")"
+			continue
+		fi
+		kdir=$(smm_ppc64el_root)/usr/src/linux-headers-$kver
+		kmake=(ARCH=powerpc CROSS_COMPILE=powerpc64le-linux-gnu-)
+		;;
 	debug|kcsan)
 		if ! dk=$("$SMM_SCRIPTS/debug-kernel.sh" --flavour "$k" 2>"$out/$k-kernel.log"); then
 			check fail "$k: $k kernel build" "see $out/$k-kernel.log"
@@ -205,10 +250,10 @@ for k in $kernels; do
 	# --- module build ---
 	# Objects of the previous kernel's build would be linked into this one:
 	# clean first.  The .ko is copied out so both kernels' modules survive.
-	make -C "$kmod" KDIR="$kdir" clean >"$out/build.log" 2>&1 || true
+	make -C "$kmod" KDIR="$kdir" "${kmake[@]}" clean >"$out/build.log" 2>&1 || true
 	touch "$out/build.stamp"
 	ko=
-	if make -C "$kmod" KDIR="$kdir" >>"$out/build.log" 2>&1; then
+	if make -C "$kmod" KDIR="$kdir" "${kmake[@]}" >>"$out/build.log" 2>&1; then
 		ko=$(find "$kmod" -name "$modname.ko" -newer "$out/build.stamp" -print -quit)
 	fi
 	if [[ -z $ko ]]; then
@@ -217,7 +262,7 @@ for k in $kernels; do
 		continue
 	fi
 	cp "$ko" "$out/$modname.ko"
-	check ok "$k: build $modname.ko" "KDIR=$kdir"
+	check ok "$k: build $modname.ko" "KDIR=$kdir${kmake[*]:+ ${kmake[*]}}"
 	if [[ $k == kcsan ]]; then
 		# kbuild adds -fsanitize=thread for a CONFIG_KCSAN tree; without it
 		# KCSAN would watch the kernel but not a single access of ours.
@@ -234,12 +279,19 @@ for k in $kernels; do
 		--timeout "$timeout" --smp "$smp" --mem "$mem" --quiet
 		--log "$out/console.log")
 	st_cmd=
-	if [[ -n $selftest ]]; then
-		run_args+=(--bin "$selftest")
-		st_cmd="$(basename "$selftest")${selftest_args:+ $selftest_args}"
+	missing=
+	for b in ${selftest:+"$selftest"} "${bins[@]}"; do
+		b=$(guest_prog "$k" "$b")
+		[[ -f $b ]] || missing+=" $b"
+		run_args+=(--bin "$b")
+	done
+	if [[ -n $missing ]]; then
+		check fail "$k: programs for the guest" "missing:$missing"
+		continue
 	fi
-	for b in "${bins[@]}"; do run_args+=(--bin "$b"); done
-	run_args+=(--env "SMM_SELFTEST=$st_cmd" --env "SMM_STRESS=$stress" --env "SMM_KERNEL=$(basename "$k")")
+	[[ -n $selftest ]] && st_cmd="$(basename "$selftest")${selftest_args:+ $selftest_args}"
+	k_stress=${stress_for[$k]:-$stress}
+	run_args+=(--env "SMM_SELFTEST=$st_cmd" --env "SMM_STRESS=$k_stress" --env "SMM_KERNEL=$(basename "$k")")
 
 	rc=0
 	"$SMM_SCRIPTS/qemu-run.sh" "${run_args[@]}" -- smm-vm-test 2>"$out/qemu-run.log" || rc=$?
@@ -258,6 +310,8 @@ for k in $kernels; do
 	kinfo_first=$(grep -m1 '^SMM-KINFO' "$log" || true)
 	kinfo_last=$(grep '^SMM-KINFO' "$log" | tail -n1 || true)
 	[[ -n $kinfo_first ]] && echo "# $k: ${kinfo_first#SMM-KINFO }"
+	[[ -n $kinfo_first ]] &&
+		echo "# $k: guest $(kinfo_field "$kinfo_first" arch), PAGE_SIZE $(kinfo_field "$kinfo_first" page_size)"
 	if [[ $k == debug ]]; then
 		lockdep=off kasan=off
 		[[ $kinfo_first == *" lockdep=on "* ]] && lockdep=on
@@ -291,10 +345,10 @@ for k in $kernels; do
 	else
 		check skip "$k: selftest" "no --selftest given"
 	fi
-	if [[ -n $stress ]]; then
+	if [[ -n $k_stress ]]; then
 		st=$(grep -ao 'SMM-VM-TEST stress-rc=[0-9]*' "$log" | tail -n1 || true)
 		if [[ $st == *=0 ]]; then
-			check ok "$k: stress" "$stress"
+			check ok "$k: stress" "$k_stress"
 		else
 			check fail "$k: stress" "${st:-stress did not finish}"
 		fi
