@@ -92,6 +92,7 @@ mkdir -p "$root.new"
 for deb in "$dir"/debs/*.deb; do
 	dpkg -x "$deb" "$root.new"
 done
+rm -f "$dir"/debs/*.deb
 # The headers' scripts/ and tools/ point at ../../lib/linux-kbuild-6.1:
 # the host's, whose programs run here; their Makefile includes the host's
 # /usr/src/linux-headers-<abi>-common directly.
