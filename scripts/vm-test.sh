@@ -21,8 +21,8 @@
 # prove KCSAN on (enabled in debugfs, strict mode and weak-memory modelling
 # configured, its boot selftest passed) and KCSAN must have set up
 # watchpoints during the workload.  The ppc64le guest runs the programs of
-# the ppc64le cross build (--ppc64le-build) and its own stress command
-# (--stress-for ppc64le), shorter than x86-64's under TCG.
+# the ppc64le cross build (--ppc64le-build), and its own stress command
+# where one is given (--stress-for ppc64le).
 #
 # Every step is a check; TAP results of the selftest are checks too.  The last
 # line is "N passed, N failed"; the exit status is 0 only if N failed is 0.
