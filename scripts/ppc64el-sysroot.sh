@@ -20,14 +20,10 @@
 #   its CMake package checks for even when the static one is used.
 #
 # `make deps` (scripts/deps.sh) runs it after the host packages.  Silent
-# when the sysroot already holds what the host's kbuild version asks for;
-# prints SMM_PPC64EL_ROOT=... with --print.
+# when the sysroot already holds what the host's kbuild version asks for.
 set -euo pipefail
 # shellcheck source=common.sh source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-
-print=0
-[[ ${1:-} == --print ]] && print=1
 
 dir=$SMM_CACHE/ppc64el
 root=$(smm_ppc64el_root)
@@ -55,10 +51,7 @@ pkgs=(
 	liburcu-dev
 )
 want=$(printf '%s\n' "${pkgs[@]}")
-if [[ -f $dir/stamp && $(cat "$dir/stamp") == "$want" && -d $root ]]; then
-	((print)) && echo "SMM_PPC64EL_ROOT=$root"
-	exit 0
-fi
+[[ -f $dir/stamp && $(cat "$dir/stamp") == "$want" && -d $root ]] && exit 0
 
 smm_cache_init
 echo "ppc64el-sysroot: fetching ${pkgs[*]}" >&2
@@ -101,5 +94,3 @@ rm -rf "$root"
 mv "$root.new" "$root"
 echo "$want" >"$dir/stamp"
 echo "ppc64el-sysroot: $root ($(du -sh "$root" | cut -f1))" >&2
-((print)) && echo "SMM_PPC64EL_ROOT=$root"
-exit 0
