@@ -13,6 +13,17 @@
 namespace shadowmm::selftest {
 
 uint64_t g_page_size;
+
+uint64_t TablesCovering(const shadowmm_info& info, uint64_t start, uint64_t len) {
+  uint64_t tables = 1;
+  // The span of one table at each level, from the PTE tables' upwards.
+  uint64_t shift = info.page_shift;
+  for (uint64_t level = info.pt_levels - 1; level > 0; level--) {
+    shift += info.pt_bits[level];
+    tables += ((start + len - 1) >> shift) - (start >> shift) + 1;
+  }
+  return tables;
+}
 namespace {
 
 std::string debugfs_dir = "/sys/kernel/debug/shadowmm";

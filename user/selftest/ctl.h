@@ -27,6 +27,11 @@ inline constexpr uint64_t kRW = SHADOWMM_PROT_READ | SHADOWMM_PROT_WRITE;
 inline constexpr uint64_t kRO = SHADOWMM_PROT_READ;
 inline constexpr uint64_t kNone = SHADOWMM_PROT_NONE;
 
+// Page tables that map [start, start + len) in a space of geometry @info
+// (PGD included): a table at each level below the PGD for every distinct
+// span of its parent's entries.
+uint64_t TablesCovering(const shadowmm_info& info, uint64_t start, uint64_t len);
+
 // <debugfs>/shadowmm, and the module's sysfs directory.
 void SetDebugfsDir(const std::string& dir);
 const std::string& DebugfsDir();

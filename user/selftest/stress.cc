@@ -18,25 +18,29 @@ namespace {
 
 const uint64_t& P = kPage;
 constexpr size_t R = sizeof(shadowmm_cmd);
-// Layout, from 8 GiB: the shared region (faults and zaps by everyone,
-// never remapped), the churn region (everyone maps, unmaps, protects and
-// faults there: the races the fault paths exist for), then one 4 MiB slot
-// per thread.  A thread's region is 2.25 MiB, so it has two PTE tables of
-// its own and shares the upper levels with its neighbours, whose unmaps
-// free tables next to its lockless walks.  MAPs without MAP_FIXED land far
-// below.
+// Layout, from 8 GiB, in pages of the space: the shared region (faults and
+// zaps by everyone, never remapped), the churn region (everyone maps,
+// unmaps, protects and faults there: the races the fault paths exist for),
+// then one slot of 1,024 pages per thread.  With 4 KiB pages a thread's
+// region is 2.25 MiB, so it has two PTE tables of its own and shares the
+// upper levels with its neighbours, whose unmaps free tables next to its
+// lockless walks; with 64 KiB pages everything is 16 times larger (a PTE
+// table spans 2 MiB in both geometries), so a region has 18 PTE tables and
+// still shares the PMD's.  MAPs without MAP_FIXED land far below.
 constexpr uint64_t kStressBase = 0x200000000;
 constexpr uint64_t kSharedPages = 256;
-constexpr uint64_t kChurnBase = kStressBase + (2ULL << 20);
+constexpr uint64_t kChurnOffsetPages = 512;
 constexpr uint64_t kChurnPages = 32;
 constexpr uint64_t kOwnPages = 576;
-constexpr uint64_t kSlot = 4ULL << 20;
+constexpr uint64_t kSlotPages = 1024;
+
+uint64_t ChurnBase() { return kStressBase + kChurnOffsetPages * P; }
 // Every value stored in the shared region carries this tag, so a read of
 // anything else (a stale or freed page) shows.
 constexpr uint64_t kTag = 0xa5ULL << 56;
 constexpr uint64_t kTagMask = 0xffULL << 56;
 
-uint64_t OwnBase(unsigned t) { return kStressBase + (t + 1) * kSlot; }
+uint64_t OwnBase(unsigned t) { return kStressBase + (t + 1) * kSlotPages * P; }
 
 class Rng {  // splitmix64: a fixed seed gives each thread a fixed sequence
  public:
@@ -384,7 +388,7 @@ class Worker {
   // possible at all, and the counters only where every outcome is known.
   void OpChurn() {
     const uint64_t k = 1 + rng_.Below(4);
-    const uint64_t addr = kChurnBase + rng_.Below(kChurnPages - k + 1) * P;
+    const uint64_t addr = ChurnBase() + rng_.Below(kChurnPages - k + 1) * P;
     const uint64_t value = kTag | (uint64_t{t_} << 40) | (rng_.Next() >> 24);
     shadowmm_cmd c;
     switch (rng_.Below(9)) {
@@ -538,7 +542,7 @@ void StressPhase(const StressOptions& opts, int mode, double seconds, unsigned p
     Space s;
     ASSERT_OK(s.SetMode(fixed_mode ? mode : SHADOWMM_MODE_CLASSIC));
     ASSERT_OK(s.MapFixed(kStressBase, kSharedPages * P));
-    ASSERT_OK(s.MapFixed(kChurnBase, kChurnPages * P));
+    ASSERT_OK(s.MapFixed(ChurnBase(), kChurnPages * P));
     std::vector<std::unique_ptr<Worker>> workers;
     for (unsigned t = 0; t < opts.threads; t++) {
       workers.push_back(std::make_unique<Worker>(s, t, opts.seed * 1000003 + phase * 7919 + t,

@@ -100,7 +100,8 @@ class RecordingBackend : public Backend {
 shadowmm_stats Replay(const std::vector<shadowmm_cmd>& records) {
   InitInprocCore();
   smm_mm* mm = nullptr;
-  EXPECT_EQ(smm_mm_create(nullptr, SHADOWMM_MODE_CLASSIC, SHADOWMM_GEOM_HOST, &mm), 0);
+  // In the recording's geometry, whatever the host's page size is.
+  EXPECT_EQ(smm_mm_create(nullptr, SHADOWMM_MODE_CLASSIC, SHADOWMM_GEOM_4K, &mm), 0);
   for (shadowmm_cmd cmd : records) {
     EXPECT_EQ(cmd.out_addr | cmd.out_value | cmd.out_faults | cmd.out_len, 0u);
     if (cmd.op == SHADOWMM_OP_MAP) {
@@ -141,7 +142,9 @@ TEST_P(RecordReplay, RecordedWorkloadMatchesInproc) {
     }
     shadowmm_stats replayed = Replay(recording.file.Records());
 
-    std::unique_ptr<Backend> inproc = MakeBackend(Config("inproc", 2));
+    BackendConfig direct_config = Config("inproc", 2);
+    direct_config.geometry = SHADOWMM_GEOM_4K;
+    std::unique_ptr<Backend> inproc = MakeBackend(direct_config);
     std::unique_ptr<Workload> w2 = MakeWorkload(wo);
     RunWorkload(*inproc, *w2, rc);
     shadowmm_stats direct = inproc->Stats();
