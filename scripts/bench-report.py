@@ -10,6 +10,7 @@ paths; microbenchmarks) and plots with error bars: records_vs_threads.png
 and aborts.png.  Statistics: scripts/benchstats.py (SciPy)."""
 import glob
 import json
+import re
 import os
 import sys
 
@@ -29,7 +30,8 @@ def load_runs(out):
         if name.startswith("micro-") or name in ("results", "icount"):
             continue
         doc = json.load(open(path))
-        env = "vm" if name.startswith("vm-") else "native"
+        env = ("vm-ppc64le" if name.startswith("vm_ppc64le-")
+               else "vm" if name.startswith("vm-") else "native")
         for run in doc["runs"]:
             run["env"] = env
             run["source"] = name
@@ -48,8 +50,17 @@ def machine_lines(out):
 def env_label(env, lines):
     if env == "native":
         return "native"
-    accel = next((line for line in lines if line.startswith("vm accel:")), "")
-    return "VM, TCG (software emulation)" if "tcg" in accel else "VM, " + accel[9:].strip()
+    prefix = env.replace("-", "_") + " "
+    accel = next((line for line in lines if line.startswith(prefix + "accel:")), "")
+    label = ("VM, TCG (software emulation)" if "tcg" in accel
+             else "VM, " + accel[len(prefix) + 6:].strip())
+    if env == "vm-ppc64le":
+        # The guest's own page size, as it printed it.
+        kernel = next((line for line in lines if line.startswith(prefix + "guest kernel:")), "")
+        size = re.search(r"PAGE_SIZE=(\d+)", kernel)
+        pages = f", {int(size.group(1)) // 1024} KiB pages" if size else ""
+        label = label.replace("VM, TCG", "VM, TCG, ppc64le" + pages, 1)
+    return label
 
 
 def workload_title(run):
@@ -168,7 +179,7 @@ def fault_path_table(runs):
           "| env | backend | mode | threads | faults | lockless | aborts (excl. no_table) "
           "| abort reasons |", "|---|---|---|---:|---:|---:|---:|---|"]
     eb = [r for r in runs if r["workload"] == "ebizzy" and r["backend"] != "stock"]
-    for env in ("native", "vm"):
+    for env in ("native", "vm", "vm-ppc64le"):
         rs = [r for r in eb if r["env"] == env]
         if not rs:
             continue
@@ -235,7 +246,7 @@ def micro_table(out):
 def plots(runs, out, lines, pts):
     eb = [r for r in runs if r["workload"] == "ebizzy" and not r.get("processes")
           and not r["source"].startswith("vm-submit-")]
-    envs = [e for e in ("native", "vm") if any(r["env"] == e for r in eb)]
+    envs = [e for e in ("native", "vm", "vm-ppc64le") if any(r["env"] == e for r in eb)]
     if not envs:
         return
     fig, axes = plt.subplots(1, len(envs), figsize=(6.5 * len(envs), 4.5), squeeze=False)

@@ -9,6 +9,9 @@
 #           path as its baseline, inside QEMU on Debian's kernel (TCG where
 #           KVM does not work: those numbers are labelled TCG), and one-page
 #           faults submitted by ioctl, write() batches and io_uring batches
+#   ppc64le the same ebizzy comparison (1, 2 and 4 threads) in QEMU on
+#           Debian's ppc64el kernel (64 KiB pages, the spaces in the host's
+#           geometry), under TCG, from the ppc64le cross build
 #   micro   Google Benchmark: lookup, fault cost per mode, submission cost;
 #           callgrind instruction counts per ebizzy 0.3 record and per
 #           fault, each mode (scripts/icount.sh)
@@ -21,7 +24,8 @@
 #   --duration S      seconds per run (default 1.5, after 0.5 s of warm-up)
 #   --repetitions N   runs per point (default 5)
 #   --threads LIST    thread counts (default 1..4x CPUs: 1,2,4,...)
-#   --no-vm           skip the QEMU part    --no-micro  skip Google Benchmark, callgrind
+#   --no-vm           skip the QEMU parts   --no-ppc64le  skip the ppc64le guest
+#   --no-micro        skip Google Benchmark, callgrind
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=1.5
@@ -31,6 +35,7 @@ cpus=$(nproc)
 threads=""
 for ((t = 1; t <= 4 * cpus; t *= 2)); do threads+="${threads:+,}$t"; done
 vm=1
+ppc64le=1
 micro=1
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -38,6 +43,7 @@ while [ $# -gt 0 ]; do
 	--repetitions) reps=$2; shift 2 ;;
 	--threads) threads=$2; shift 2 ;;
 	--no-vm) vm=0; shift ;;
+	--no-ppc64le) ppc64le=0; shift ;;
 	--no-micro) micro=0; shift ;;
 	-h | --help) sed -n '3,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown flag '$1' (--help lists them)" >&2; exit 2 ;;
@@ -50,8 +56,7 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=bench/results/$stamp
 mkdir -p "$out"
 [[ "$reps" =~ ^[1-9][0-9]*$ ]] || { echo "bench: --repetitions must be a positive count" >&2; exit 2; }
-common=(--workload=ebizzy --ebizzy=-mTRp --threads="$threads" --duration="$duration"
-	--warmup="$warmup")
+common=(--workload=ebizzy --ebizzy=-mTRp --duration="$duration" --warmup="$warmup")
 
 {
 	echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $cpus CPUs"
@@ -62,40 +67,64 @@ common=(--workload=ebizzy --ebizzy=-mTRp --threads="$threads" --duration="$durat
 echo "== bench: native stock, inproc (all modes)$([ -e /sys/kernel/debug/shadowmm/ctl ] &&
 	echo ', module (all modes)'), threads $threads, ${duration}s each, $reps repetitions" >&2
 for ((r = 1; r <= reps; r++)); do
-	"$bin" --backend=stock "${common[@]}" --json="$out/native-stock.r$r.json" \
+	"$bin" --backend=stock "${common[@]}" --threads="$threads" --json="$out/native-stock.r$r.json" \
 		>"$out/native-stock.r$r.txt"
-	"$bin" --backend=inproc --mode=all "${common[@]}" --json="$out/native-inproc.r$r.json" \
+	"$bin" --backend=inproc --mode=all "${common[@]}" --threads="$threads" --json="$out/native-inproc.r$r.json" \
 		>"$out/native-inproc.r$r.txt"
 	if [ -e /sys/kernel/debug/shadowmm/ctl ]; then
-		"$bin" --backend=module --mode=all "${common[@]}" --json="$out/native-module.r$r.json" \
+		"$bin" --backend=module --mode=all "${common[@]}" --threads="$threads" --json="$out/native-module.r$r.json" \
 			>"$out/native-module.r$r.txt"
 	fi
 done
+
+# The module's comparison in a guest: $1 qemu-run kernel, $2 name prefix of
+# the JSON files, $3 the shadowmm-bench the guest runs, $4 its thread
+# counts, $5 1 to add the submission-path runs.  The guest prints each JSON
+# between markers; the console log brings it back.
+vm_bench() {
+	local kernel=$1 prefix=$2 guest_bin=$3 guest_threads=$4 submit=$5 guest
+	guest="set -e; for r in $(seq -s ' ' 1 "$reps"); do for b in stock module; do m=all;"
+	guest+=" [ \$b = stock ] && m=stock;"
+	guest+=" shadowmm-bench --backend=\$b --mode=\$m ${common[*]} --threads=$guest_threads"
+	guest+=" --json=/tmp/r.json >/dev/null;"
+	guest+=" echo SHADOWMM-JSON-BEGIN $prefix-\$b.r\$r; cat /tmp/r.json; echo SHADOWMM-JSON-END;"
+	guest+=" done; done;"
+	if [ "$submit" = 1 ]; then
+		guest+=" for s in ioctl write uring; do shadowmm-bench --backend=module --workload=pft"
+		guest+=" --threads=1 --duration=$duration --repetitions=$reps --touch_chunk_pages=1"
+		guest+=" --batch=64 --submit=\$s"
+		guest+=" --json=/tmp/r.json >/dev/null; echo SHADOWMM-JSON-BEGIN $prefix-submit-\$s;"
+		guest+=" cat /tmp/r.json; echo SHADOWMM-JSON-END; done;"
+	fi
+	guest+=" echo SHADOWMM-GUEST-KERNEL \$(uname -r) \$(uname -m) PAGE_SIZE=\$(getconf PAGESIZE)"
+	scripts/qemu-run.sh --kernel "$kernel" --module kmod/shadowmm.ko --bin "$guest_bin" \
+		--smp "$cpus" --timeout 1500 --log "$out/$prefix-console.log" --quiet -- "$guest" \
+		>"$out/$prefix.txt" 2>&1 || { tail -20 "$out/$prefix.txt" >&2; exit 1; }
+	/usr/bin/python3 scripts/bench-extract.py "$out/$prefix-console.log" "$out"
+	grep -m1 -o 'accel: .*' "$out/$prefix.txt" | sed "s/^/$prefix /" >>"$out/machine.txt" || true
+	grep -m1 -o 'SHADOWMM-GUEST-KERNEL .*' "$out/$prefix-console.log" |
+		sed "s/SHADOWMM-GUEST-KERNEL/$prefix guest kernel:/" >>"$out/machine.txt" || true
+}
 
 if [ "$vm" = 1 ]; then
 	kdir=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -1)
 	echo "== bench: module in QEMU (Debian kernel, headers $kdir)" >&2
 	make -s -C kmod KDIR="$kdir" >"$out/kmod-build.log" 2>&1 ||
 		{ tail -20 "$out/kmod-build.log" >&2; exit 1; }
-	# The guest prints each JSON between markers; the console log brings it back.
-	guest="set -e; for r in $(seq -s ' ' 1 "$reps"); do for b in stock module; do m=all;"
-	guest+=" [ \$b = stock ] && m=stock;"
-	guest+=" shadowmm-bench --backend=\$b --mode=\$m ${common[*]} --json=/tmp/r.json >/dev/null;"
-	guest+=" echo SHADOWMM-JSON-BEGIN vm-\$b.r\$r; cat /tmp/r.json; echo SHADOWMM-JSON-END;"
-	guest+=" done; done;"
-	guest+=" for s in ioctl write uring; do shadowmm-bench --backend=module --workload=pft"
-	guest+=" --threads=1 --duration=$duration --repetitions=$reps --touch_chunk_pages=1"
-	guest+=" --batch=64 --submit=\$s"
-	guest+=" --json=/tmp/r.json >/dev/null; echo SHADOWMM-JSON-BEGIN vm-submit-\$s;"
-	guest+=" cat /tmp/r.json; echo SHADOWMM-JSON-END; done; uname -r > /tmp/k;"
-	guest+=" echo SHADOWMM-GUEST-KERNEL \$(cat /tmp/k)"
-	scripts/qemu-run.sh --kernel debian --module kmod/shadowmm.ko --bin "$bin" \
-		--smp "$cpus" --timeout 1500 --log "$out/vm-console.log" --quiet -- "$guest" \
-		>"$out/vm.txt" 2>&1 || { tail -20 "$out/vm.txt" >&2; exit 1; }
-	/usr/bin/python3 scripts/bench-extract.py "$out/vm-console.log" "$out"
-	grep -m1 -o 'accel: .*' "$out/vm.txt" | sed 's/^/vm /' >>"$out/machine.txt" || true
-	grep -m1 -o 'SHADOWMM-GUEST-KERNEL .*' "$out/vm-console.log" |
-		sed 's/SHADOWMM-GUEST-KERNEL/vm guest kernel:/' >>"$out/machine.txt" || true
+	vm_bench debian vm "$bin" "$threads" 1
+fi
+
+if [ "$vm" = 1 ] && [ "$ppc64le" = 1 ]; then
+	# ebizzy -mTRp at 1, 2 and 4 threads: what the SPF series measured on
+	# POWER, within the time TCG allows.
+	echo "== bench: module in QEMU, ppc64le (Debian's ppc64el kernel, TCG)" >&2
+	ppc_build=${PPC64LE_BUILD:-build-ppc64le}
+	{ make -s ppc64le PPC64LE_BUILD="$ppc_build" && make -s -C kmod clean &&
+		make -s -C kmod ARCH=ppc64le; } >"$out/ppc64le-build.log" 2>&1 ||
+		{ tail -20 "$out/ppc64le-build.log" >&2; exit 1; }
+	vm_bench ppc64le vm_ppc64le "$ppc_build/user/harness/shadowmm-bench" 1,2,4 0
+	# The x86-64 module is what later steps (and a loaded module) expect.
+	make -s -C kmod clean >/dev/null 2>&1 || true
 fi
 
 if [ "$micro" = 1 ]; then
