@@ -10,7 +10,6 @@ paths; microbenchmarks) and plots with error bars: records_vs_threads.png
 and aborts.png.  Statistics: scripts/benchstats.py (SciPy)."""
 import glob
 import json
-import re
 import os
 import sys
 
@@ -47,7 +46,8 @@ def machine_lines(out):
         return []
 
 
-def env_label(env, lines):
+def env_label(env, lines, runs=()):
+    """The environment's label; @runs give a ppc64le guest's page size."""
     if env == "native":
         return "native"
     prefix = env.replace("-", "_") + " "
@@ -55,10 +55,8 @@ def env_label(env, lines):
     label = ("VM, TCG (software emulation)" if "tcg" in accel
              else "VM, " + accel[len(prefix) + 6:].strip())
     if env == "vm-ppc64le":
-        # The guest's own page size, as it printed it.
-        kernel = next((line for line in lines if line.startswith(prefix + "guest kernel:")), "")
-        size = re.search(r"PAGE_SIZE=(\d+)", kernel)
-        pages = f", {int(size.group(1)) // 1024} KiB pages" if size else ""
+        sizes = {r.get("page_size") for r in runs if r.get("env") == env} - {None}
+        pages = "".join(f", {size // 1024} KiB pages" for size in sorted(sizes))
         label = label.replace("VM, TCG", "VM, TCG, ppc64le" + pages, 1)
     return label
 
@@ -116,7 +114,7 @@ def rate_tables(runs, pts, lines):
             by[(r["backend"], r["mode"], r["threads"])] = bs.point_key(r)
         n = max(pts[k]["summary"]["n"] for k in by.values())
         kind = "processes" if processes else "threads"
-        md.append(f"### {title}, {unit}/s — {env_label(env, lines)}, {kind}\n")
+        md.append(f"### {title}, {unit}/s — {env_label(env, lines, grs)}, {kind}\n")
         md.append(f"median [95% bootstrap interval of the median] over {n} repetitions"
                   " (interleaved across modes):\n")
         head = "| backend | mode | " + " | ".join(f"{t} {kind[:3]}" for t in threads) + " |"
@@ -134,7 +132,7 @@ def rate_tables(runs, pts, lines):
             md.append(f"| {b} | {m} | " + " | ".join(cells) + " |")
         md.append("")
         for which, label in (("vs_classic", "classic (same backend)"),
-                             ("vs_stock", f"stock ({env_label(env, lines)})")):
+                             ("vs_stock", f"stock ({env_label(env, lines, grs)})")):
             rows = []
             for b, m in keys:
                 cells = [ratio_cell(pts[by[(b, m, t)]][which]) if (b, m, t) in by else "-"
@@ -264,7 +262,7 @@ def plots(runs, out, lines, pts):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("threads")
         ax.set_ylabel("records/s (median, 95% interval)")
-        ax.set_title(f"{workload_title(rs[0])} — {env_label(env, lines)}")
+        ax.set_title(f"{workload_title(rs[0])} — {env_label(env, lines, rs)}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

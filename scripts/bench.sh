@@ -96,7 +96,7 @@ vm_bench() {
 		guest+=" --json=/tmp/r.json >/dev/null; echo SHADOWMM-JSON-BEGIN $prefix-submit-\$s;"
 		guest+=" cat /tmp/r.json; echo SHADOWMM-JSON-END; done;"
 	fi
-	guest+=" echo SHADOWMM-GUEST-KERNEL \$(uname -r) \$(uname -m) PAGE_SIZE=\$(getconf PAGESIZE)"
+	guest+=" echo SHADOWMM-GUEST-KERNEL \$(uname -r) \$(uname -m)"
 	scripts/qemu-run.sh --kernel "$kernel" --module kmod/shadowmm.ko --bin "$guest_bin" \
 		--smp "$cpus" --timeout 1500 --log "$out/$prefix-console.log" --quiet -- "$guest" \
 		>"$out/$prefix.txt" 2>&1 || { tail -20 "$out/$prefix.txt" >&2; exit 1; }
