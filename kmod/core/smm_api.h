@@ -45,6 +45,28 @@ unsigned int smm_get_mode(struct smm_mm *mm);
  */
 int smm_set_geometry(struct smm_mm *mm, unsigned int geometry);
 unsigned int smm_get_geometry(struct smm_mm *mm);
+/*
+ * SET_MEMORY (the host copies the struct in): the resident budget, its
+ * watermarks and the swap store.  -EINVAL unless wmark_low <= wmark_high
+ * <= max_pages (both 0: derived), -EBUSY if fewer slots than in use,
+ * -ENOMEM if the slot table cannot be allocated.
+ */
+int smm_set_memory(struct smm_mm *mm, const struct shadowmm_memory *mem);
+/* SET_SWAP_POLICY; -EINVAL for an unknown policy. */
+int smm_set_swap_policy(struct smm_mm *mm, unsigned int policy);
+/* Name of swap policy @p ("fallback", "drop-retry", "vma-retry"), or NULL. */
+const char *smm_swap_policy_name(unsigned int p);
+int smm_swap_policy_parse(const char *name);
+
+/*
+ * The kernel's memory pressure (the module's shrinker): resident pages
+ * that could be swapped out, and a scan that reclaims up to @nr of them
+ * across spaces, returning how many it freed, or -1 if it must not wait
+ * for the spaces' list now (the shrinker's SHRINK_STOP).
+ */
+unsigned long smm_shrink_count(void);
+long smm_shrink_scan(unsigned long nr);
+
 /* What GET_INFO returns: page size, table geometry, address limits. */
 void smm_mm_info(struct smm_mm *mm, struct shadowmm_info *info);
 

@@ -86,6 +86,25 @@ enum shadowmm_mode {
 };
 
 /*
+ * What a vmalock fault does when it must wait for a swap-in
+ * (SET_SWAP_POLICY, <debugfs>/shadowmm/swap_policy for new spaces), so one
+ * run compares kernel generations.  classic always drops mmap_lock, waits
+ * and retries (FAULT_FLAG_ALLOW_RETRY); spf and mmseq always abort.
+ */
+enum shadowmm_swap_policy {
+	/* 6.4: give up the VMA lock at once and fault under mmap_lock. */
+	SHADOWMM_SWAP_FALLBACK = 0,
+	/*
+	 * 6.6 ("Per-VMA lock support for swap and userfaults"): drop the VMA
+	 * lock, wait for the read, retry the fault under mmap_lock.
+	 */
+	SHADOWMM_SWAP_DROP_RETRY = 1,
+	/* LSFMM 2026: drop the VMA lock, wait, retry under the VMA lock. */
+	SHADOWMM_SWAP_VMA_RETRY = 2,
+	SHADOWMM_NR_SWAP_POLICIES
+};
+
+/*
  * Known bugs, on purpose: bits of <debugfs>/shadowmm/bugs (smm_set_bugs()
  * in-process).  Each puts back a historical ordering or locking mistake so
  * that a test can prove its detector still fires.  Module-wide, off by
@@ -153,6 +172,21 @@ enum shadowmm_op {
 	 * never meet the other's.
 	 */
 	SHADOWMM_OP_SET_GEOMETRY = 12,
+	/*
+	 * RECLAIM in: addr, len (a range; both 0: the whole space), value
+	 * (pages to reclaim; 0: every page it can); out: out_value (pages
+	 * reclaimed), out_len (pages scanned).  Needs swap slots
+	 * (SET_MEMORY); -ENOSPC if none is free before the first page.
+	 */
+	SHADOWMM_OP_RECLAIM = 13,
+	/* SET_SWAP_POLICY in: value (enum shadowmm_swap_policy). */
+	SHADOWMM_OP_SET_SWAP_POLICY = 14,
+	/*
+	 * SET_MEMORY in: ptr, len (struct shadowmm_memory, whole).  The
+	 * resident budget, its watermarks and the swap store; -EINVAL if
+	 * they do not nest, -EBUSY if fewer slots than are in use.
+	 */
+	SHADOWMM_OP_SET_MEMORY = 15,
 	SHADOWMM_NR_OPS
 };
 
@@ -190,6 +224,9 @@ struct shadowmm_cmd {
 #define SHADOWMM_IOC_SEARCH	SHADOWMM_IOC(SHADOWMM_OP_SEARCH)
 #define SHADOWMM_IOC_GET_INFO	SHADOWMM_IOC(SHADOWMM_OP_GET_INFO)
 #define SHADOWMM_IOC_SET_GEOMETRY SHADOWMM_IOC(SHADOWMM_OP_SET_GEOMETRY)
+#define SHADOWMM_IOC_RECLAIM	SHADOWMM_IOC(SHADOWMM_OP_RECLAIM)
+#define SHADOWMM_IOC_SET_SWAP_POLICY SHADOWMM_IOC(SHADOWMM_OP_SET_SWAP_POLICY)
+#define SHADOWMM_IOC_SET_MEMORY	SHADOWMM_IOC(SHADOWMM_OP_SET_MEMORY)
 
 /*
  * Counters, named after the kernel's vm events where one exists.  The list
@@ -241,7 +278,31 @@ struct shadowmm_cmd {
 	X(OP_COPY, "op_copy")						\
 	X(OP_SEARCH, "op_search")					\
 	X(COPY_BYTES, "copy_bytes")	/* bytes COPY moved */		\
-	X(SEARCH_COMPARE, "search_compare")	/* records compared */
+	X(SEARCH_COMPARE, "search_compare")	/* records compared */ \
+	X(PGSCAN, "pgscan")		/* pages the reclaimer looked at */ \
+	X(PGSTEAL, "pgsteal")		/* pages it took away */	\
+	X(PGACTIVATE, "pgactivate")	/* referenced: second chance */	\
+	X(PSWPOUT, "pswpout")		/* pages written to swap */	\
+	X(PSWPIN, "pswpin")		/* pages read from swap */	\
+	X(PGMAJFAULT, "pgmajfault")	/* faults that waited for a read */ \
+	X(SWAP_CACHE_HIT, "swap_cache_hit")	/* swap-in without I/O */ \
+	X(SWAP_SLOT_ALLOC, "swap_slot_alloc")				\
+	X(SWAP_SLOT_FREE, "swap_slot_free")				\
+	X(SWAP_FULL, "swap_full")	/* reclaim found no free slot */ \
+	X(RECLAIM_DIRECT, "reclaim_direct")	/* by a faulting thread */ \
+	X(RECLAIM_BACKGROUND, "reclaim_background")	/* kswapd's runs */ \
+	X(RECLAIM_SHRINKER, "reclaim_shrinker")	/* host memory pressure */ \
+	X(FAULT_RETRY, "fault_retry")	/* classic: mmap_lock dropped */ \
+	X(SPF_ABORT_SWAP, "spf_abort_swap")				\
+	X(MMSEQ_ABORT_SWAP, "mmseq_abort_swap")				\
+	X(SPF_ABORT_NO_ANON, "spf_abort_no_anon")	/* no anon_vma yet */ \
+	X(MMSEQ_ABORT_NO_ANON, "mmseq_abort_no_anon")			\
+	X(VMA_LOCK_NO_ANON, "vma_lock_no_anon")				\
+	X(VMA_LOCK_SWAP_FALLBACK, "vma_lock_swap_fallback")		\
+	X(VMA_LOCK_SWAP_DROP_RETRY, "vma_lock_swap_drop_retry")	\
+	X(VMA_LOCK_SWAP_VMA_RETRY, "vma_lock_swap_vma_retry")		\
+	X(ANON_VMA_ALLOC, "anon_vma_alloc")				\
+	X(ANON_VMA_FREE, "anon_vma_free")
 
 #define SHADOWMM_COUNTER_ENUM(name, str) SHADOWMM_EV_##name,
 enum shadowmm_counter {
@@ -280,6 +341,31 @@ struct shadowmm_info {
 	__u64 task_size;	/* SHADOWMM_TASK_SIZE */
 	__u64 mmap_min_addr;	/* SHADOWMM_MMAP_MIN_ADDR */
 	__u64 host_page_size;	/* the kernel's PAGE_SIZE */
+	/* struct shadowmm_memory as it is now */
+	__u64 max_pages;
+	__u64 wmark_high;
+	__u64 wmark_low;
+	__u64 swap_slots;
+	__u64 swap_latency_us;
+	__u64 swap_policy;	/* enum shadowmm_swap_policy */
+};
+
+/*
+ * SET_MEMORY: a space's resident budget and its swap store, in pages of
+ * the space's size.  Resident pages never exceed max_pages: a fault that
+ * would reclaims first (direct reclaim), or fails with -ENOMEM if nothing
+ * can be swapped out.  Background reclaim starts when resident pages
+ * reach wmark_high and stops at wmark_low.  wmark_low <= wmark_high <=
+ * max_pages; 0 for both: derived from max_pages (1/16 and 1/8 below it).
+ * max_pages 0: no budget (and no reclaim but RECLAIM's).  A swap-in
+ * sleeps swap_latency_us per page, as does each page written out.
+ */
+struct shadowmm_memory {
+	__u64 max_pages;
+	__u64 wmark_high;
+	__u64 wmark_low;
+	__u64 swap_slots;	/* 0: no swap */
+	__u64 swap_latency_us;
 };
 
 #endif /* _UAPI_SHADOWMM_H */
