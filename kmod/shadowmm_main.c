@@ -132,6 +132,12 @@ static int __init shadowmm_init(void)
 		smm_core_exit();
 		return ret;
 	}
+	ret = shadowmm_shrinker_init();
+	if (ret) {
+		shadowmm_debugfs_exit();
+		smm_core_exit();
+		return ret;
+	}
 	pr_info("loaded: max_pages=%lu max_vmas=%lu default_mode=%s default_geometry=%s\n",
 		max_pages, max_vmas, smm_mode_name(default_mode),
 		smm_geometry_name(default_geometry));
@@ -144,6 +150,7 @@ static int __init shadowmm_init(void)
  */
 static void __exit shadowmm_exit(void)
 {
+	shadowmm_shrinker_exit();
 	shadowmm_debugfs_exit();
 	smm_core_exit();
 }

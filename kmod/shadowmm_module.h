@@ -27,6 +27,9 @@ void shadowmm_ctl_validate_stats(unsigned long *runs, unsigned long *failed);
 
 /* shadowmm_debugfs.c */
 int shadowmm_debugfs_init(void);
+/* shadowmm_reclaim.c: the shrinker (the reclaim thread is the core's). */
+int shadowmm_shrinker_init(void);
+void shadowmm_shrinker_exit(void);
 void shadowmm_debugfs_exit(void);
 
 #endif /* SHADOWMM_MODULE_H */

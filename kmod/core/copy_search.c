@@ -34,14 +34,17 @@ static bool smm_piece_present(struct smm_mm *mm, unsigned long addr,
 	pt = smm_pt_walk(mm, addr);
 	if (pt && smm_pte_allows(READ_ONCE(*smm_pte_slot(mm, pt, addr)),
 				 write)) {
-		unsigned long pte;
+		unsigned long *ptep = smm_pte_slot(mm, pt, addr), pte;
 
 		spin_lock(&pt->ptl);
-		pte = *smm_pte_slot(mm, pt, addr);
+		pte = *ptep;
 		if (smm_pte_allows(pte, write)) {
-			char *p = (char *)smm_pte_page(pte) +
+			char *p = (char *)smm_pte_to_page(pte)->virt +
 				  smm_page_offset(mm, addr);
 
+			/* The accessed bit, as an access sets it. */
+			if (!(pte & SMM_PTE_YOUNG))
+				WRITE_ONCE(*ptep, pte | SMM_PTE_YOUNG);
 			if (write)
 				memcpy(p, buf, len);
 			else

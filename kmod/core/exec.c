@@ -124,20 +124,35 @@ int smm_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 		if (cmd->value >= SHADOWMM_NR_GEOMS || cmd->flags)
 			return -EINVAL;
 		return smm_set_geometry(mm, cmd->value);
+	case SHADOWMM_OP_RECLAIM:
+		if (cmd->flags || ((cmd->addr || cmd->len) &&
+				   !range_ok(mm, cmd->addr, cmd->len)))
+			return -EINVAL;
+		return smm_exec_reclaim(mm, cmd);
+	case SHADOWMM_OP_SET_SWAP_POLICY:
+		if (cmd->value >= SHADOWMM_NR_SWAP_POLICIES || cmd->flags)
+			return -EINVAL;
+		return smm_set_swap_policy(mm, cmd->value);
 	case SHADOWMM_OP_COPY:
 		return smm_exec_copy(mm, cmd);
 	case SHADOWMM_OP_SEARCH:
 		return smm_exec_search(mm, cmd);
 	default:
-		/* GET_STATS, GET_INFO need the host to copy out; unknown ops. */
+		/*
+		 * GET_STATS, GET_INFO, SET_MEMORY need the host to copy;
+		 * unknown ops.
+		 */
 		return -EINVAL;
 	}
 }
 
+/* Each validation's mark on the anon_vmas it has checked. */
+static unsigned long smm_check_stamp;
+
 int smm_mm_validate(struct smm_mm *mm, char *why, unsigned long why_len)
 {
+	unsigned long n = 0, chains = 0, nodes = 0, stamp;
 	struct smm_vma *vma, *prev = NULL;
-	unsigned long n = 0;
 	int ret = 0;
 
 	/*
@@ -150,6 +165,9 @@ int smm_mm_validate(struct smm_mm *mm, char *why, unsigned long why_len)
 	list_for_each_entry(vma, &mm->vma_list, vm_list)
 		smm_vma_start_write(vma);
 	synchronize_rcu();
+	/* And reclaim, which needs no mmap lock. */
+	mutex_lock(&mm->reclaim_lock);
+	stamp = ++smm_check_stamp;
 	list_for_each_entry(vma, &mm->vma_list, vm_list) {
 		n++;
 		if (vma->vm_start >= vma->vm_end ||
@@ -161,7 +179,18 @@ int smm_mm_validate(struct smm_mm *mm, char *why, unsigned long why_len)
 			ret = -EUCLEAN;
 			goto out;
 		}
+		ret = smm_rmap_validate_vma(mm, vma, stamp, &chains, &nodes,
+					    why, why_len);
+		if (ret)
+			goto out;
 		prev = vma;
+	}
+	/* Nothing in the trees but the live VMAs' chains. */
+	if (chains != nodes) {
+		snprintf(why, why_len, "rmap: %lu chains, %lu tree nodes",
+			 chains, nodes);
+		ret = -EUCLEAN;
+		goto out;
 	}
 	if (n != mm->nr_vmas) {
 		snprintf(why, why_len, "vma: %lu listed, nr_vmas %lu", n,
@@ -173,6 +202,7 @@ int smm_mm_validate(struct smm_mm *mm, char *why, unsigned long why_len)
 	if (!ret)
 		ret = smm_pt_validate(mm, why, why_len);
 out:
+	mutex_unlock(&mm->reclaim_lock);
 	smm_mmap_write_unlock(mm);
 	return ret;
 }

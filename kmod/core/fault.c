@@ -14,10 +14,11 @@
 #include "smm.h"
 
 /* The u64 at @addr inside @page; PTE lock held. */
-static void smm_do_access(struct smm_mm *mm, void *page, unsigned long addr,
-			  bool write, u64 *val)
+static void smm_do_access(struct smm_mm *mm, struct smm_page *page,
+			  unsigned long addr, bool write, u64 *val)
 {
-	u64 *p = (u64 *)((char *)page + (smm_page_offset(mm, addr) & ~7UL));
+	u64 *p = (u64 *)((char *)page->virt +
+			 (smm_page_offset(mm, addr) & ~7UL));
 
 	if (write)
 		*p = *val;
@@ -25,78 +26,224 @@ static void smm_do_access(struct smm_mm *mm, void *page, unsigned long addr,
 		*val = *p;
 }
 
+/* The accessed bit, as the MMU sets it: what reclaim's clock tests. */
+static inline void smm_pte_mkyoung(unsigned long *ptep, unsigned long pte)
+{
+	if (!(pte & SMM_PTE_YOUNG))
+		WRITE_ONCE(*ptep, pte | SMM_PTE_YOUNG);
+}
+
 /*
  * PTE lock held, the VMA's protection @prot validated by the caller.
- * Installs *pagep if the entry is empty (consuming it), then accesses.
+ * Installs *pagep if the entry is empty (consuming it: its reference
+ * becomes the mapping's), placing it in the rmap at @index of @av and on
+ * the LRU, then accesses.
  */
 void smm_fault_install(struct smm_mm *mm, struct smm_pt *pt,
 		       unsigned long addr, unsigned long prot, bool write,
-		       u64 *val, void **pagep)
+		       u64 *val, struct smm_page **pagep,
+		       struct smm_anon_vma *av, unsigned long index)
 {
 	unsigned long *ptep = smm_pte_slot(mm, pt, addr);
-	unsigned long pte = *ptep, bits = smm_prot_to_pte(prot);
+	unsigned long pte = *ptep;
 
 	lockdep_assert_held(&pt->ptl);
 	if (!pte) {
-		pte = (unsigned long)*pagep | bits;
+		struct smm_page *page = *pagep;
+
+		smm_page_add_anon_rmap(page, av, index);
+		pte = (unsigned long)page | smm_prot_to_pte(prot) |
+		      SMM_PTE_YOUNG;
 		*pagep = NULL;
 		pt->nr_used++;
 		WRITE_ONCE(*ptep, pte);
+		smm_lru_add(mm, page);
+	} else {
+		smm_pte_mkyoung(ptep, pte);
 	}
-	smm_do_access(mm, smm_pte_page(pte), addr, write, val);
+	smm_do_access(mm, smm_pte_to_page(pte), addr, write, val);
+}
+
+/*
+ * A fault on a swap entry (do_swap_page()).  A page in the swap cache
+ * and up to date is mapped at once.  Otherwise the fault must wait for a
+ * read: with ALLOW_RETRY (and not TRIED) it returns SMM_FAULT_RETRY with
+ * the page to read or wait for in @vmf, for the caller to drop its lock
+ * first; else it waits here, lock held.  -ESTALE: the PTE changed, fault
+ * again.
+ */
+static int do_swap_page(struct smm_mm *mm, struct smm_vma *vma,
+			struct smm_pt *pt, unsigned long addr,
+			unsigned long entry, bool write, u64 *val,
+			struct smm_fault *vmf)
+{
+	unsigned long *ptep = smm_pte_slot(mm, pt, addr);
+	struct smm_page *page;
+	bool must_read;
+	int err;
+
+	page = smm_swapin_get(mm, entry, true, &must_read, &err);
+	if (!page)
+		return err == -EAGAIN ? -ESTALE : err;
+	/* Acquire: pairs with the release in smm_swap_read(). */
+	if (must_read || !smp_load_acquire(&page->uptodate)) {
+		vmf->wait_page = page;
+		vmf->must_read = must_read;
+		if ((vmf->flags & SMM_FAULT_ALLOW_RETRY) &&
+		    !(vmf->flags & SMM_FAULT_TRIED))
+			return SMM_FAULT_RETRY;
+		/* TRIED: wait holding the lock, and keep our reference. */
+		atomic_long_inc(&page->refcount);
+		smm_fault_wait(mm, vmf);
+	}
+	spin_lock(&pt->ptl);
+	if (READ_ONCE(*ptep) != entry) {
+		spin_unlock(&pt->ptl);
+		smm_swapin_put(mm, page);
+		return -ESTALE;
+	}
+	smm_swapin_map(mm, vma, ptep, addr, entry, page, vma->vm_prot);
+	smm_do_access(mm, page, addr, write, val);
+	spin_unlock(&pt->ptl);
+	return 0;
+}
+
+/*
+ * The wait of a fault that got SMM_FAULT_RETRY, its lock dropped: reads
+ * the page in (a major fault) or waits for the read under way, then lets
+ * go of it; the retried fault finds it in the swap cache.
+ */
+void smm_fault_wait(struct smm_mm *mm, struct smm_fault *vmf)
+{
+	struct smm_page *page = vmf->wait_page;
+
+	if (vmf->must_read) {
+		smm_swap_read(mm, page);
+		vmf->major = true;
+	} else {
+		smm_swapin_wait(page);
+	}
+	vmf->wait_page = NULL;
+	vmf->must_read = false;
+	smm_swapin_put(mm, page);
 }
 
 /*
  * The fault proper, with @vma stable: the mmap lock (classic) or the VMA
- * read lock (vmalock) is held.  May allocate tables and a page; a page it
- * did not need is freed before returning, so no page is ever in flight
- * outside a section that smm_mm_validate() waits out.
+ * read lock (vmalock, SMM_FAULT_VMA_LOCK) is held.  May allocate tables,
+ * a page (reclaiming for it) and the VMA's anon_vma; a page it did not
+ * need is freed before returning.  Returns 0, -EFAULT, -ENOMEM,
+ * SMM_FAULT_RETRY (see do_swap_page()) or, under the VMA lock only,
+ * -EAGAIN: the fault must be redone under mmap_lock.
  */
 int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
-		     unsigned long addr, bool write, u64 *val)
+		     unsigned long addr, bool write, u64 *val,
+		     struct smm_fault *vmf)
 {
-	void *page = NULL;
+	struct smm_anon_vma *av_new = NULL;
+	struct smm_avc *avc_new = NULL;
+	struct smm_page *page = NULL;
+	unsigned long *ptep, pte;
 	struct smm_pt *pt;
+	int ret = 0;
 
 	lockdep_assert(lockdep_is_held(&mm->mmap_lock) ||
 		       lockdep_is_held(&vma->vm_lock));
 	if (!smm_prot_allows(vma->vm_prot, write))
 		return -EFAULT;
+	/*
+	 * 6.4's lock_vma_under_rcu(): a VMA without an anon_vma takes its
+	 * first fault under mmap_lock, where anon_vma_prepare() may run.
+	 */
+	if ((vmf->flags & SMM_FAULT_VMA_LOCK) && !vma->anon_vma) {
+		smm_count(mm, SHADOWMM_EV_VMA_LOCK_NO_ANON);
+		return -EAGAIN;
+	}
 	pt = smm_pt_walk_alloc(mm, addr);
 	if (!pt)
 		return -ENOMEM;
+	ptep = smm_pte_slot(mm, pt, addr);
 	for (;;) {
-		/* Allocate outside the PTE lock: it may sleep. */
-		if (!page && !READ_ONCE(*smm_pte_slot(mm, pt, addr))) {
-			page = smm_page_alloc_charged(mm, GFP_KERNEL);
-			if (!page)
-				return -ENOMEM;
+		pte = READ_ONCE(*ptep);
+		if (smm_pte_is_swap(pte)) {
+			if (page) {
+				smm_put_page(mm, page);
+				page = NULL;
+			}
+			if ((vmf->flags & SMM_FAULT_VMA_LOCK) &&
+			    READ_ONCE(mm->swap_policy) ==
+			    SHADOWMM_SWAP_FALLBACK) {
+				smm_count(mm, SHADOWMM_EV_VMA_LOCK_SWAP_FALLBACK);
+				ret = -EAGAIN;
+				break;
+			}
+			ret = do_swap_page(mm, vma, pt, addr, pte, write, val,
+					   vmf);
+			if (ret == -ESTALE)
+				continue;
+			break;
+		}
+		/* Allocate outside the PTE lock: it may sleep and reclaim. */
+		if (!pte && !page) {
+			page = smm_page_alloc(mm, GFP_KERNEL);
+			if (!page) {
+				ret = -ENOMEM;
+				break;
+			}
+			/*
+			 * After the page: a fault that fails changes
+			 * nothing, so the VMA may still merge as before.
+			 */
+			if (!vma->anon_vma) {
+				ret = smm_anon_vma_prepare_alloc(mm, &av_new,
+								 &avc_new);
+				if (ret)
+					break;
+				smm_anon_vma_prepare(vma, &av_new, &avc_new);
+			}
 		}
 		spin_lock(&pt->ptl);
-		/* A concurrent zap may have emptied it meanwhile. */
-		if (*smm_pte_slot(mm, pt, addr) || page)
-			break;
+		pte = *ptep;
+		/* A concurrent zap or reclaim may have changed it. */
+		if (smm_pte_is_swap(pte) || (!pte && !page)) {
+			spin_unlock(&pt->ptl);
+			continue;
+		}
+		smm_fault_install(mm, pt, addr, vma->vm_prot, write, val,
+				  &page, vma->anon_vma,
+				  smm_vma_index(vma, addr));
 		spin_unlock(&pt->ptl);
+		break;
 	}
-	smm_fault_install(mm, pt, addr, vma->vm_prot, write, val, &page);
-	spin_unlock(&pt->ptl);
-	/* Another fault filled the entry first. */
+	/* Another fault filled the entry first, or we failed. */
 	if (page)
-		smm_page_free_charged(mm, page);
-	return 0;
+		smm_put_page(mm, page);
+	smm_anon_vma_prepare_release(mm, av_new, avc_new);
+	return ret;
 }
 
-static int smm_fault_classic(struct smm_mm *mm, unsigned long addr,
-			     bool write, u64 *val)
+int smm_fault_classic(struct smm_mm *mm, unsigned long addr, bool write,
+		      u64 *val, struct smm_fault *vmf)
 {
 	struct smm_vma *vma;
-	int ret = -EFAULT;
+	int ret;
 
-	down_read(&mm->mmap_lock);
-	vma = smm_vt_lookup(mm, addr);
-	if (vma && addr < vma->vm_end)
-		ret = smm_fault_locked(mm, vma, addr, write, val);
-	up_read(&mm->mmap_lock);
+	vmf->flags |= SMM_FAULT_ALLOW_RETRY;
+	vmf->flags &= ~SMM_FAULT_VMA_LOCK;
+	for (;;) {
+		ret = -EFAULT;
+		down_read(&mm->mmap_lock);
+		vma = smm_vt_lookup(mm, addr);
+		if (vma && addr < vma->vm_end)
+			ret = smm_fault_locked(mm, vma, addr, write, val, vmf);
+		up_read(&mm->mmap_lock);
+		if (ret != SMM_FAULT_RETRY)
+			break;
+		/* VM_FAULT_RETRY: wait with mmap_lock dropped, once. */
+		smm_count(mm, SHADOWMM_EV_FAULT_RETRY);
+		smm_fault_wait(mm, vmf);
+		vmf->flags |= SMM_FAULT_TRIED;
+	}
 	if (!ret)
 		smm_count(mm, SHADOWMM_EV_FAULT_CLASSIC);
 	return ret;
@@ -119,12 +266,15 @@ static bool smm_access_present(struct smm_mm *mm, unsigned long addr,
 	if (pt && smm_pte_allows(READ_ONCE(*smm_pte_slot(mm, pt, addr)),
 				 write)) {
 		unsigned long pte;
+		unsigned long *ptep = smm_pte_slot(mm, pt, addr);
 
 		spin_lock(&pt->ptl);
-		/* Re-check: a zap or protect may have won the lock. */
-		pte = *smm_pte_slot(mm, pt, addr);
+		/* Re-check: a zap, protect or reclaim may have won the lock. */
+		pte = *ptep;
 		if (smm_pte_allows(pte, write)) {
-			smm_do_access(mm, smm_pte_page(pte), addr, write, val);
+			smm_pte_mkyoung(ptep, pte);
+			smm_do_access(mm, smm_pte_to_page(pte), addr, write,
+				      val);
 			done = true;
 		}
 		spin_unlock(&pt->ptl);
@@ -136,6 +286,7 @@ static bool smm_access_present(struct smm_mm *mm, unsigned long addr,
 int smm_access(struct smm_mm *mm, unsigned long addr, bool write, u64 *val,
 	       bool *faulted)
 {
+	struct smm_fault vmf = { 0 };
 	unsigned int mode;
 	int ret;
 
@@ -156,7 +307,7 @@ int smm_access(struct smm_mm *mm, unsigned long addr, bool write, u64 *val,
 				    mode == SHADOWMM_MODE_MMSEQ);
 		break;
 	case SHADOWMM_MODE_VMALOCK:
-		ret = smm_fault_vmalock(mm, addr, write, val);
+		ret = smm_fault_vmalock(mm, addr, write, val, &vmf);
 		break;
 	default:
 		ret = -EAGAIN;
@@ -165,8 +316,10 @@ int smm_access(struct smm_mm *mm, unsigned long addr, bool write, u64 *val,
 	if (ret == -EAGAIN) {
 		if (mode != SHADOWMM_MODE_CLASSIC)
 			smm_count(mm, SHADOWMM_EV_FALLBACK);
-		ret = smm_fault_classic(mm, addr, write, val);
+		ret = smm_fault_classic(mm, addr, write, val, &vmf);
 	}
+	if (vmf.major)
+		smm_count(mm, SHADOWMM_EV_PGMAJFAULT);
 	if (ret == -EFAULT)
 		smm_count(mm, SHADOWMM_EV_FAULT_SIGSEGV);
 	else if (ret == -ENOMEM)
@@ -186,11 +339,16 @@ int smm_mm_peek(struct smm_mm *mm, unsigned long addr, __u64 *val)
 
 		spin_lock(&pt->ptl);
 		pte = *smm_pte_slot(mm, pt, addr);
-		if (pte) {
+		if (smm_pte_present(pte)) {
 			u64 v;
 
-			smm_do_access(mm, smm_pte_page(pte), addr, false, &v);
+			smm_do_access(mm, smm_pte_to_page(pte), addr, false,
+				      &v);
 			*val = v;
+			ret = 1;
+		} else if (smm_pte_is_swap(pte)) {
+			*val = smm_swap_peek(mm, pte,
+					     smm_page_offset(mm, addr) & ~7UL);
 			ret = 1;
 		}
 		spin_unlock(&pt->ptl);

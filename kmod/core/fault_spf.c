@@ -28,9 +28,10 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 {
 	enum shadowmm_counter abort;
 	const seqcount_t *seqc;
-	unsigned long start, end, prot, *ptep;
+	unsigned long start, end, prot, pgoff, *ptep, pte;
+	struct smm_page *page = NULL;
+	struct smm_anon_vma *av;
 	struct smm_vma *vma;
-	void *page = NULL;
 	struct smm_pt *pt;
 	unsigned int seq;
 
@@ -67,10 +68,20 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 	start = READ_ONCE(vma->vm_start);
 	end = READ_ONCE(vma->vm_end);
 	prot = READ_ONCE(vma->vm_prot);
+	pgoff = READ_ONCE(vma->vm_pgoff);
 	if (addr < start || addr >= end)
 		goto out_abort;
 	abort = SPF_EV(mmseq, ABORT_ACCESS);
 	if (!smm_prot_allows(prot, write))
+		goto out_abort;
+	/*
+	 * As in the series: no anon_vma yet, no speculation (preparing one
+	 * takes locks).  Acquire: pairs with the release in
+	 * smm_anon_vma_prepare(), so the anon_vma is seen initialised.
+	 */
+	av = smp_load_acquire(&vma->anon_vma);
+	abort = SPF_EV(mmseq, ABORT_NO_ANON);
+	if (!av)
 		goto out_abort;
 	/*
 	 * The fields may be torn mid-change: trust them only if unchanged.
@@ -92,9 +103,17 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 		goto out_abort;
 	ptep = smm_pte_slot(mm, pt, addr);
 	for (;;) {
-		/* Under RCU nothing may sleep: an atomic allocation or none. */
-		if (!page && !READ_ONCE(*ptep)) {
-			page = smm_page_alloc_charged(mm, GFP_NOWAIT);
+		/* A swap-in must sleep: not here (the series' abort). */
+		pte = READ_ONCE(*ptep);
+		abort = SPF_EV(mmseq, ABORT_SWAP);
+		if (smm_pte_is_swap(pte))
+			goto out_abort;
+		/*
+		 * Under RCU nothing may sleep: an atomic allocation, never
+		 * reclaim, or none.
+		 */
+		if (!page && !pte) {
+			page = smm_page_alloc(mm, GFP_NOWAIT);
 			abort = SPF_EV(mmseq, ABORT_NOMEM);
 			if (!page)
 				goto out_abort;
@@ -104,8 +123,14 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 			abort = SPF_EV(mmseq, ABORT_PTL_BUSY);
 			goto out_abort;
 		}
+		pte = *ptep;
+		if (smm_pte_is_swap(pte)) {
+			spin_unlock(&pt->ptl);
+			abort = SPF_EV(mmseq, ABORT_SWAP);
+			goto out_abort;
+		}
 		/* Emptied by a zap since we looked: get a page and retry. */
-		if (*ptep || page)
+		if (pte || page)
 			break;
 		spin_unlock(&pt->ptl);
 	}
@@ -124,17 +149,19 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 		spin_unlock(&pt->ptl);
 		goto out_abort;
 	}
-	smm_fault_install(mm, pt, addr, prot, write, val, &page);
+	/* start and pgoff validated with the rest by the retry above. */
+	smm_fault_install(mm, pt, addr, prot, write, val, &page, av,
+			  pgoff + ((addr - start) >> mm->geom.page_shift));
 	spin_unlock(&pt->ptl);
 	if (page)
-		smm_page_free_charged(mm, page);
+		smm_put_page(mm, page);
 	rcu_read_unlock();
 	smm_count(mm, SPF_EV(mmseq, SUCCESS));
 	return 0;
 
 out_abort:
 	if (page)
-		smm_page_free_charged(mm, page);
+		smm_put_page(mm, page);
 	rcu_read_unlock();
 	smm_count(mm, abort);
 	return -EAGAIN;

@@ -113,12 +113,21 @@ inval:
 	return NULL;
 }
 
+/*
+ * Per policy (enum shadowmm_swap_policy), a fault that must wait for a
+ * swap-in: fallback gives up at once (smm_fault_locked()), drop-retry
+ * and vma-retry drop the VMA lock and wait, then retry under mmap_lock
+ * (TRIED: it will not drop it again) or under the VMA lock once more.
+ */
 int smm_fault_vmalock(struct smm_mm *mm, unsigned long addr, bool write,
-		      u64 *val)
+		      u64 *val, struct smm_fault *vmf)
 {
-	struct smm_vma *vma = lock_vma_under_rcu(mm, addr);
+	struct smm_vma *vma;
 	int ret;
 
+	vmf->flags = SMM_FAULT_VMA_LOCK | SMM_FAULT_ALLOW_RETRY;
+retry:
+	vma = lock_vma_under_rcu(mm, addr);
 	if (!vma) {
 		smm_count(mm, SHADOWMM_EV_VMA_LOCK_ABORT);
 		return -EAGAIN;
@@ -129,8 +138,19 @@ int smm_fault_vmalock(struct smm_mm *mm, unsigned long addr, bool write,
 		smm_count(mm, SHADOWMM_EV_VMA_LOCK_ABORT);
 		return -EAGAIN;
 	}
-	ret = smm_fault_locked(mm, vma, addr, write, val);
+	ret = smm_fault_locked(mm, vma, addr, write, val, vmf);
 	vma_end_read(vma);
+	if (ret == SMM_FAULT_RETRY) {
+		smm_fault_wait(mm, vmf);
+		vmf->flags |= SMM_FAULT_TRIED;
+		if (READ_ONCE(mm->swap_policy) == SHADOWMM_SWAP_VMA_RETRY) {
+			smm_count(mm, SHADOWMM_EV_VMA_LOCK_SWAP_VMA_RETRY);
+			goto retry;
+		}
+		smm_count(mm, SHADOWMM_EV_VMA_LOCK_SWAP_DROP_RETRY);
+		smm_count(mm, SHADOWMM_EV_VMA_LOCK_RETRY);
+		return -EAGAIN;
+	}
 	if (ret == -ENOMEM) {
 		smm_count(mm, SHADOWMM_EV_VMA_LOCK_RETRY);
 		return -EAGAIN;

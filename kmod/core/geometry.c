@@ -194,4 +194,10 @@ void smm_mm_info(struct smm_mm *mm, struct shadowmm_info *info)
 	info->task_size = SMM_TASK_SIZE;
 	info->mmap_min_addr = SMM_MMAP_MIN_ADDR;
 	info->host_page_size = BIT(smm_host_page_shift());
+	info->max_pages = READ_ONCE(mm->limits.max_pages);
+	info->wmark_high = READ_ONCE(mm->wmark_high);
+	info->wmark_low = READ_ONCE(mm->wmark_low);
+	info->swap_slots = READ_ONCE(mm->swap_slots);
+	info->swap_latency_us = READ_ONCE(mm->swap_latency_us);
+	info->swap_policy = READ_ONCE(mm->swap_policy);
 }

@@ -62,6 +62,8 @@ int smm_mode_parse(const char *name)
 	return -EINVAL;
 }
 
+static void smm_background_reclaim(void);
+
 int smm_core_init(void)
 {
 	smm_vma_cachep = kmem_cache_create("smm_vma", sizeof(struct smm_vma),
@@ -71,8 +73,21 @@ int smm_core_init(void)
 	smm_vt_cachep = kmem_cache_create("smm_vt_node",
 					  sizeof(struct smm_vt_node), 0,
 					  SLAB_HWCACHE_ALIGN, NULL);
+	/* A PTE keeps its flags in the descriptor's low bits. */
+	smm_page_cachep = kmem_cache_create("smm_page", sizeof(struct smm_page),
+					    SMM_PAGE_ALIGN, 0, NULL);
+	smm_anon_vma_cachep = kmem_cache_create("smm_anon_vma",
+						sizeof(struct smm_anon_vma),
+						0, 0, NULL);
+	smm_avc_cachep = kmem_cache_create("smm_anon_vma_chain",
+					   sizeof(struct smm_avc), 0, 0, NULL);
 	if (!smm_vma_cachep || !smm_pt_cachep || !smm_vt_cachep ||
+	    !smm_page_cachep || !smm_anon_vma_cachep || !smm_avc_cachep ||
 	    smm_geom_init()) {
+		smm_core_exit();
+		return -ENOMEM;
+	}
+	if (smm_host_reclaimer_start(smm_background_reclaim)) {
 		smm_core_exit();
 		return -ENOMEM;
 	}
@@ -81,9 +96,16 @@ int smm_core_init(void)
 
 void smm_core_exit(void)
 {
+	smm_host_reclaimer_stop();
 	/* Callbacks still queued free into these caches. */
 	rcu_barrier();
 	smm_geom_exit();
+	kmem_cache_destroy(smm_avc_cachep);
+	kmem_cache_destroy(smm_anon_vma_cachep);
+	kmem_cache_destroy(smm_page_cachep);
+	smm_avc_cachep = NULL;
+	smm_anon_vma_cachep = NULL;
+	smm_page_cachep = NULL;
 	kmem_cache_destroy(smm_vt_cachep);
 	kmem_cache_destroy(smm_pt_cachep);
 	kmem_cache_destroy(smm_vma_cachep);
@@ -143,6 +165,12 @@ int smm_mm_create(const struct smm_limits *limits, unsigned int mode,
 	spin_lock_init(&mm->page_table_lock);
 	INIT_LIST_HEAD(&mm->vma_list);
 	INIT_LIST_HEAD(&mm->write_vmas);
+	spin_lock_init(&mm->lru_lock);
+	INIT_LIST_HEAD(&mm->lru);
+	mutex_init(&mm->reclaim_lock);
+	spin_lock_init(&mm->swap_lock);
+	mm->swap_free = -1;
+	mm->swap_policy = SHADOWMM_SWAP_DROP_RETRY;
 	atomic_long_set(&mm->nr_pages, 0);
 	mm->mode = mode;
 	mm->free_area_hint = SMM_MMAP_MIN_ADDR;
@@ -166,17 +194,25 @@ int smm_mm_create(const struct smm_limits *limits, unsigned int mode,
 	return 0;
 }
 
-/* The last user is gone: no fault or operation can run concurrently. */
+/*
+ * The last user is gone: no fault or operation can run concurrently.  Off
+ * the list first: the background reclaimer and the shrinker reach spaces
+ * only through it, under its lock.
+ */
 void smm_mm_destroy(struct smm_mm *mm)
 {
 	unsigned int i;
 
+	mutex_lock(&smm_mm_list_lock);
+	list_del(&mm->mm_list);
+	mutex_unlock(&smm_mm_list_lock);
+
 	smm_unmap_all(mm);
 	smm_pgd_free(mm);
+	smm_swap_destroy(mm);
 	smm_count(mm, SHADOWMM_EV_MM_DESTROY);
 
 	mutex_lock(&smm_mm_list_lock);
-	list_del(&mm->mm_list);
 	for (i = 0; i < SHADOWMM_NR_COUNTERS; i++)
 		smm_retired[i] += smm_events_sum(mm, i);
 	smm_mms_live--;
@@ -299,6 +335,7 @@ struct smm_vma *smm_vma_alloc(struct smm_mm *mm)
 	vma->vm_lock_seq = READ_ONCE(mm->mm_lock_seq) - 1;
 	INIT_LIST_HEAD(&vma->vm_list);
 	INIT_LIST_HEAD(&vma->vm_wlist);
+	INIT_LIST_HEAD(&vma->anon_vma_chain);
 	smm_count(mm, SHADOWMM_EV_VMA_ALLOC);
 	return vma;
 }
@@ -341,6 +378,7 @@ unsigned long smm_events_sum(struct smm_mm *mm, enum shadowmm_counter ev)
  */
 static const enum shadowmm_counter smm_gauge_frees[] = {
 	SHADOWMM_EV_PAGE_FREE, SHADOWMM_EV_PT_FREE, SHADOWMM_EV_VMA_FREE,
+	SHADOWMM_EV_SWAP_SLOT_FREE, SHADOWMM_EV_ANON_VMA_FREE,
 };
 
 static bool smm_is_gauge_free(unsigned int ev)
@@ -400,4 +438,50 @@ void smm_global_stats(struct shadowmm_stats *st)
 	st->mms_live = smm_mms_live;
 	mutex_unlock(&smm_mm_list_lock);
 	smm_stats_gauges(st);
+}
+
+/* ---- reclaim across spaces: the background thread, the shrinker ---- */
+
+static void smm_background_reclaim(void)
+{
+	struct smm_mm *mm;
+
+	/* Destroy takes a space off the list under this lock first. */
+	mutex_lock(&smm_mm_list_lock);
+	list_for_each_entry(mm, &smm_mm_list, mm_list)
+		smm_balance_space(mm, SHADOWMM_EV_RECLAIM_BACKGROUND);
+	mutex_unlock(&smm_mm_list_lock);
+}
+
+unsigned long smm_shrink_count(void)
+{
+	unsigned long n = 0;
+	struct smm_mm *mm;
+
+	if (!mutex_trylock(&smm_mm_list_lock))
+		return 0;
+	list_for_each_entry(mm, &smm_mm_list, mm_list)
+		n += smm_space_reclaimable(mm);
+	mutex_unlock(&smm_mm_list_lock);
+	return n;
+}
+
+/*
+ * Never waits for the list's lock: its holder may be allocating (a space
+ * being created) and so be the reason this shrinker runs.
+ */
+long smm_shrink_scan(unsigned long nr)
+{
+	struct smm_mm *mm;
+	long freed = 0;
+
+	if (!mutex_trylock(&smm_mm_list_lock))
+		return -1;
+	list_for_each_entry(mm, &smm_mm_list, mm_list) {
+		if ((unsigned long)freed >= nr)
+			break;
+		freed += smm_shrink_space(mm, nr - freed);
+	}
+	mutex_unlock(&smm_mm_list_lock);
+	return freed;
 }

@@ -105,40 +105,6 @@ unsigned long smm_prot_to_pte(unsigned long prot)
 	return pte;
 }
 
-/*
- * One shadow page of the space's size, charged to its budget in pages of
- * that size: memory charged is memory used (smm_alloc_shadow_page()).
- */
-void *smm_page_alloc_charged(struct smm_mm *mm, gfp_t gfp)
-{
-	unsigned long max = mm->limits.max_pages;
-	void *page;
-
-	/* Unsigned: a budget of 2^63 or more is a large one, not negative. */
-	if (max &&
-	    (unsigned long)atomic_long_inc_return(&mm->nr_pages) > max) {
-		atomic_long_dec(&mm->nr_pages);
-		return NULL;
-	}
-	page = smm_alloc_shadow_page(mm->geom.page_cache, mm->geom.page_shift,
-				     gfp);
-	if (!page) {
-		if (max)
-			atomic_long_dec(&mm->nr_pages);
-		return NULL;
-	}
-	smm_count(mm, SHADOWMM_EV_PAGE_ALLOC);
-	return page;
-}
-
-void smm_page_free_charged(struct smm_mm *mm, void *page)
-{
-	if (mm->limits.max_pages)
-		atomic_long_dec(&mm->nr_pages);
-	smm_count(mm, SHADOWMM_EV_PAGE_FREE);
-	smm_free_shadow_page(mm->geom.page_cache, mm->geom.page_shift, page);
-}
-
 /* The PTE table for @addr, or NULL if a level is missing.  Allocates none. */
 struct smm_pt *smm_pt_walk(struct smm_mm *mm, unsigned long addr)
 {
@@ -247,11 +213,19 @@ static void zap_pte_table(struct smm_mm *mm, struct smm_pt *pt,
 			continue;
 		/*
 		 * Accesses take the PTE lock to touch the page, so once the
-		 * entry is clear under it nobody can reach the page.
+		 * entry is clear under it nobody can reach the page through
+		 * it; reclaim holds its own reference.
 		 */
 		WRITE_ONCE(ptes[i], 0);
 		pt->nr_used--;
-		smm_page_free_charged(mm, smm_pte_page(pte));
+		if (smm_pte_is_swap(pte)) {
+			smm_swap_entry_free(mm, pte >> SMM_PTE_SWAP_SHIFT);
+		} else {
+			struct smm_page *page = smm_pte_to_page(pte);
+
+			atomic_long_dec(&page->mapcount);
+			smm_put_page(mm, page);
+		}
 	}
 	spin_unlock(&pt->ptl);
 	cond_resched();
@@ -309,8 +283,9 @@ static void change_pte_table(struct smm_mm *mm, struct smm_pt *pt,
 		unsigned long i = smm_pt_index(mm, addr, SMM_PT_LEVELS - 1);
 		unsigned long pte = ptes[i];
 
-		if (pte)
-			WRITE_ONCE(ptes[i], (pte & ~SMM_PTE_FLAGS) | bits);
+		/* A swap entry takes the VMA's protection at swap-in. */
+		if (smm_pte_present(pte))
+			WRITE_ONCE(ptes[i], (pte & ~SMM_PTE_PROT) | bits);
 	}
 	spin_unlock(&pt->ptl);
 	cond_resched();
@@ -337,10 +312,16 @@ static void pt_free_subtree(struct smm_mm *mm, struct smm_pt *pt, int level)
 			unsigned long *ptes = pt_ptes(pt);
 
 			for (i = 0; i < entries; i++) {
-				void *page = smm_pte_page(ptes[i]);
+				if (smm_pte_present(ptes[i])) {
+					struct smm_page *page =
+						smm_pte_to_page(ptes[i]);
 
-				if (page)
-					smm_page_free_charged(mm, page);
+					atomic_long_dec(&page->mapcount);
+					smm_put_page(mm, page);
+				} else if (smm_pte_is_swap(ptes[i])) {
+					smm_swap_entry_free(mm, ptes[i] >>
+							    SMM_PTE_SWAP_SHIFT);
+				}
 			}
 		}
 	} else {
@@ -408,6 +389,8 @@ void smm_free_pgtables(struct smm_mm *mm, unsigned long start,
 struct pt_check {
 	unsigned long tables;
 	unsigned long pages;
+	unsigned long swapped;
+	unsigned long *ptes_per_slot;
 	int ret;
 	char *why;
 	unsigned long len;
@@ -436,25 +419,45 @@ static void pt_check_table(struct smm_mm *mm, struct smm_pt *pt, int level,
 			if (!pte)
 				continue;
 			used++;
-			c->pages++;
 			vma = smm_find_vma(mm, addr);
 			if (!vma || addr < vma->vm_start) {
 				snprintf(c->why, c->len,
-					 "pt: page at %#lx outside any VMA",
-					 addr);
+					 "pt: %s at %#lx outside any VMA",
+					 smm_pte_is_swap(pte) ? "swap entry" :
+					 "page", addr);
 				c->ret = -EUCLEAN;
-			} else if (smm_page_offset(mm, pte & ~SMM_PTE_FLAGS)) {
+			} else if (smm_pte_is_swap(pte)) {
+				unsigned long slot = pte >> SMM_PTE_SWAP_SHIFT;
+
+				c->swapped++;
+				if (smm_pte_present(pte) || !vma->anon_vma ||
+				    slot >= mm->swap_slots) {
+					snprintf(c->why, c->len,
+						 "pt: bad swap entry %#lx at %#lx",
+						 pte, addr);
+					c->ret = -EUCLEAN;
+				} else {
+					c->ptes_per_slot[slot]++;
+				}
+			} else if (!smm_pte_present(pte) ||
+				   smm_page_offset(mm, (unsigned long)
+						   smm_pte_to_page(pte)->virt)) {
 				snprintf(c->why, c->len,
 					 "pt: page at %#lx not aligned to its size",
 					 addr);
 				c->ret = -EUCLEAN;
-			} else if ((pte & SMM_PTE_FLAGS) !=
+			} else if ((pte & SMM_PTE_PROT) !=
 				   smm_prot_to_pte(vma->vm_prot)) {
 				snprintf(c->why, c->len,
 					 "pt: pte bits %#lx at %#lx, VMA prot %lu",
 					 pte & SMM_PTE_FLAGS, addr,
 					 vma->vm_prot);
 				c->ret = -EUCLEAN;
+			} else {
+				c->pages++;
+				c->ret = smm_rmap_validate_page
+					(mm, vma, addr, smm_pte_to_page(pte),
+					 c->why, c->len);
 			}
 		} else {
 			struct smm_pt *child =
@@ -478,12 +481,32 @@ static void pt_check_table(struct smm_mm *mm, struct smm_pt *pt, int level,
 int smm_pt_validate(struct smm_mm *mm, char *why, unsigned long len)
 {
 	struct pt_check c = { .why = why, .len = len };
-	unsigned long pages, tables;
+	unsigned long pages, tables, lru;
+	int ret;
 
 	lockdep_assert_held_write(&mm->mmap_lock);
+	lockdep_assert_held(&mm->reclaim_lock);
+	if (mm->swap_slots) {
+		c.ptes_per_slot = kvcalloc(mm->swap_slots, sizeof(long),
+					   GFP_KERNEL);
+		if (!c.ptes_per_slot) {
+			snprintf(why, len, "pt: no memory to check swap");
+			return -ENOMEM;
+		}
+	}
 	pt_check_table(mm, smm_mm_pgd(mm), 0, 0, &c);
-	if (c.ret)
-		return c.ret;
+	ret = c.ret;
+	if (!ret && mm->swap_slots)
+		ret = smm_swap_validate(mm, c.ptes_per_slot, why, len);
+	kvfree(c.ptes_per_slot);
+	if (ret)
+		return ret;
+	lru = READ_ONCE(mm->nr_lru);
+	if (lru != c.pages) {
+		snprintf(why, len, "lru: %lu pages on it, %lu mapped", lru,
+			 c.pages);
+		return -EUCLEAN;
+	}
 	pages = smm_events_sum(mm, SHADOWMM_EV_PAGE_ALLOC) -
 		smm_events_sum(mm, SHADOWMM_EV_PAGE_FREE);
 	tables = smm_events_sum(mm, SHADOWMM_EV_PT_ALLOC) -

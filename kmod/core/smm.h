@@ -86,15 +86,24 @@ struct smm_geom {
 };
 
 /*
- * A PTE is the kernel address of a shadow page with permission bits in
- * the low bits, so every shadow page is at least 4 KiB-aligned.  PRESENT
- * without READ/WRITE is a PROT_NONE mapping: the page is kept, every
- * access faults.
+ * A present PTE is the address of the page's descriptor (struct
+ * smm_page, 64-byte aligned) with permission bits in the low bits, so
+ * the descriptor is found from a PTE in O(1) and the data through it.
+ * PRESENT without READ/WRITE is a PROT_NONE mapping: the page is kept,
+ * every access faults.  YOUNG is the accessed bit: set by an access,
+ * tested and cleared by reclaim through the rmap.  A swapped-out page's
+ * PTE is a swap entry: SWAP and the slot above SMM_PTE_SWAP_SHIFT,
+ * PRESENT clear.
  */
 #define SMM_PTE_PRESENT		0x1UL
 #define SMM_PTE_READ		0x2UL
 #define SMM_PTE_WRITE		0x4UL
-#define SMM_PTE_FLAGS		0xfffUL
+#define SMM_PTE_YOUNG		0x8UL
+#define SMM_PTE_SWAP		0x10UL
+#define SMM_PTE_FLAGS		0x3fUL
+#define SMM_PTE_PROT		(SMM_PTE_PRESENT | SMM_PTE_READ | SMM_PTE_WRITE)
+#define SMM_PTE_SWAP_SHIFT	6
+#define SMM_PAGE_ALIGN		64
 
 /* VMA index fan-out; tests shrink it so splits and merges come early. */
 #ifndef SMM_VT_FANOUT
@@ -135,11 +144,84 @@ struct smm_vt_node {
 	};
 };
 
+/*
+ * A page descriptor, allocated and freed with its data (page.c).
+ *
+ * @refcount: one per PTE mapping it, one for the swap cache, one per
+ * temporary pin (reclaim's isolation, a swap-in in flight); the page is
+ * freed when it drops to zero.  @mapcount: PTEs mapping it.  @anon_vma and
+ * @index place it in the rmap: in every VMA of the anon_vma's tree that
+ * covers @index, at vm_start + (index - vm_pgoff) pages.  Set before the
+ * PTE is, never changed while mapped.
+ */
+struct smm_page {
+	void *virt;
+	atomic_long_t refcount;
+	atomic_long_t mapcount;
+	struct smm_anon_vma *anon_vma;
+	unsigned long index;
+	/* mm->lru_lock */
+	struct list_head lru;
+	bool on_lru;
+	/* mm->swap_lock: the slot whose swap cache holds the page, or -1 */
+	long swap_slot;
+	/* set (release) once the data is there: a swap-in read finished */
+	bool uptodate;
+};
+
+/*
+ * Interval tree (interval_tree.c): a treap of closed intervals
+ * [start, last], augmented with the largest @last below each node.
+ */
+struct smm_itree_node {
+	struct smm_itree_node *left, *right;
+	unsigned long start, last, subtree_last;
+	unsigned long prio;
+};
+
+struct smm_itree {
+	struct smm_itree_node *root;
+};
+
+/*
+ * The reverse map (rmap.c), as in the kernel since 2.6.34/35: a VMA
+ * links to anon_vmas through anon_vma_chains (one per (VMA, anon_vma)
+ * pair, so fork can share anon_vmas later); each anon_vma keeps its
+ * chains in an interval tree by page offset; one rwsem, the root's,
+ * guards the trees of every anon_vma under that root.
+ */
+struct smm_anon_vma {
+	struct smm_anon_vma *root;
+	struct rw_semaphore rwsem;	/* used in the root only */
+	/* chains, pins, and (root) one per anon_vma under it */
+	atomic_long_t refcount;
+	struct smm_itree tree;		/* of smm_avc.rb, root's rwsem */
+	struct smm_mm *mm;		/* for counting */
+	unsigned long check_stamp;	/* smm_mm_validate()'s, mmap_lock */
+	struct rcu_head rcu;
+};
+
+struct smm_avc {
+	struct smm_vma *vma;
+	struct smm_anon_vma *anon_vma;
+	struct list_head same_vma;	/* vma->anon_vma_chain */
+	struct smm_itree_node rb;	/* [vm_pgoff, last page offset] */
+};
+
 struct smm_vma {
 	/* Read locklessly by spf and vmalock: READ_ONCE/WRITE_ONCE. */
 	unsigned long vm_start;
 	unsigned long vm_end;
 	unsigned long vm_prot;		/* SHADOWMM_PROT_* */
+	/* Page offset of vm_start: addr >> page_shift when mapped. */
+	unsigned long vm_pgoff;
+	/*
+	 * NULL until the first fault (anon_vma_prepare()); then set once,
+	 * with release, under page_table_lock: lockless faults read it
+	 * with acquire.
+	 */
+	struct smm_anon_vma *anon_vma;
+	struct list_head anon_vma_chain;	/* smm_avc.same_vma */
 	bool detached;
 	seqcount_t vm_sequence;
 	unsigned int vm_lock_seq;	/* mm_lock_seq of its last write */
@@ -179,6 +261,25 @@ struct smm_mm {
 	struct smm_pt __rcu *pgd;
 	atomic_long_t nr_pages;		/* charged against limits.max_pages */
 	struct smm_limits limits;
+	/* Watermarks of background reclaim (0: derived, see smm_mem_*). */
+	unsigned long wmark_high;
+	unsigned long wmark_low;
+
+	/* Reclaim: a clock over the space's resident pages (reclaim.c). */
+	spinlock_t lru_lock;
+	struct list_head lru;
+	unsigned long nr_lru;
+	struct mutex reclaim_lock;	/* one reclaimer per space */
+	bool reclaim_wanted;		/* background reclaimer woken */
+
+	/* The shadow swap store (swap.c). */
+	spinlock_t swap_lock;
+	struct smm_swap_slot *slots;	/* swap_slots of them */
+	unsigned long swap_slots;
+	unsigned long swap_used;
+	long swap_free;			/* free list head, -1: none */
+	unsigned long swap_latency_us;	/* READ_ONCE */
+	unsigned int swap_policy;	/* enum shadowmm_swap_policy */
 
 	struct smm_events __percpu *events;
 	struct list_head mm_list;	/* smm_mm_list */
@@ -311,8 +412,6 @@ void smm_free_pgtables(struct smm_mm *mm, unsigned long start,
 		       unsigned long end, unsigned long floor,
 		       unsigned long ceiling);
 unsigned long smm_prot_to_pte(unsigned long prot);
-void *smm_page_alloc_charged(struct smm_mm *mm, gfp_t gfp);
-void smm_page_free_charged(struct smm_mm *mm, void *page);
 int smm_pt_validate(struct smm_mm *mm, char *why, unsigned long len);
 void smm_free_all_pgtables(struct smm_mm *mm);
 
@@ -321,9 +420,27 @@ static inline bool smm_pte_allows(unsigned long pte, bool write)
 	return pte & (write ? SMM_PTE_WRITE : SMM_PTE_READ | SMM_PTE_WRITE);
 }
 
-static inline void *smm_pte_page(unsigned long pte)
+static inline bool smm_pte_present(unsigned long pte)
 {
-	return (void *)(pte & ~SMM_PTE_FLAGS);
+	return pte & SMM_PTE_PRESENT;
+}
+
+static inline bool smm_pte_is_swap(unsigned long pte)
+{
+	return pte & SMM_PTE_SWAP;
+}
+
+static inline struct smm_page *smm_pte_to_page(unsigned long pte)
+{
+	return (struct smm_page *)(pte & ~SMM_PTE_FLAGS);
+}
+
+/* Page offset of @addr in @vma's anon_vma: where the rmap looks. */
+static inline unsigned long smm_vma_index(const struct smm_vma *vma,
+					  unsigned long addr)
+{
+	return vma->vm_pgoff +
+	       ((addr - vma->vm_start) >> vma->vm_mm->geom.page_shift);
 }
 
 static inline unsigned long *smm_pte_slot(const struct smm_mm *mm,
@@ -334,14 +451,127 @@ static inline unsigned long *smm_pte_slot(const struct smm_mm *mm,
 		smm_pt_index(mm, addr, SMM_PT_LEVELS - 1);
 }
 
+/* page.c */
+extern struct kmem_cache *smm_page_cachep;
+struct smm_page *smm_page_alloc(struct smm_mm *mm, gfp_t gfp);
+void smm_put_page(struct smm_mm *mm, struct smm_page *page);
+void smm_lru_add(struct smm_mm *mm, struct smm_page *page);
+void smm_page_add_anon_rmap(struct smm_page *page, struct smm_anon_vma *av,
+			    unsigned long index);
+
+/* interval_tree.c */
+typedef void (*smm_itree_fn)(struct smm_itree_node *node, void *arg);
+void smm_itree_insert(struct smm_itree *tree, struct smm_itree_node *n);
+void smm_itree_remove(struct smm_itree *tree, struct smm_itree_node *n);
+unsigned long smm_itree_for_each(struct smm_itree *tree, unsigned long start,
+				 unsigned long last, smm_itree_fn fn,
+				 void *arg);
+long smm_itree_validate(const struct smm_itree *tree);
+
+/* rmap.c */
+extern struct kmem_cache *smm_anon_vma_cachep;
+extern struct kmem_cache *smm_avc_cachep;
+typedef unsigned long (*smm_rmap_one_fn)(struct smm_page *page,
+					 struct smm_vma *vma,
+					 unsigned long addr, void *arg);
+void smm_put_anon_vma(struct smm_anon_vma *av);
+struct smm_avc *smm_avc_alloc(void);
+void smm_avc_free(struct smm_avc *avc);
+int smm_anon_vma_prepare_alloc(struct smm_mm *mm, struct smm_anon_vma **av,
+			       struct smm_avc **avc);
+void smm_anon_vma_prepare(struct smm_vma *vma, struct smm_anon_vma **av_new,
+			  struct smm_avc **avc_new);
+void smm_anon_vma_prepare_release(struct smm_mm *mm, struct smm_anon_vma *av,
+				  struct smm_avc *avc);
+unsigned long smm_vma_nr_chains(struct smm_vma *vma);
+void smm_anon_lock_write(struct smm_anon_vma *av);
+void smm_anon_unlock_write(struct smm_anon_vma *av);
+void smm_vma_chains_remove(struct smm_vma *vma);
+void smm_vma_chains_insert(struct smm_vma *vma);
+void smm_anon_vma_clone(struct smm_vma *new, struct smm_vma *old,
+			struct list_head *spare);
+void smm_unlink_anon_vmas(struct smm_vma *vma);
+bool smm_anon_mergeable(const struct smm_vma *a, const struct smm_vma *b,
+			const struct smm_anon_vma *run_anon);
+void smm_anon_vma_merge(struct smm_vma *vma, struct smm_vma *victim);
+unsigned long smm_rmap_walk(struct smm_page *page, smm_rmap_one_fn fn,
+			    void *arg);
+typedef unsigned long (*smm_pte_fn)(struct smm_mm *mm, struct smm_page *page,
+				   unsigned long *ptep, void *arg);
+unsigned long smm_page_pte_call(struct smm_page *page, struct smm_vma *vma,
+				unsigned long addr, smm_pte_fn fn, void *arg);
+int smm_rmap_validate_vma(struct smm_mm *mm, struct smm_vma *vma,
+			  unsigned long stamp, unsigned long *chains,
+			  unsigned long *nodes, char *why, unsigned long len);
+int smm_rmap_validate_page(struct smm_mm *mm, struct smm_vma *vma,
+			   unsigned long addr, struct smm_page *page,
+			   char *why, unsigned long len);
+
+/* swap.c */
+struct smm_swap_slot;
+unsigned long smm_wmark_high(struct smm_mm *mm);
+unsigned long smm_wmark_low(struct smm_mm *mm);
+void smm_swap_entry_free(struct smm_mm *mm, unsigned long slot);
+int smm_swap_out_begin(struct smm_mm *mm, struct smm_page *page);
+unsigned long smm_swap_entry(struct smm_page *page);
+void smm_swap_entry_dup(struct smm_mm *mm, struct smm_page *page);
+bool smm_swap_out_end(struct smm_mm *mm, struct smm_page *page);
+struct smm_page *smm_swapin_get(struct smm_mm *mm, unsigned long pte,
+				bool may_alloc, bool *must_read, int *err);
+void smm_swap_read(struct smm_mm *mm, struct smm_page *page);
+void smm_swapin_wait(struct smm_page *page);
+void smm_swapin_map(struct smm_mm *mm, struct smm_vma *vma,
+		    unsigned long *ptep, unsigned long addr,
+		    unsigned long entry, struct smm_page *page,
+		    unsigned long prot);
+void smm_swapin_put(struct smm_mm *mm, struct smm_page *page);
+u64 smm_swap_peek(struct smm_mm *mm, unsigned long pte, unsigned long off);
+void smm_swap_destroy(struct smm_mm *mm);
+int smm_swap_validate(struct smm_mm *mm, const unsigned long *ptes_per_slot,
+		      char *why, unsigned long len);
+
+/* reclaim.c */
+long smm_reclaim(struct smm_mm *mm, unsigned long nr, unsigned long start,
+		 unsigned long end, unsigned long *scanned);
+bool smm_reclaim_direct(struct smm_mm *mm);
+int smm_exec_reclaim(struct smm_mm *mm, struct shadowmm_cmd *cmd);
+void smm_wake_reclaimer(struct smm_mm *mm);
+void smm_balance_space(struct smm_mm *mm, enum shadowmm_counter ev);
+unsigned long smm_space_reclaimable(struct smm_mm *mm);
+long smm_shrink_space(struct smm_mm *mm, unsigned long nr);
+
 /* fault.c */
+
+/*
+ * A fault's context, as the kernel's vm_fault flags: which lock it holds
+ * and whether it may drop it to wait.  A fault that returns
+ * SMM_FAULT_RETRY has released nothing yet: its caller drops the lock,
+ * calls smm_fault_wait() and faults again with SMM_FAULT_TRIED.
+ */
+#define SMM_FAULT_VMA_LOCK	0x1	/* the VMA read lock, not mmap_lock */
+#define SMM_FAULT_ALLOW_RETRY	0x2	/* FAULT_FLAG_ALLOW_RETRY */
+#define SMM_FAULT_TRIED		0x4	/* FAULT_FLAG_TRIED: wait, do not drop */
+#define SMM_FAULT_RETRY		1	/* VM_FAULT_RETRY */
+
+struct smm_fault {
+	unsigned int flags;
+	struct smm_page *wait_page;	/* to read or wait for, referenced */
+	bool must_read;
+	bool major;			/* this fault read from swap */
+};
+
 int smm_access(struct smm_mm *mm, unsigned long addr, bool write, u64 *val,
 	       bool *faulted);
 void smm_fault_install(struct smm_mm *mm, struct smm_pt *pt,
 		       unsigned long addr, unsigned long prot, bool write,
-		       u64 *val, void **pagep);
+		       u64 *val, struct smm_page **pagep,
+		       struct smm_anon_vma *av, unsigned long index);
 int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
-		     unsigned long addr, bool write, u64 *val);
+		     unsigned long addr, bool write, u64 *val,
+		     struct smm_fault *vmf);
+void smm_fault_wait(struct smm_mm *mm, struct smm_fault *vmf);
+int smm_fault_classic(struct smm_mm *mm, unsigned long addr, bool write,
+		      u64 *val, struct smm_fault *vmf);
 
 /* copy_search.c: COPY and SEARCH, validated there (8-byte granules) */
 int smm_exec_copy(struct smm_mm *mm, struct shadowmm_cmd *cmd);
@@ -351,6 +581,6 @@ int smm_exec_search(struct smm_mm *mm, struct shadowmm_cmd *cmd);
 int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 		  u64 *val, bool mmseq);
 int smm_fault_vmalock(struct smm_mm *mm, unsigned long addr, bool write,
-		      u64 *val);
+		      u64 *val, struct smm_fault *vmf);
 
 #endif /* SMM_H */

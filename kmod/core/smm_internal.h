@@ -25,7 +25,9 @@
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
+#include <linux/time.h>
 #include <linux/types.h>
+#include <linux/wait_bit.h>
 
 /* What SHADOWMM_GEOM_HOST resolves to, and GET_INFO's host_page_size. */
 static inline unsigned int smm_host_page_shift(void)
@@ -98,5 +100,25 @@ static inline void smm_host_race_delay(void)
 {
 	udelay(5);
 }
+
+/*
+ * A swap-in or swap-out "I/O" of the shadow swap store: the caller holds
+ * no spinlock and is outside RCU, so it really sleeps, as a fault waiting
+ * for a disk does.
+ */
+static inline void smm_host_io_sleep(unsigned long us)
+{
+	if (us)
+		usleep_range(us, us + us / 8 + 1);
+}
+
+/*
+ * The background reclaimer (the module's "kswapd"): one thread for all
+ * spaces, started by smm_core_init(), woken when a space's resident pages
+ * reach its high watermark.  Hosts: kmod/shadowmm_main.c, user/shim/shim.c.
+ */
+int smm_host_reclaimer_start(void (*fn)(void));
+void smm_host_reclaimer_stop(void);
+void smm_host_reclaimer_wake(void);
 
 #endif /* SMM_INTERNAL_H */

@@ -77,31 +77,68 @@ static void vma_erase_detached(struct smm_mm *mm, unsigned long start,
 	WARN_ON(smm_vt_erase_range(mm, start, end) != nr);
 }
 
-/* Splits @vma at @addr; @new becomes [addr, end), @vma keeps the start. */
+/*
+ * Splits @vma at @addr; @new becomes [addr, end), @vma keeps the start.
+ * With an anon_vma, both halves' chains change under the root's lock,
+ * taken after both are write-started; @spare holds the new half's chains.
+ */
 static void vma_split(struct smm_mm *mm, struct smm_vma *vma,
-		      struct smm_vma *new, unsigned long addr)
+		      struct smm_vma *new, unsigned long addr,
+		      struct list_head *spare)
 {
+	struct smm_anon_vma *av = vma->anon_vma;
+
 	smm_vma_start_write(vma);
 	new->vm_start = addr;
 	new->vm_end = vma->vm_end;
 	new->vm_prot = vma->vm_prot;
+	new->vm_pgoff = smm_vma_index(vma, addr);
 	smm_vma_start_write(new);
+	if (av) {
+		smm_anon_lock_write(av);
+		smm_vma_chains_remove(vma);
+	}
 	/* Both halves are write-started, so the overlap is never seen. */
 	vma_link(mm, new, vma);
 	WRITE_ONCE(vma->vm_end, addr);
+	if (av) {
+		smm_anon_vma_clone(new, vma, spare);
+		smm_vma_chains_insert(vma);
+		smm_anon_unlock_write(av);
+	}
 }
 
 /*
  * Absorbs the run @first..@last that follows @vma (adjacent, same
- * protection) into @vma.
+ * protection, anon_vma @run_anon or none) into @vma.  Every VMA is
+ * write-started before the anon_vma lock is taken.
  */
 static void vma_merge_run(struct smm_mm *mm, struct smm_vma *vma,
-			  struct smm_vma *first, struct smm_vma *last)
+			  struct smm_vma *first, struct smm_vma *last,
+			  struct smm_anon_vma *run_anon)
 {
 	unsigned long start = first->vm_start, end = last->vm_end, nr = 0;
-	struct smm_vma *v = first, *next;
+	struct smm_vma *v, *next;
 
 	smm_vma_start_write(vma);
+	for (v = first; ; v = vma_next(mm, v)) {
+		smm_vma_start_write(v);
+		if (v == last)
+			break;
+	}
+	if (run_anon) {
+		smm_anon_lock_write(run_anon);
+		smm_vma_chains_remove(vma);
+		for (v = first; ; v = vma_next(mm, v)) {
+			smm_anon_vma_merge(vma, v);
+			if (v == last)
+				break;
+		}
+		WRITE_ONCE(vma->vm_end, end);
+		smm_vma_chains_insert(vma);
+		smm_anon_unlock_write(run_anon);
+	}
+	v = first;
 	for (;;) {
 		next = vma_next(mm, v);
 		vma_detach(mm, v);
@@ -197,6 +234,7 @@ int smm_map(struct smm_mm *mm, unsigned long addr, unsigned long len,
 	vma->vm_start = start;
 	vma->vm_end = start + len;
 	vma->vm_prot = prot;
+	vma->vm_pgoff = start >> mm->geom.page_shift;
 	smm_vma_start_write(vma);
 	prev = smm_vt_lookup(mm, start);
 	vma_link(mm, vma, prev);
@@ -264,7 +302,8 @@ static unsigned int splits_needed(struct smm_mm *mm, unsigned long start,
  * whatever number of VMAs it unlinks).
  */
 static int prealloc(struct smm_mm *mm, struct smm_vma **new,
-		    unsigned int nr_new, unsigned long erases)
+		    unsigned int nr_new, unsigned long erases,
+		    struct list_head *spare, unsigned long chains)
 {
 	unsigned int i;
 
@@ -273,21 +312,52 @@ static int prealloc(struct smm_mm *mm, struct smm_vma **new,
 		if (!new[i])
 			return -ENOMEM;
 	}
+	for (; chains; chains--) {
+		struct smm_avc *avc = smm_avc_alloc();
+
+		if (!avc)
+			return -ENOMEM;
+		list_add(&avc->same_vma, spare);
+	}
 	return smm_vt_reserve(mm, nr_new, erases);
 }
 
-static void prealloc_release(struct smm_vma **new, unsigned int nr)
+static void prealloc_release(struct smm_vma **new, unsigned int nr,
+			     struct list_head *spare)
 {
+	struct smm_avc *avc, *tmp;
 	unsigned int i;
 
 	for (i = 0; i < nr; i++)
 		if (new[i])
 			smm_vma_free(new[i]);
+	list_for_each_entry_safe(avc, tmp, spare, same_vma) {
+		list_del(&avc->same_vma);
+		smm_avc_free(avc);
+	}
+}
+
+/* anon_vma chains the splits at @start and @end give their new halves. */
+static unsigned long split_chains(struct smm_mm *mm, unsigned long start,
+				  unsigned long end)
+{
+	struct smm_vma *vma = smm_find_vma(mm, start), *last;
+	unsigned long n = 0;
+
+	if (!vma || vma->vm_start >= end)
+		return 0;
+	if (vma->vm_start < start)
+		n += smm_vma_nr_chains(vma);
+	last = vma_last_below(mm, end);
+	if (last->vm_end > end)
+		n += smm_vma_nr_chains(last);
+	return n;
 }
 
 /* Makes [start, end) whole VMAs; returns the first. */
 static struct smm_vma *split_range(struct smm_mm *mm, unsigned long start,
-				   unsigned long end, struct smm_vma **new)
+				   unsigned long end, struct smm_vma **new,
+				   struct list_head *spare)
 {
 	struct smm_vma *vma = smm_find_vma(mm, start), *last = NULL;
 	unsigned int used = 0;
@@ -295,13 +365,13 @@ static struct smm_vma *split_range(struct smm_mm *mm, unsigned long start,
 	if (!vma || vma->vm_start >= end)
 		return NULL;
 	if (vma->vm_start < start) {
-		vma_split(mm, vma, new[used], start);
+		vma_split(mm, vma, new[used], start, spare);
 		new[used++] = NULL;
 		vma = vma_next(mm, vma);
 	}
 	last = vma_last_below(mm, end);
 	if (last->vm_end > end) {
-		vma_split(mm, last, new[used], end);
+		vma_split(mm, last, new[used], end, spare);
 		new[used++] = NULL;
 	}
 	return vma;
@@ -312,6 +382,7 @@ int smm_unmap(struct smm_mm *mm, unsigned long start, unsigned long len)
 	unsigned long end = start + len, floor, ceiling, n = 0;
 	struct smm_vma *new[2] = { NULL, NULL }, *vma, *prev, *next;
 	unsigned int splits;
+	LIST_HEAD(spare);
 	int ret;
 
 	smm_mmap_write_lock(mm);
@@ -328,11 +399,12 @@ int smm_unmap(struct smm_mm *mm, unsigned long start, unsigned long len)
 	if (splits == 2 && vma == vma_last_below(mm, end) &&
 	    vma_limit_reached(mm, 1))
 		goto out;
-	ret = prealloc(mm, new, splits, 1);
+	ret = prealloc(mm, new, splits, 1, &spare,
+		       split_chains(mm, start, end));
 	if (ret)
 		goto out;
 
-	vma = split_range(mm, start, end, new);
+	vma = split_range(mm, start, end, new, &spare);
 	prev = vma_prev(mm, vma);
 	/* Whole VMAs now, the range's only walk along the list. */
 	while (vma && vma->vm_start < end) {
@@ -345,6 +417,10 @@ int smm_unmap(struct smm_mm *mm, unsigned long start, unsigned long len)
 	next = vma;
 	/* Detached VMAs fail validation, so no fault refills the range. */
 	smm_zap_range(mm, start, end);
+	/* Out of the rmap once their pages are gone (unlink_anon_vmas()). */
+	list_for_each_entry(vma, &mm->write_vmas, vm_wlist)
+		if (vma->detached)
+			smm_unlink_anon_vmas(vma);
 	floor = prev ? prev->vm_end : 0;
 	ceiling = next ? next->vm_start : SMM_TASK_SIZE;
 	smm_free_pgtables(mm, start, end, floor, ceiling);
@@ -353,32 +429,67 @@ int smm_unmap(struct smm_mm *mm, unsigned long start, unsigned long len)
 	smm_count(mm, SHADOWMM_EV_OP_UNMAP);
 out:
 	smm_mmap_write_unlock(mm);
-	prealloc_release(new, 2);
+	prealloc_release(new, 2, &spare);
 	return ret;
 }
 
 /*
- * Merges VMAs equal to their neighbour from @vma up to @end, each run into
- * its first VMA with one index erase.  After a protect of a range without
- * holes that is one run at most (the range's VMAs, perhaps with both
- * neighbours), which is what smm_protect() reserves for.
+ * Merges VMAs equal to their neighbour (protection, and anon_vma where
+ * both have one) from @vma up to @end, each run into its first VMA with
+ * one index erase.  After a protect of a range without holes the runs
+ * are bounded by merge_runs_max(), which is what smm_protect() reserves
+ * for.
  */
 static void merge_range(struct smm_mm *mm, struct smm_vma *vma,
 			unsigned long end)
 {
 	while (vma) {
 		struct smm_vma *next = vma_next(mm, vma), *last = NULL, *n;
+		struct smm_anon_vma *run_anon = vma->anon_vma;
 
 		if (!next || next->vm_start > end)
 			break;
 		for (n = next; n && n->vm_start <= end &&
 		     n->vm_start == (last ? last : vma)->vm_end &&
-		     n->vm_prot == vma->vm_prot; n = vma_next(mm, n))
+		     n->vm_prot == vma->vm_prot &&
+		     smm_anon_mergeable(vma, n, run_anon);
+		     n = vma_next(mm, n)) {
 			last = n;
+			if (!run_anon)
+				run_anon = n->anon_vma;
+		}
 		if (last)
-			vma_merge_run(mm, vma, next, last);
+			vma_merge_run(mm, vma, next, last, run_anon);
 		vma = vma_next(mm, vma);
 	}
+}
+
+/*
+ * Merge runs a protect of [start, end) can leave (merge_range()): one,
+ * plus one wherever the anon_vmas of the range and its neighbours change
+ * (VMAs without one join either side).  Without faults, or with one
+ * anon_vma, a single erase: O(height) nodes however many VMAs merge.
+ */
+static unsigned long merge_runs_max(struct smm_mm *mm, unsigned long start,
+				    unsigned long end)
+{
+	struct smm_vma *vma = smm_find_vma(mm, start), *prev;
+	struct smm_anon_vma *seen = NULL;
+	unsigned long runs = 1;
+
+	if (!vma)
+		return runs;
+	prev = vma_prev(mm, vma);
+	if (prev)
+		vma = prev;
+	for (; vma && vma->vm_start <= end; vma = vma_next(mm, vma)) {
+		if (!vma->anon_vma)
+			continue;
+		if (seen && vma->anon_vma != seen)
+			runs++;
+		seen = vma->anon_vma;
+	}
+	return runs;
 }
 
 int smm_protect(struct smm_mm *mm, unsigned long start, unsigned long len,
@@ -387,6 +498,7 @@ int smm_protect(struct smm_mm *mm, unsigned long start, unsigned long len,
 	unsigned long end = start + len;
 	struct smm_vma *new[2] = { NULL, NULL }, *vma, *prev;
 	unsigned int splits;
+	LIST_HEAD(spare);
 	bool holes;
 	int ret;
 
@@ -402,12 +514,13 @@ int smm_protect(struct smm_mm *mm, unsigned long start, unsigned long len,
 		goto out;
 	if (vma_limit_reached(mm, splits))
 		goto out;
-	/* Merging unlinks by range: one erase, whatever it covers. */
-	ret = prealloc(mm, new, splits, 1);
+	/* Merging unlinks by range: one erase per run, whatever it covers. */
+	ret = prealloc(mm, new, splits, merge_runs_max(mm, start, end), &spare,
+		       split_chains(mm, start, end));
 	if (ret)
 		goto out;
 
-	vma = split_range(mm, start, end, new);
+	vma = split_range(mm, start, end, new, &spare);
 	prev = vma_prev(mm, vma);
 	for (; vma && vma->vm_start < end; vma = vma_next(mm, vma)) {
 		if (vma->vm_prot == prot)
@@ -420,7 +533,7 @@ int smm_protect(struct smm_mm *mm, unsigned long start, unsigned long len,
 	smm_count(mm, SHADOWMM_EV_OP_PROTECT);
 out:
 	smm_mmap_write_unlock(mm);
-	prealloc_release(new, 2);
+	prealloc_release(new, 2, &spare);
 	return ret;
 }
 
@@ -463,6 +576,8 @@ void smm_unmap_all(struct smm_mm *mm)
 
 	smm_mmap_write_lock(mm);
 	smm_zap_range(mm, 0, SMM_TASK_SIZE);
+	list_for_each_entry(vma, &mm->vma_list, vm_list)
+		smm_unlink_anon_vmas(vma);
 	smm_free_all_pgtables(mm);
 	list_for_each_entry_safe(vma, tmp, &mm->vma_list, vm_list) {
 		list_del(&vma->vm_list);

@@ -130,6 +130,14 @@ void mutex_lock(struct mutex *l)
 	shim_lockdep_acquire(l, SHIM_HELD_WRITE);
 }
 
+int mutex_trylock(struct mutex *l)
+{
+	if (pthread_mutex_trylock(&l->m))
+		return 0;
+	shim_lockdep_acquire(l, SHIM_HELD_WRITE);
+	return 1;
+}
+
 void mutex_unlock(struct mutex *l)
 {
 	shim_lockdep_release(l);
@@ -754,4 +762,122 @@ bool smm_host_should_stop(void)
 		return true;
 	__atomic_fetch_sub(&shim_signal_countdown, 1, __ATOMIC_RELAXED);
 	return false;
+}
+
+/* ---- waiting for a variable, swap I/O, the background reclaimer ---- */
+
+static pthread_mutex_t shim_var_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t shim_var_cond = PTHREAD_COND_INITIALIZER;
+
+static void shim_deadline(struct timespec *ts, long ns)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_nsec += ns;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+void shim_wait_var_slice(const void *var)
+{
+	struct timespec ts;
+
+	(void)var;
+	shim_deadline(&ts, 1000000L);
+	pthread_mutex_lock(&shim_var_lock);
+	pthread_cond_timedwait(&shim_var_cond, &shim_var_lock, &ts);
+	pthread_mutex_unlock(&shim_var_lock);
+}
+
+void wake_up_var(void *var)
+{
+	(void)var;
+	pthread_mutex_lock(&shim_var_lock);
+	pthread_cond_broadcast(&shim_var_cond);
+	pthread_mutex_unlock(&shim_var_lock);
+}
+
+void smm_host_io_sleep(unsigned long us)
+{
+	struct timespec ts = { .tv_sec = us / 1000000,
+			       .tv_nsec = (long)(us % 1000000) * 1000 };
+
+	if (us)
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+}
+
+/*
+ * One thread, like the module's kthread: sleeps until woken (or 100 ms,
+ * so a space left above its watermark is looked at again), runs @fn.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	void (*fn)(void);
+	bool running, stop, woken;
+} shim_reclaimer = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER };
+
+static void *shim_reclaimer_main(void *unused)
+{
+	(void)unused;
+	pthread_mutex_lock(&shim_reclaimer.lock);
+	while (!shim_reclaimer.stop) {
+		struct timespec ts;
+
+		if (!shim_reclaimer.woken) {
+			shim_deadline(&ts, 100000000L);
+			pthread_cond_timedwait(&shim_reclaimer.cond,
+					       &shim_reclaimer.lock, &ts);
+		}
+		if (shim_reclaimer.stop)
+			break;
+		shim_reclaimer.woken = false;
+		pthread_mutex_unlock(&shim_reclaimer.lock);
+		shim_reclaimer.fn();
+		pthread_mutex_lock(&shim_reclaimer.lock);
+	}
+	pthread_mutex_unlock(&shim_reclaimer.lock);
+	return NULL;
+}
+
+int smm_host_reclaimer_start(void (*fn)(void))
+{
+	int err = 0;
+
+	pthread_mutex_lock(&shim_reclaimer.lock);
+	if (!shim_reclaimer.running) {
+		shim_reclaimer.fn = fn;
+		shim_reclaimer.stop = false;
+		shim_reclaimer.woken = false;
+		err = -pthread_create(&shim_reclaimer.thread, NULL,
+				      shim_reclaimer_main, NULL);
+		shim_reclaimer.running = !err;
+	}
+	pthread_mutex_unlock(&shim_reclaimer.lock);
+	return err;
+}
+
+void smm_host_reclaimer_stop(void)
+{
+	pthread_mutex_lock(&shim_reclaimer.lock);
+	if (!shim_reclaimer.running) {
+		pthread_mutex_unlock(&shim_reclaimer.lock);
+		return;
+	}
+	shim_reclaimer.stop = true;
+	pthread_cond_signal(&shim_reclaimer.cond);
+	pthread_mutex_unlock(&shim_reclaimer.lock);
+	pthread_join(shim_reclaimer.thread, NULL);
+	shim_reclaimer.running = false;
+}
+
+void smm_host_reclaimer_wake(void)
+{
+	pthread_mutex_lock(&shim_reclaimer.lock);
+	shim_reclaimer.woken = true;
+	pthread_cond_signal(&shim_reclaimer.cond);
+	pthread_mutex_unlock(&shim_reclaimer.lock);
 }

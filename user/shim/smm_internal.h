@@ -74,6 +74,23 @@ typedef struct { long counter; } atomic_long_t;
 #define atomic_long_add_return(i, v) \
 	__atomic_add_fetch(&(v)->counter, (i), __ATOMIC_SEQ_CST)
 #define atomic_long_inc_return(v) atomic_long_add_return(1, v)
+#define atomic_long_sub_return(i, v) \
+	__atomic_sub_fetch(&(v)->counter, (i), __ATOMIC_SEQ_CST)
+#define atomic_long_dec_return(v) atomic_long_sub_return(1, v)
+#define atomic_long_dec_and_test(v) (atomic_long_dec_return(v) == 0)
+/* Fully ordered when it succeeds, as the kernel's. */
+static inline bool atomic_long_inc_not_zero(atomic_long_t *v)
+{
+	long c = __atomic_load_n(&v->counter, __ATOMIC_RELAXED);
+
+	do {
+		if (!c)
+			return false;
+	} while (!__atomic_compare_exchange_n(&v->counter, &c, c + 1, false,
+					      __ATOMIC_SEQ_CST,
+					      __ATOMIC_RELAXED));
+	return true;
+}
 
 /* ---- warnings and assertions ---- */
 void shim_warn(const char *cond, const char *file, int line);
@@ -127,6 +144,7 @@ struct mutex { pthread_mutex_t m; };
 void mutex_init(struct mutex *l);
 void mutex_lock(struct mutex *l);
 void mutex_unlock(struct mutex *l);
+int mutex_trylock(struct mutex *l);
 #define DEFINE_MUTEX(name) struct mutex name = { PTHREAD_MUTEX_INITIALIZER }
 
 /*
@@ -203,6 +221,13 @@ void rcu_barrier(void);
 void *kmalloc(size_t size, gfp_t gfp);
 void *kzalloc(size_t size, gfp_t gfp);
 void kfree(const void *p);
+#define kvzalloc(size, gfp)	kzalloc(size, gfp)
+#define kvcalloc(n, size, gfp)	kzalloc((n) * (size), gfp)
+#define kvfree(p)		kfree(p)
+#define USEC_PER_SEC		1000000UL
+#ifndef ULONG_MAX
+#define ULONG_MAX		(~0UL)
+#endif
 
 struct kmem_cache;
 struct kmem_cache *kmem_cache_create(const char *name, unsigned int size,
@@ -331,6 +356,29 @@ static inline bool sysfs_streq(const char *s1, const char *s2)
 
 /* Race-window injection: let another thread run here. */
 void smm_host_race_delay(void);
+
+/*
+ * Waiting for a variable's condition (<linux/wait_bit.h>): one condition
+ * variable for all, broadcast by wake_up_var(); waits are rare (a fault
+ * finding a swap-in under way), so no hashing.  shim_wait_var_slice()
+ * returns after a wake-up of any variable or a millisecond, whichever
+ * comes first, and the condition is evaluated again: a wake-up between
+ * the test and the wait costs a millisecond, never a hang.
+ */
+void wake_up_var(void *var);
+#define wait_var_event(var, condition) do {				\
+	while (!(condition))						\
+		shim_wait_var_slice(var);				\
+} while (0)
+void shim_wait_var_slice(const void *var);
+
+/* A shadow swap I/O: nanosleep(), so the thread really leaves the CPU. */
+void smm_host_io_sleep(unsigned long us);
+
+/* The background reclaimer: a thread (kmod: a kthread). */
+int smm_host_reclaimer_start(void (*fn)(void));
+void smm_host_reclaimer_stop(void);
+void smm_host_reclaimer_wake(void);
 
 /* ---- test controls (user/shim/shim.c) ---- */
 #include "shim_test.h"

@@ -26,10 +26,16 @@ class Model {
   uint64_t page;
 
  public:
+  // @anon: which anon_vma the VMA has (0: none yet).  The first fault of
+  // a VMA gives it a new one, a split copies it, and VMAs with two
+  // different ones never merge (VMAs without one merge with anything), as
+  // in the kernel and the core.
   struct Vma {
     uint64_t end;
     uint64_t prot;
+    uint64_t anon = 0;
   };
+  uint64_t next_anon = 1;
   std::map<uint64_t, Vma> vmas;         // start -> VMA
   std::set<uint64_t> pages;             // present page addresses
   std::map<uint64_t, uint64_t> words;   // 8-aligned address -> value
@@ -56,7 +62,7 @@ class Model {
     }
     return true;
   }
-  void map(uint64_t a, uint64_t len, uint64_t prot) { vmas[a] = {a + len, prot}; }
+  void map(uint64_t a, uint64_t len, uint64_t prot) { vmas[a] = {a + len, prot, 0}; }
   void split_at(uint64_t a) {
     auto it = find(a);
     if (it == vmas.end() || it->first == a) return;
@@ -86,8 +92,11 @@ class Model {
     while (it != vmas.end()) {
       auto next = std::next(it);
       if (next == vmas.end() || next->first > a + len) break;
-      if (next->first == it->second.end && next->second.prot == it->second.prot) {
-        it->second.end = next->second.end;
+      const Vma &v = it->second, &n = next->second;
+      if (next->first == v.end && n.prot == v.prot &&
+          (!v.anon || !n.anon || v.anon == n.anon)) {
+        it->second.end = n.end;
+        if (!it->second.anon) it->second.anon = n.anon;
         vmas.erase(next);
         continue;
       }
@@ -107,6 +116,7 @@ class Model {
     uint64_t prot = it->second.prot;
     if (write ? !(prot & SHADOWMM_PROT_WRITE) : prot == SHADOWMM_PROT_NONE) return -EFAULT;
     pages.insert(a & ~(page - 1));
+    if (!it->second.anon) vmas[it->first].anon = next_anon++;
     uint64_t w = a & ~7ULL;
     if (write) {
       words[w] = value;

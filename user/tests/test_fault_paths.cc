@@ -21,7 +21,8 @@ constexpr auto kPatience = std::chrono::seconds(20);
 class FaultPaths : public CoreTest {};
 
 // Every fault in spf/mmseq is speculative except the first under each new
-// PTE table, which finds no table and goes classic to allocate it.
+// PTE table, which finds no table and goes classic to allocate it, and the
+// VMA's very first, which finds no anon_vma (the first under a table too).
 TEST_F(FaultPaths, SpeculativeSingleThread) {
   for (unsigned mode : {SHADOWMM_MODE_SPF, SHADOWMM_MODE_MMSEQ}) {
     Space s(mode);
@@ -35,7 +36,8 @@ TEST_F(FaultPaths, SpeculativeSingleThread) {
     EXPECT_EQ(st.counter[SHADOWMM_EV_FAULT], kPages);
     EXPECT_EQ(c(SHADOWMM_EV_SPF_ATTEMPT, SHADOWMM_EV_MMSEQ_ATTEMPT), kPages);
     EXPECT_EQ(c(SHADOWMM_EV_SPF_SUCCESS, SHADOWMM_EV_MMSEQ_SUCCESS), kPages - kTables);
-    EXPECT_EQ(c(SHADOWMM_EV_SPF_ABORT_NO_TABLE, SHADOWMM_EV_MMSEQ_ABORT_NO_TABLE), kTables);
+    EXPECT_EQ(c(SHADOWMM_EV_SPF_ABORT_NO_ANON, SHADOWMM_EV_MMSEQ_ABORT_NO_ANON), 1u);
+    EXPECT_EQ(c(SHADOWMM_EV_SPF_ABORT_NO_TABLE, SHADOWMM_EV_MMSEQ_ABORT_NO_TABLE), kTables - 1);
     EXPECT_EQ(st.counter[SHADOWMM_EV_FAULT_CLASSIC], kTables);
     EXPECT_EQ(st.counter[SHADOWMM_EV_FALLBACK], kTables);
     EXPECT_EQ(c(SHADOWMM_EV_SPF_ABORT_SEQ, SHADOWMM_EV_MMSEQ_ABORT_SEQ), 0u);
@@ -56,19 +58,24 @@ TEST_F(FaultPaths, VmaLockSingleThread) {
   ASSERT_EQ(s.map(kBase, 2 * kTableSpan, kRW), 0);
   ASSERT_EQ(s.touch(kBase, 2 * kTableSpan, kPage, true), 0);
   auto st = s.stats();
-  EXPECT_EQ(st.counter[SHADOWMM_EV_VMA_LOCK_SUCCESS], 1024u);
+  // The first fault gives the VMA its anon_vma under mmap_lock (6.4).
+  EXPECT_EQ(st.counter[SHADOWMM_EV_VMA_LOCK_SUCCESS], 1023u);
+  EXPECT_EQ(st.counter[SHADOWMM_EV_VMA_LOCK_NO_ANON], 1u);
   EXPECT_EQ(st.counter[SHADOWMM_EV_VMA_LOCK_ABORT], 0u);
   EXPECT_EQ(st.counter[SHADOWMM_EV_VMA_LOCK_MISS], 0u);
-  EXPECT_EQ(st.counter[SHADOWMM_EV_FAULT_CLASSIC], 0u);
+  EXPECT_EQ(st.counter[SHADOWMM_EV_FAULT_CLASSIC], 1u);
   EXPECT_EQ(s.fault(kBase + 2 * kTableSpan, false), -EFAULT);  // no VMA: abort
   EXPECT_EQ(s.counter(SHADOWMM_EV_VMA_LOCK_ABORT), 1u);
 }
 
 TEST_F(FaultPaths, VmaLockRetriesUnderMmapLockWhenOutOfMemory) {
-  Space s(SHADOWMM_MODE_VMALOCK, smm_limits{.max_pages = 1, .max_vmas = 0});
-  ASSERT_EQ(s.map(kBase, kPage, kRW), 0);
-  ASSERT_EQ(s.map(kBase + kPage, kPage, kRW), 0);
+  Space s(SHADOWMM_MODE_VMALOCK, smm_limits{.max_pages = 2, .max_vmas = 0});
+  // One VMA: its first fault (classic) gives it an anon_vma.  Then a
+  // budget of one page, and no swap: the second fault cannot have one.
+  ASSERT_EQ(s.map(kBase, 2 * kPage, kRW), 0);
   ASSERT_EQ(s.fault(kBase, true, 1), 0);
+  shadowmm_memory mem{.max_pages = 1};
+  ASSERT_EQ(smm_set_memory(s.get(), &mem), 0);
   EXPECT_EQ(s.fault(kBase + kPage, true, 1), -ENOMEM);
   EXPECT_EQ(s.counter(SHADOWMM_EV_VMA_LOCK_RETRY), 1u);
   EXPECT_EQ(s.counter(SHADOWMM_EV_FAULT_OOM), 1u);

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Page descriptors: every shadow page has one (struct smm_page, a small
+ * folio), allocated and freed with the data, and a PTE points at it.
+ *
+ * Lifetime is the refcount's (see struct smm_page): mappings, the swap
+ * cache and pins each hold one, and the last put frees the page, taking
+ * it off the LRU first.  The budget (limits.max_pages) counts pages of
+ * the space's size; a fault that would exceed it reclaims first (direct
+ * reclaim) if the space has swap, and the background reclaimer is woken
+ * at the high watermark.
+ */
+#include "smm.h"
+
+struct kmem_cache *smm_page_cachep;
+
+/*
+ * Charges one page, reclaiming first if the budget is full and the caller
+ * may sleep.  Unsigned compare: a budget of 2^63 or more is a large one.
+ */
+static bool page_charge(struct smm_mm *mm, bool may_reclaim)
+{
+	unsigned long max = READ_ONCE(mm->limits.max_pages);
+	int tries = 0;
+
+	if (!max)
+		return true;
+	for (;;) {
+		unsigned long nr = atomic_long_inc_return(&mm->nr_pages);
+
+		if (nr <= max) {
+			if (nr >= smm_wmark_high(mm))
+				smm_wake_reclaimer(mm);
+			return true;
+		}
+		atomic_long_dec(&mm->nr_pages);
+		/*
+		 * A few rounds: another faulter may take what one round
+		 * freed.  Nothing to swap to, or nothing cold enough
+		 * twice in a row: out of memory, as before there was swap.
+		 */
+		if (!may_reclaim || ++tries > 4 ||
+		    !smm_reclaim_direct(mm))
+			return false;
+	}
+}
+
+static void page_uncharge(struct smm_mm *mm)
+{
+	if (READ_ONCE(mm->limits.max_pages))
+		atomic_long_dec(&mm->nr_pages);
+}
+
+/*
+ * A zeroed page of the space's size with its descriptor, one reference
+ * held (the caller's), not on the LRU.  GFP_NOWAIT callers (speculative
+ * faults, under RCU) never reclaim.
+ */
+struct smm_page *smm_page_alloc(struct smm_mm *mm, gfp_t gfp)
+{
+	struct smm_page *page;
+
+	if (!page_charge(mm, gfp == GFP_KERNEL))
+		return NULL;
+	page = kmem_cache_alloc(smm_page_cachep, gfp);
+	if (!page)
+		goto uncharge;
+	page->virt = smm_alloc_shadow_page(mm->geom.page_cache,
+					   mm->geom.page_shift, gfp);
+	if (!page->virt) {
+		kmem_cache_free(smm_page_cachep, page);
+		goto uncharge;
+	}
+	atomic_long_set(&page->refcount, 1);
+	atomic_long_set(&page->mapcount, 0);
+	page->anon_vma = NULL;
+	page->index = 0;
+	INIT_LIST_HEAD(&page->lru);
+	page->on_lru = false;
+	page->swap_slot = -1;
+	page->uptodate = true;
+	smm_count(mm, SHADOWMM_EV_PAGE_ALLOC);
+	return page;
+
+uncharge:
+	page_uncharge(mm);
+	return NULL;
+}
+
+static void page_free(struct smm_mm *mm, struct smm_page *page)
+{
+	WARN_ON(atomic_long_read(&page->mapcount) || page->swap_slot >= 0);
+	page_uncharge(mm);
+	smm_count(mm, SHADOWMM_EV_PAGE_FREE);
+	smm_free_shadow_page(mm->geom.page_cache, mm->geom.page_shift,
+			     page->virt);
+	kmem_cache_free(smm_page_cachep, page);
+}
+
+/*
+ * Drops a reference; the last one takes the page off the LRU and frees
+ * it.  May be called under a PTE lock or the swap lock (lock order: PTE
+ * lock, swap_lock, lru_lock).
+ */
+void smm_put_page(struct smm_mm *mm, struct smm_page *page)
+{
+	if (!atomic_long_dec_and_test(&page->refcount))
+		return;
+	/*
+	 * Nobody else holds it, but reclaim may be scanning the LRU: only
+	 * its lock makes the unlink safe.  on_lru is stable under it.
+	 */
+	spin_lock(&mm->lru_lock);
+	if (page->on_lru) {
+		list_del(&page->lru);
+		page->on_lru = false;
+		mm->nr_lru--;
+	}
+	spin_unlock(&mm->lru_lock);
+	page_free(mm, page);
+}
+
+/* Puts a mapped page at the tail of the clock (the youngest end). */
+void smm_lru_add(struct smm_mm *mm, struct smm_page *page)
+{
+	spin_lock(&mm->lru_lock);
+	if (!page->on_lru) {
+		list_add_tail(&page->lru, &mm->lru);
+		page->on_lru = true;
+		mm->nr_lru++;
+	}
+	spin_unlock(&mm->lru_lock);
+}
+
+/*
+ * The page a present PTE maps gets its place in the rmap: the faulting
+ * VMA's anon_vma and the page offset of @addr in it.  Before the PTE is
+ * set, under its lock, so a page reachable through a PTE is always
+ * reachable through the rmap.
+ */
+void smm_page_add_anon_rmap(struct smm_page *page, struct smm_anon_vma *av,
+			    unsigned long index)
+{
+	page->anon_vma = av;
+	page->index = index;
+	atomic_long_inc(&page->mapcount);
+}

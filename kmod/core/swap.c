@@ -1,0 +1,485 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The shadow swap store: slots in memory, with a settable latency per
+ * page read or written, so a swap-in really sleeps.  An all-zero page
+ * takes no memory (zram's same-filled pages); any other is a copy.
+ *
+ * A slot is in use while swap PTEs refer to it (@count) or a page is in
+ * its swap cache (@page, one page reference held).  The swap cache is
+ * where a page waits while it is written out (so a fault meanwhile maps
+ * it back without I/O) and where a page being read in is found by every
+ * fault on the same entry, which then waits for @uptodate instead of
+ * reading twice.  @io marks either I/O in flight: whoever clears it frees
+ * the slot if no PTE refers to it any more; otherwise the last PTE to go
+ * (a zap, a swap-in) does.
+ *
+ * Lock order: PTE lock -> swap_lock -> lru_lock.  The slot array is
+ * replaced only by SET_MEMORY with no slot in use.
+ */
+#include "smm.h"
+
+struct smm_swap_slot {
+	void *data;		/* written-out contents, NULL: all zero */
+	unsigned long count;	/* swap PTEs */
+	struct smm_page *page;	/* swap cache, a reference held */
+	long next_free;
+	bool used;
+	bool io;
+};
+
+static const char *const smm_swap_policy_names[] = {
+	[SHADOWMM_SWAP_FALLBACK] = "fallback",
+	[SHADOWMM_SWAP_DROP_RETRY] = "drop-retry",
+	[SHADOWMM_SWAP_VMA_RETRY] = "vma-retry",
+};
+
+const char *smm_swap_policy_name(unsigned int p)
+{
+	return p < SHADOWMM_NR_SWAP_POLICIES ? smm_swap_policy_names[p] : NULL;
+}
+
+int smm_swap_policy_parse(const char *name)
+{
+	unsigned int p;
+
+	for (p = 0; p < SHADOWMM_NR_SWAP_POLICIES; p++)
+		if (sysfs_streq(name, smm_swap_policy_names[p]))
+			return p;
+	return -EINVAL;
+}
+
+int smm_set_swap_policy(struct smm_mm *mm, unsigned int policy)
+{
+	if (policy >= SHADOWMM_NR_SWAP_POLICIES)
+		return -EINVAL;
+	WRITE_ONCE(mm->swap_policy, policy);
+	return 0;
+}
+
+/* The swap store's size limit: a slot table of at most 64 MiB. */
+#define SMM_SWAP_SLOTS_MAX	BIT(20)
+
+int smm_set_memory(struct smm_mm *mm, const struct shadowmm_memory *mem)
+{
+	struct smm_swap_slot *slots = NULL, *old = NULL;
+	unsigned long i;
+	int ret = 0;
+
+	if (mem->wmark_low > mem->wmark_high ||
+	    (mem->max_pages && mem->wmark_high > mem->max_pages) ||
+	    (!mem->max_pages && mem->wmark_high) ||
+	    mem->swap_slots > SMM_SWAP_SLOTS_MAX ||
+	    mem->swap_latency_us > USEC_PER_SEC)
+		return -EINVAL;
+	if (mem->swap_slots != READ_ONCE(mm->swap_slots) && mem->swap_slots) {
+		slots = kvcalloc(mem->swap_slots, sizeof(*slots), GFP_KERNEL);
+		if (!slots)
+			return -ENOMEM;
+		for (i = 0; i < mem->swap_slots; i++)
+			slots[i].next_free = i + 1 < mem->swap_slots ? i + 1 : -1;
+	}
+	/* No reclaim runs meanwhile, and no swap-in: no slot is in use. */
+	mutex_lock(&mm->reclaim_lock);
+	spin_lock(&mm->swap_lock);
+	if (mem->swap_slots != mm->swap_slots) {
+		if (mm->swap_used) {
+			ret = -EBUSY;
+		} else {
+			old = mm->slots;
+			mm->slots = slots;
+			slots = NULL;
+			WRITE_ONCE(mm->swap_slots, mem->swap_slots);
+			mm->swap_free = mem->swap_slots ? 0 : -1;
+		}
+	}
+	if (!ret) {
+		WRITE_ONCE(mm->limits.max_pages, mem->max_pages);
+		WRITE_ONCE(mm->wmark_high, mem->wmark_high);
+		WRITE_ONCE(mm->wmark_low, mem->wmark_low);
+		WRITE_ONCE(mm->swap_latency_us, mem->swap_latency_us);
+	}
+	spin_unlock(&mm->swap_lock);
+	mutex_unlock(&mm->reclaim_lock);
+	kvfree(old);
+	kvfree(slots);
+	return ret;
+}
+
+/* Resident level at which background reclaim starts, and where it stops. */
+unsigned long smm_wmark_high(struct smm_mm *mm)
+{
+	unsigned long max = READ_ONCE(mm->limits.max_pages);
+	unsigned long high = READ_ONCE(mm->wmark_high);
+
+	if (!max)
+		return ULONG_MAX;
+	return high ? high : max - max / 16;
+}
+
+unsigned long smm_wmark_low(struct smm_mm *mm)
+{
+	unsigned long max = READ_ONCE(mm->limits.max_pages);
+	unsigned long high = READ_ONCE(mm->wmark_high);
+
+	if (!max)
+		return ULONG_MAX;
+	return high ? READ_ONCE(mm->wmark_low) : max - max / 8;
+}
+
+static struct smm_swap_slot *slot_of(struct smm_mm *mm, unsigned long slot)
+{
+	return &mm->slots[slot];
+}
+
+/*
+ * Frees @s if nothing refers to it and no I/O is in flight; returns its
+ * swap-cache page, whose reference the caller drops after the lock.
+ */
+static struct smm_page *slot_maybe_free(struct smm_mm *mm,
+					unsigned long slot)
+{
+	struct smm_swap_slot *s = slot_of(mm, slot);
+	struct smm_page *page = s->page;
+
+	lockdep_assert_held(&mm->swap_lock);
+	if (s->count || s->io)
+		return NULL;
+	if (page) {
+		page->swap_slot = -1;
+		s->page = NULL;
+	}
+	kfree(s->data);
+	s->data = NULL;
+	s->used = false;
+	s->next_free = mm->swap_free;
+	mm->swap_free = slot;
+	mm->swap_used--;
+	smm_count(mm, SHADOWMM_EV_SWAP_SLOT_FREE);
+	return page;
+}
+
+/* A swap PTE of @slot went away (zap, unmap, teardown); PTE lock held. */
+void smm_swap_entry_free(struct smm_mm *mm, unsigned long slot)
+{
+	struct smm_page *page;
+
+	spin_lock(&mm->swap_lock);
+	if (WARN_ON(slot >= mm->swap_slots || !slot_of(mm, slot)->count)) {
+		spin_unlock(&mm->swap_lock);
+		return;
+	}
+	slot_of(mm, slot)->count--;
+	page = slot_maybe_free(mm, slot);
+	spin_unlock(&mm->swap_lock);
+	if (page)
+		smm_put_page(mm, page);
+}
+
+/* ---- swap-out (reclaim.c) ---- */
+
+/*
+ * Puts isolated @page into the swap cache of a new slot, with write-out
+ * in flight, so that the PTEs reclaim turns into swap entries always find
+ * it there until the data is in the slot.  -ENOSPC if the store is full.
+ */
+int smm_swap_out_begin(struct smm_mm *mm, struct smm_page *page)
+{
+	struct smm_swap_slot *s;
+	long slot;
+
+	spin_lock(&mm->swap_lock);
+	slot = mm->swap_free;
+	if (slot < 0) {
+		spin_unlock(&mm->swap_lock);
+		smm_count(mm, SHADOWMM_EV_SWAP_FULL);
+		return -ENOSPC;
+	}
+	s = slot_of(mm, slot);
+	mm->swap_free = s->next_free;
+	mm->swap_used++;
+	s->used = true;
+	s->count = 0;
+	s->io = true;
+	s->data = NULL;
+	s->page = page;
+	atomic_long_inc(&page->refcount);
+	page->swap_slot = slot;
+	spin_unlock(&mm->swap_lock);
+	smm_count(mm, SHADOWMM_EV_SWAP_SLOT_ALLOC);
+	return 0;
+}
+
+/* The swap entry reclaim writes into a PTE for @page. */
+unsigned long smm_swap_entry(struct smm_page *page)
+{
+	return ((unsigned long)page->swap_slot << SMM_PTE_SWAP_SHIFT) |
+	       SMM_PTE_SWAP;
+}
+
+/* One more swap PTE refers to @page's slot; PTE lock held. */
+void smm_swap_entry_dup(struct smm_mm *mm, struct smm_page *page)
+{
+	spin_lock(&mm->swap_lock);
+	slot_of(mm, page->swap_slot)->count++;
+	spin_unlock(&mm->swap_lock);
+}
+
+static bool page_is_zero(const void *virt, unsigned long size)
+{
+	const u64 *p = virt;
+	unsigned long i;
+
+	for (i = 0; i < size / sizeof(u64); i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/*
+ * Writes the unmapped @page to its slot (sleeping for the latency) and
+ * takes it out of the swap cache.  If it is still mapped somewhere, or no
+ * memory holds the copy, nothing is written: the slot goes when its
+ * last swap PTE does.  Returns true if the data is in the slot.  No lock
+ * held; the caller's isolation reference keeps @page.
+ */
+bool smm_swap_out_end(struct smm_mm *mm, struct smm_page *page)
+{
+	unsigned long size = smm_page_size(mm), slot = page->swap_slot;
+	bool mapped = atomic_long_read(&page->mapcount);
+	struct smm_page *drop;
+	void *buf = NULL;
+	bool written = false;
+
+	if (!mapped && !page_is_zero(page->virt, size)) {
+		/* No reclaim from reclaim: GFP_NOWAIT, as zram's first try. */
+		buf = kmalloc(size, GFP_NOWAIT);
+		if (buf)
+			memcpy(buf, page->virt, size);
+	}
+	if (!mapped && (buf || page_is_zero(page->virt, size))) {
+		smm_host_io_sleep(READ_ONCE(mm->swap_latency_us));
+		smm_count(mm, SHADOWMM_EV_PSWPOUT);
+		written = true;
+	}
+	spin_lock(&mm->swap_lock);
+	slot_of(mm, slot)->io = false;
+	if (written) {
+		slot_of(mm, slot)->data = buf;
+		buf = NULL;
+		/* The data is in the slot: out of the swap cache. */
+		if (slot_of(mm, slot)->count) {
+			slot_of(mm, slot)->page = NULL;
+			page->swap_slot = -1;
+			drop = page;
+		} else {
+			drop = slot_maybe_free(mm, slot);
+		}
+	} else {
+		drop = slot_maybe_free(mm, slot);
+	}
+	spin_unlock(&mm->swap_lock);
+	kfree(buf);
+	if (drop)
+		smm_put_page(mm, drop);
+	return written;
+}
+
+/* ---- swap-in ---- */
+
+/*
+ * The page of swap entry @pte with a reference: from the swap cache, or
+ * (if @may_alloc) a new one put there with *must_read set, which the
+ * caller fills with smm_swap_read() outside its locks.  NULL with
+ * -EAGAIN if the slot is no longer in use (the PTE changed: retry the
+ * fault), -ENOMEM, or -EWOULDBLOCK if reading is needed and the caller
+ * may not allocate.
+ */
+struct smm_page *smm_swapin_get(struct smm_mm *mm, unsigned long pte,
+				bool may_alloc, bool *must_read, int *err)
+{
+	unsigned long slot = pte >> SMM_PTE_SWAP_SHIFT;
+	struct smm_page *page, *new = NULL;
+
+	*must_read = false;
+	for (;;) {
+		spin_lock(&mm->swap_lock);
+		if (slot >= mm->swap_slots || !slot_of(mm, slot)->count) {
+			spin_unlock(&mm->swap_lock);
+			*err = -EAGAIN;
+			page = NULL;
+			break;
+		}
+		page = slot_of(mm, slot)->page;
+		if (page) {
+			atomic_long_inc(&page->refcount);
+			spin_unlock(&mm->swap_lock);
+			smm_count(mm, SHADOWMM_EV_SWAP_CACHE_HIT);
+			break;
+		}
+		if (new) {
+			struct smm_swap_slot *s = slot_of(mm, slot);
+
+			s->page = new;
+			s->io = true;
+			new->swap_slot = slot;
+			new->uptodate = false;
+			/* The cache's reference; the caller keeps its own. */
+			atomic_long_inc(&new->refcount);
+			spin_unlock(&mm->swap_lock);
+			*must_read = true;
+			page = new;
+			new = NULL;
+			break;
+		}
+		spin_unlock(&mm->swap_lock);
+		if (!may_alloc) {
+			*err = -EWOULDBLOCK;
+			return NULL;
+		}
+		/* May reclaim: outside the swap lock. */
+		new = smm_page_alloc(mm, GFP_KERNEL);
+		if (!new) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+	}
+	if (new)
+		smm_put_page(mm, new);
+	return page;
+}
+
+/*
+ * Reads @page's slot into it, sleeping for the latency (the major
+ * fault's I/O), then publishes it.  No lock held.  The release of
+ * @uptodate pairs with the acquire in smm_swapin_wait(): a waiter that
+ * sees it sees the data.
+ */
+void smm_swap_read(struct smm_mm *mm, struct smm_page *page)
+{
+	unsigned long slot = page->swap_slot;
+	struct smm_page *drop;
+	void *data;
+
+	/* The cache pins the slot, so @data stays while we read it. */
+	spin_lock(&mm->swap_lock);
+	data = slot_of(mm, slot)->data;
+	spin_unlock(&mm->swap_lock);
+	smm_host_io_sleep(READ_ONCE(mm->swap_latency_us));
+	if (data)
+		memcpy(page->virt, data, smm_page_size(mm));
+	smm_count(mm, SHADOWMM_EV_PSWPIN);
+	spin_lock(&mm->swap_lock);
+	slot_of(mm, slot)->io = false;
+	/* Zapped while we read: nobody will map it from the cache. */
+	drop = slot_maybe_free(mm, slot);
+	spin_unlock(&mm->swap_lock);
+	/* Pairs with smp_load_acquire() in smm_swapin_wait(), do_swap_page(). */
+	smp_store_release(&page->uptodate, true);
+	wake_up_var(page);
+	if (drop)
+		smm_put_page(mm, drop);
+}
+
+void smm_swapin_wait(struct smm_page *page)
+{
+	/* Pairs with smp_store_release() in smm_swap_read(). */
+	wait_var_event(page, smp_load_acquire(&page->uptodate));
+}
+
+/*
+ * Maps swap-cache @page where swap entry @entry was; PTE lock held and
+ * the entry re-checked by the caller.  The caller's reference becomes
+ * the mapping's; the slot loses a swap PTE and, with the last, goes.
+ */
+void smm_swapin_map(struct smm_mm *mm, struct smm_vma *vma,
+		    unsigned long *ptep, unsigned long addr,
+		    unsigned long entry, struct smm_page *page,
+		    unsigned long prot)
+{
+	unsigned long slot = entry >> SMM_PTE_SWAP_SHIFT;
+	struct smm_page *drop;
+
+	smm_page_add_anon_rmap(page, vma->anon_vma, smm_vma_index(vma, addr));
+	WRITE_ONCE(*ptep, (unsigned long)page | smm_prot_to_pte(prot) |
+			  SMM_PTE_YOUNG);
+	spin_lock(&mm->swap_lock);
+	slot_of(mm, slot)->count--;
+	drop = slot_maybe_free(mm, slot);
+	spin_unlock(&mm->swap_lock);
+	/* The cache's reference: ours keeps the page. */
+	if (drop)
+		smm_put_page(mm, drop);
+	smm_lru_add(mm, page);
+}
+
+/*
+ * A fault that got @page from the swap cache but did not map it (the PTE
+ * changed) drops it; if no swap PTE refers to its slot any more, the
+ * cache lets go too.
+ */
+void smm_swapin_put(struct smm_mm *mm, struct smm_page *page)
+{
+	struct smm_page *drop = NULL;
+	long slot;
+
+	spin_lock(&mm->swap_lock);
+	slot = page->swap_slot;
+	if (slot >= 0)
+		drop = slot_maybe_free(mm, slot);
+	spin_unlock(&mm->swap_lock);
+	if (drop)
+		smm_put_page(mm, drop);
+	smm_put_page(mm, page);
+}
+
+/* What a swap entry holds at @off, for peek(); PTE lock held. */
+u64 smm_swap_peek(struct smm_mm *mm, unsigned long pte, unsigned long off)
+{
+	struct smm_swap_slot *s;
+	u64 val = 0;
+
+	spin_lock(&mm->swap_lock);
+	s = slot_of(mm, pte >> SMM_PTE_SWAP_SHIFT);
+	if (s->page)
+		memcpy(&val, (char *)s->page->virt + off, sizeof(val));
+	else if (s->data)
+		memcpy(&val, (char *)s->data + off, sizeof(val));
+	spin_unlock(&mm->swap_lock);
+	return val;
+}
+
+/* Teardown: the slot table, once every PTE and cache page is gone. */
+void smm_swap_destroy(struct smm_mm *mm)
+{
+	WARN_ON(mm->swap_used);
+	kvfree(mm->slots);
+	mm->slots = NULL;
+}
+
+/* Validation: the swap PTEs counted by a walk, per slot. */
+int smm_swap_validate(struct smm_mm *mm, const unsigned long *ptes_per_slot,
+		      char *why, unsigned long len)
+{
+	unsigned long i, used = 0;
+
+	for (i = 0; i < mm->swap_slots; i++) {
+		struct smm_swap_slot *s = slot_of(mm, i);
+
+		if (s->used)
+			used++;
+		if (s->count != ptes_per_slot[i] || s->io ||
+		    (s->used && !s->count && !s->page) ||
+		    (!s->used && (s->count || s->page))) {
+			snprintf(why, len,
+				 "swap: slot %lu count %lu, %lu swap PTEs, cache %d io %d",
+				 i, s->count, ptes_per_slot[i], !!s->page, s->io);
+			return -EUCLEAN;
+		}
+	}
+	if (used != mm->swap_used) {
+		snprintf(why, len, "swap: %lu slots used, swap_used %lu", used,
+			 mm->swap_used);
+		return -EUCLEAN;
+	}
+	return 0;
+}
