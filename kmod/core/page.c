@@ -114,7 +114,7 @@ void smm_put_page(struct smm_mm *mm, struct smm_page *page)
 	if (page->on_lru) {
 		list_del(&page->lru);
 		page->on_lru = false;
-		mm->nr_lru--;
+		WRITE_ONCE(mm->nr_lru, mm->nr_lru - 1);
 	}
 	spin_unlock(&mm->lru_lock);
 	page_free(mm, page);
@@ -127,7 +127,7 @@ void smm_lru_add(struct smm_mm *mm, struct smm_page *page)
 	if (!page->on_lru) {
 		list_add_tail(&page->lru, &mm->lru);
 		page->on_lru = true;
-		mm->nr_lru++;
+		WRITE_ONCE(mm->nr_lru, mm->nr_lru + 1);
 	}
 	spin_unlock(&mm->lru_lock);
 }

@@ -481,7 +481,7 @@ static void pt_check_table(struct smm_mm *mm, struct smm_pt *pt, int level,
 int smm_pt_validate(struct smm_mm *mm, char *why, unsigned long len)
 {
 	struct pt_check c = { .why = why, .len = len };
-	unsigned long pages, tables, lru;
+	unsigned long pages, tables, lru, cached = 0;
 	int ret;
 
 	lockdep_assert_held_write(&mm->mmap_lock);
@@ -497,7 +497,8 @@ int smm_pt_validate(struct smm_mm *mm, char *why, unsigned long len)
 	pt_check_table(mm, smm_mm_pgd(mm), 0, 0, &c);
 	ret = c.ret;
 	if (!ret && mm->swap_slots)
-		ret = smm_swap_validate(mm, c.ptes_per_slot, why, len);
+		ret = smm_swap_validate(mm, c.ptes_per_slot, &cached, why,
+					len);
 	kvfree(c.ptes_per_slot);
 	if (ret)
 		return ret;
@@ -511,10 +512,10 @@ int smm_pt_validate(struct smm_mm *mm, char *why, unsigned long len)
 		smm_events_sum(mm, SHADOWMM_EV_PAGE_FREE);
 	tables = smm_events_sum(mm, SHADOWMM_EV_PT_ALLOC) -
 		 smm_events_sum(mm, SHADOWMM_EV_PT_FREE);
-	if (c.pages != pages || c.tables != tables) {
+	if (c.pages + cached != pages || c.tables != tables) {
 		snprintf(why, len,
-			 "pt: walk found %lu pages %lu tables, counters say %lu %lu",
-			 c.pages, c.tables, pages, tables);
+			 "pt: walk found %lu pages (%lu in the swap cache) %lu tables, counters say %lu %lu",
+			 c.pages, cached, c.tables, pages, tables);
 		return -EUCLEAN;
 	}
 	if (mm->limits.max_pages &&

@@ -85,7 +85,7 @@ static struct smm_page *isolate_head(struct smm_mm *mm)
 
 		list_del(&p->lru);
 		p->on_lru = false;
-		mm->nr_lru--;
+		WRITE_ONCE(mm->nr_lru, mm->nr_lru - 1);
 		/* Zero: its last put is freeing it, and will skip the LRU. */
 		if (atomic_long_inc_not_zero(&p->refcount)) {
 			page = p;
@@ -145,7 +145,7 @@ static long shrink_space(struct smm_mm *mm, unsigned long nr,
 		 * Still in a swap cache, some PTEs swap entries already
 		 * (shared after fork): the swap-ins will take it from there.
 		 */
-		if (page->swap_slot >= 0) {
+		if (READ_ONCE(page->swap_slot) >= 0) {
 			putback(mm, page);
 			continue;
 		}

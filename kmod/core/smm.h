@@ -528,7 +528,7 @@ void smm_swapin_put(struct smm_mm *mm, struct smm_page *page);
 u64 smm_swap_peek(struct smm_mm *mm, unsigned long pte, unsigned long off);
 void smm_swap_destroy(struct smm_mm *mm);
 int smm_swap_validate(struct smm_mm *mm, const unsigned long *ptes_per_slot,
-		      char *why, unsigned long len);
+		      unsigned long *cached, char *why, unsigned long len);
 
 /* reclaim.c */
 long smm_reclaim(struct smm_mm *mm, unsigned long nr, unsigned long start,

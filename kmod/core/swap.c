@@ -145,7 +145,7 @@ static struct smm_page *slot_maybe_free(struct smm_mm *mm,
 	if (s->count || s->io)
 		return NULL;
 	if (page) {
-		page->swap_slot = -1;
+		WRITE_ONCE(page->swap_slot, -1);
 		s->page = NULL;
 	}
 	kfree(s->data);
@@ -203,7 +203,7 @@ int smm_swap_out_begin(struct smm_mm *mm, struct smm_page *page)
 	s->data = NULL;
 	s->page = page;
 	atomic_long_inc(&page->refcount);
-	page->swap_slot = slot;
+	WRITE_ONCE(page->swap_slot, slot);
 	spin_unlock(&mm->swap_lock);
 	smm_count(mm, SHADOWMM_EV_SWAP_SLOT_ALLOC);
 	return 0;
@@ -269,7 +269,7 @@ bool smm_swap_out_end(struct smm_mm *mm, struct smm_page *page)
 		/* The data is in the slot: out of the swap cache. */
 		if (slot_of(mm, slot)->count) {
 			slot_of(mm, slot)->page = NULL;
-			page->swap_slot = -1;
+			WRITE_ONCE(page->swap_slot, -1);
 			drop = page;
 		} else {
 			drop = slot_maybe_free(mm, slot);
@@ -321,8 +321,8 @@ struct smm_page *smm_swapin_get(struct smm_mm *mm, unsigned long pte,
 
 			s->page = new;
 			s->io = true;
-			new->swap_slot = slot;
-			new->uptodate = false;
+			WRITE_ONCE(new->swap_slot, slot);
+			WRITE_ONCE(new->uptodate, false);
 			/* The cache's reference; the caller keeps its own. */
 			atomic_long_inc(&new->refcount);
 			spin_unlock(&mm->swap_lock);
@@ -456,9 +456,14 @@ void smm_swap_destroy(struct smm_mm *mm)
 	mm->slots = NULL;
 }
 
-/* Validation: the swap PTEs counted by a walk, per slot. */
+/*
+ * Validation: the swap PTEs counted by a walk, per slot.  *@cached: pages
+ * only the swap cache holds (read in by a fault that then failed, say
+ * for a write to a range made read-only meanwhile); the next fault on the
+ * entry maps them, a zap frees them.
+ */
 int smm_swap_validate(struct smm_mm *mm, const unsigned long *ptes_per_slot,
-		      char *why, unsigned long len)
+		      unsigned long *cached, char *why, unsigned long len)
 {
 	unsigned long i, used = 0;
 
@@ -467,6 +472,8 @@ int smm_swap_validate(struct smm_mm *mm, const unsigned long *ptes_per_slot,
 
 		if (s->used)
 			used++;
+		if (s->page && !atomic_long_read(&s->page->mapcount))
+			(*cached)++;
 		if (s->count != ptes_per_slot[i] || s->io ||
 		    (s->used && !s->count && !s->page) ||
 		    (!s->used && (s->count || s->page))) {

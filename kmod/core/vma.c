@@ -209,10 +209,13 @@ int smm_map(struct smm_mm *mm, unsigned long addr, unsigned long len,
 	ret = -EINVAL;
 	if (!smm_range_aligned(mm, addr, len))
 		goto fail;
-	/* The budget counts pages of the space's own size. */
+	/*
+	 * The budget counts pages of the space's own size; with swap behind
+	 * it a mapping may be larger (reclaim makes room).
+	 */
 	ret = -ENOMEM;
-	if (mm->limits.max_pages &&
-	    len >> mm->geom.page_shift > mm->limits.max_pages)
+	if (READ_ONCE(mm->limits.max_pages) && !READ_ONCE(mm->swap_slots) &&
+	    len >> mm->geom.page_shift > READ_ONCE(mm->limits.max_pages))
 		goto fail;
 	if (vma_limit_reached(mm, 1))
 		goto fail;
