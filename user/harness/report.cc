@@ -126,9 +126,11 @@ FaultPathSummary SummarizeFaultPath(Mode mode, const shadowmm_stats& d) {
       s.successes = n;
     } else if (what == "retry") {
       s.retries = n;
-    } else if (what == "miss") {
-      // Not an outcome: a miss retries the lookup and ends in one of the others.
-      s.aborts["miss"] = n;
+    } else if (what == "miss" || what == "swap_drop_retry" || what == "swap_vma_retry") {
+      // Not outcomes: a miss retries the lookup, a swap wait the fault
+      // (the drop-retry one is in "retry" too), and each ends in one of
+      // the others.
+      s.aborts[std::string(what)] = n;
     } else {
       if (what.substr(0, 6) == "abort_") what.remove_prefix(6);
       s.aborts[std::string(what)] = n;

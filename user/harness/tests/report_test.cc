@@ -24,7 +24,7 @@ TEST(Report, SpfSummary) {
   EXPECT_EQ(s.aborts_total, 10u);
   EXPECT_EQ(s.aborts.at("seq"), 4u);
   EXPECT_EQ(s.aborts.at("no_table"), 6u);
-  EXPECT_EQ(s.aborts.size(), 7u);  // every reason, zero or not
+  EXPECT_EQ(s.aborts.size(), 9u);  // every reason, zero or not
   EXPECT_DOUBLE_EQ(s.abort_ratio, 0.01);
   EXPECT_DOUBLE_EQ(s.abort_ratio_excl_no_table, 0.004);
 }
@@ -35,14 +35,22 @@ TEST(Report, VmalockSummary) {
   d.counter[SHADOWMM_EV_VMA_LOCK_ABORT] = 6;
   d.counter[SHADOWMM_EV_VMA_LOCK_MISS] = 4;
   d.counter[SHADOWMM_EV_VMA_LOCK_RETRY] = 2;
+  d.counter[SHADOWMM_EV_VMA_LOCK_NO_ANON] = 3;
+  d.counter[SHADOWMM_EV_VMA_LOCK_SWAP_FALLBACK] = 5;
+  d.counter[SHADOWMM_EV_VMA_LOCK_SWAP_DROP_RETRY] = 1;  // also in retry
+  d.counter[SHADOWMM_EV_VMA_LOCK_SWAP_VMA_RETRY] = 7;   // ends in another
   FaultPathSummary s = SummarizeFaultPath(Mode::kVmalock, d);
-  // Each fault ends in success, abort or retry; a miss only repeats the lookup.
-  EXPECT_EQ(s.attempts, 98u);
-  EXPECT_EQ(s.aborts_total, 6u);
+  // Each fault ends in success, an abort (no VMA lock, no anon_vma, a swap
+  // fallback) or retry; a miss or a swap wait only repeats a step.
+  EXPECT_EQ(s.attempts, 106u);
+  EXPECT_EQ(s.aborts_total, 14u);
   EXPECT_EQ(s.successes, 90u);
   EXPECT_EQ(s.retries, 2u);
   EXPECT_EQ(s.aborts.at("abort"), 6u);
+  EXPECT_EQ(s.aborts.at("no_anon"), 3u);
+  EXPECT_EQ(s.aborts.at("swap_fallback"), 5u);
   EXPECT_EQ(s.aborts.at("miss"), 4u);
+  EXPECT_EQ(s.aborts.at("swap_vma_retry"), 7u);
 }
 
 TEST(Report, TableAndJson) {
