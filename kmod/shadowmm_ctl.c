@@ -228,5 +228,9 @@ const struct file_operations shadowmm_ctl_fops = {
 	/* Only __u64 fields: the same layout for 32-bit callers. */
 	.compat_ioctl = compat_ptr_ioctl,
 	.write = shadowmm_ctl_write,
-	.llseek = no_llseek,
+	/*
+	 * No .llseek: with nonseekable_open() lseek() fails with -ESPIPE, on
+	 * 6.1 through no_llseek() and on 6.12, which removed no_llseek(),
+	 * through the cleared FMODE_LSEEK.
+	 */
 };
