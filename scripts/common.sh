@@ -72,3 +72,29 @@ smm_ppc64el_kver() {
 	[[ -n $v ]] || smm_die "no ppc64el kernel in $root/boot (make deps fetches it)"
 	echo "${v#vmlinux-}"
 }
+
+# Debian's 6.12 kernels from bookworm-backports, their headers and kbuild
+# (scripts/k612-sysroot.sh).
+smm_k612_root() { echo "$SMM_CACHE/k612/root"; }
+
+# The kernel names vm-test.sh and qemu-run.sh give them: d612 is the stock
+# flavour (amd64), rt612 the PREEMPT_RT one (rt-amd64).
+smm_k612_flavour() { # NAME
+	case $1 in
+	d612) echo amd64 ;;
+	rt612) echo rt-amd64 ;;
+	*) smm_die "not a 6.12 kernel name: $1 (d612 or rt612)" ;;
+	esac
+}
+
+# The release of its FLAVOUR (amd64 or rt-amd64) kernel, e.g.
+# 6.12.95+deb12-rt-amd64: the one with both a vmlinuz and headers.
+smm_k612_kver() { # FLAVOUR
+	local root v
+	root=$(smm_k612_root)
+	v=$(find "$root/boot" -maxdepth 1 -name "vmlinuz-6.12.*-$1" -printf '%f\n' 2>/dev/null |
+		sed 's/^vmlinuz-//' | grep -E -- "^6\.12\.[^-]+-$1\$" | sort -V | tail -n1 || true)
+	[[ -n $v && -f $root/usr/src/linux-headers-$v/Makefile ]] ||
+		smm_die "no 6.12 $1 kernel with headers in $root (make deps fetches them)"
+	echo "$v"
+}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Installs the Debian packages listed in scripts/deps.txt that are missing,
-# then fetches the ppc64le guest's sysroot (scripts/ppc64el-sysroot.sh):
-# non-interactive, idempotent, and silent (one dpkg-query, one stamp) when
+# then fetches the ppc64le guest's sysroot (scripts/ppc64el-sysroot.sh) and
+# Debian's 6.12 kernels from bookworm-backports (scripts/k612-sysroot.sh):
+# non-interactive, idempotent, and silent (one dpkg-query, two stamps) when
 # all is there, so every `make test` can start with it.
 set -euo pipefail
 list="$(dirname "$0")/deps.txt"
@@ -28,4 +29,5 @@ install_missing() {
 	echo "deps: done" >&2
 }
 install_missing
-exec "$(dirname "$0")/ppc64el-sysroot.sh"
+"$(dirname "$0")/ppc64el-sysroot.sh"
+exec "$(dirname "$0")/k612-sysroot.sh"
