@@ -36,9 +36,12 @@ set -euo pipefail
 
 usage() {
 	cat <<EOF
-usage: ${0##*/} --kernel debian|debug|kcsan|ppc64le|PATH [options] -- COMMAND...
+usage: ${0##*/} --kernel debian|d612|rt612|debug|kcsan|ppc64le|PATH [options] -- COMMAND...
 
   --kernel K         debian:  the newest /boot/vmlinuz-* with headers
+                     d612:    Debian's 6.12 from bookworm-backports that
+                              make deps fetched (scripts/k612-sysroot.sh)
+                     rt612:   its PREEMPT_RT flavour (ditto)
                      debug:   scripts/debug-kernel.sh (built on first use)
                      kcsan:   scripts/debug-kernel.sh --flavour kcsan (ditto)
                      ppc64le: Debian's ppc64el vmlinux that make deps
@@ -122,6 +125,11 @@ debian)
 	kver=$(smm_debian_kver)
 	kimg=/boot/vmlinuz-$kver
 	label=debian-$kver
+	;;
+d612|rt612)
+	kver=$(smm_k612_kver "$(smm_k612_flavour "$kernel")")
+	kimg=$(smm_k612_root)/boot/vmlinuz-$kver
+	label=$kernel-$kver
 	;;
 debug|kcsan)
 	eval "$("$SMM_SCRIPTS/debug-kernel.sh" --flavour "$kernel")"

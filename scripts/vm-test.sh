@@ -3,9 +3,11 @@
 #
 # `make vm-test`: the module's tests in QEMU, on every kernel we support.
 #
-# For each kernel (Debian's 6.1, the lockdep/KASAN debug kernel and the
-# KCSAN kernel, both built by debug-kernel.sh, and Debian's ppc64el 6.1 with
-# 64 KiB pages, fetched by ppc64el-sysroot.sh and emulated by TCG):
+# For each kernel (Debian's 6.1; Debian's 6.12, d612, and its PREEMPT_RT
+# flavour, rt612, both from bookworm-backports, fetched by k612-sysroot.sh;
+# the lockdep/KASAN debug kernel and the KCSAN kernel, both built by
+# debug-kernel.sh; and Debian's ppc64el 6.1 with 64 KiB pages, fetched by
+# ppc64el-sysroot.sh and emulated by TCG):
 #   1. build kmod/ against that kernel (make -C kmod KDIR=...; for ppc64le
 #      with ARCH=powerpc CROSS_COMPILE=powerpc64le-linux-gnu-),
 #   2. boot it with qemu-run.sh --modcycle: insmod/rmmod twice, checking the
@@ -22,7 +24,11 @@
 # configured, its boot selftest passed) and KCSAN must have set up
 # watchpoints during the workload.  The ppc64le guest runs the programs of
 # the ppc64le cross build (--ppc64le-build), and its own stress command
-# where one is given (--stress-for ppc64le).
+# where one is given (--stress-for ppc64le).  On rt612 the guest must show
+# that it is PREEMPT_RT (spinlock_t sleeps, RCU readers can be preempted):
+# Debian's RT kernel has no DEBUG_ATOMIC_SLEEP, so what catches the module
+# sleeping where it must not is the scheduler's own "scheduling while
+# atomic" and the splat scan.
 #
 # Every step is a check; TAP results of the selftest are checks too.  The last
 # line is "N passed, N failed"; the exit status is 0 only if N failed is 0.
@@ -34,9 +40,10 @@ usage() {
 	cat <<EOF
 usage: ${0##*/} [options]
 
-  --kernels 'K...'     kernels to test: debian, debug, kcsan, ppc64le, or
-                       bzImage paths (default '\$SHADOWMM_VM_KERNELS' or
-                       '$default_kernels'; a bzImage path needs --kdir)
+  --kernels 'K...'     kernels to test: debian, d612, rt612, debug, kcsan,
+                       ppc64le, or bzImage paths (default
+                       '\$SHADOWMM_VM_KERNELS' or '$default_kernels'; a
+                       bzImage path needs --kdir)
   --kdir DIR           module build tree for bzImage-path kernels
   --kmod DIR           module source dir with a Makefile taking KDIR=
                        (default \$SHADOWMM_KMOD or <repo>/kmod)
@@ -211,6 +218,7 @@ check_kcsan() { # LOG KERNEL KINFO_FIRST KINFO_LAST
 }
 
 for k in $kernels; do
+	kstart=$SECONDS
 	if [[ $k == ppc64le ]]; then
 		echo "# ===== kernel: $k (ppc64le, TCG)"
 	else
@@ -224,6 +232,13 @@ for k in $kernels; do
 	kmake=()
 	case $k in
 	debian) kdir=$(smm_debian_kdir "$(smm_debian_kver)") ;;
+	d612|rt612)
+		if ! kver=$(smm_k612_kver "$(smm_k612_flavour "$k")" 2>"$out/build.log"); then
+			check fail "$k: 6.12 kernel" "$(tail -n1 "$out/build.log")"
+			continue
+		fi
+		kdir=$(smm_k612_root)/usr/src/linux-headers-$kver
+		;;
 	ppc64le)
 		if ! kver=$(smm_ppc64el_kver 2>"$out/build.log"); then
 			check fail "$k: ppc64el kernel" "$(tail -n1 "$out/build.log")"
@@ -333,6 +348,14 @@ for k in $kernels; do
 	if [[ $k == kcsan ]]; then
 		check_kcsan "$log" "$k" "$kinfo_first" "$kinfo_last"
 	fi
+	if [[ $k == rt612 ]]; then
+		preempt=$(kinfo_field "$kinfo_first" preempt)
+		if [[ $preempt == rt ]]; then
+			check ok "$k: PREEMPT_RT kernel"
+		else
+			check fail "$k: PREEMPT_RT kernel" "guest preempt=${preempt:-?}"
+		fi
+	fi
 
 	if [[ -n $selftest ]]; then
 		count_tap "$log" "$k"
@@ -366,6 +389,7 @@ for k in $kernels; do
 		check fail "$k: clean kernel log, module unloaded" "${verdict#qemu-run.sh: }" ;;
 	esac
 	echo "# $k: console log: $log"
+	echo "# $k: stage took $((SECONDS - kstart)) s (module build, boot, tests)"
 done
 
 ((skipped)) && echo "# $skipped skipped"
