@@ -70,7 +70,7 @@ Logs: \$SHADOWMM_CACHE/vm-test/<kernel>/{build,console}.log
 EOF
 }
 
-default_kernels="debian debug kcsan ppc64le"
+default_kernels="debian d612 rt612 debug kcsan ppc64le"
 kernels=${SHADOWMM_VM_KERNELS:-$default_kernels}
 kdir_opt=
 kmod=${SHADOWMM_KMOD:-$SMM_REPO/kmod}
