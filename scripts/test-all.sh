@@ -8,9 +8,11 @@
 #   bugs   every known-bug knob switched on must make its detector report
 #          (ctest label "bugs" in the ASan and TSan builds); a knob whose
 #          bug goes unnoticed, or that no build tests, is a failure
-#   check  checkpatch --strict and sparse over kmod/ (make check)
-#   vm     the module on the Debian, the debug and the KCSAN kernel and on
-#          Debian's ppc64el kernel in QEMU (make vm-test)
+#   check  checkpatch --strict and sparse over kmod/, W=1 and sparse also
+#          against the 6.12 headers (make check)
+#   vm     the module on Debian's 6.1, 6.12 and 6.12 PREEMPT_RT kernels, the
+#          debug and the KCSAN kernel and Debian's ppc64el kernel in QEMU
+#          (make vm-test; SHADOWMM_VM_KERNELS picks a subset)
 # SHADOWMM_STAGES picks a subset, e.g. SHADOWMM_STAGES="unit asan".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -104,7 +106,7 @@ for stage in $stages; do
 		;;
 	vm)
 		start=$SECONDS
-		echo "== vm: module on the Debian, the debug, the KCSAN and the ppc64le kernel (TCG)" >&2
+		echo "== vm: module on the kernels of make vm-test (TCG): ${SHADOWMM_VM_KERNELS:-debian d612 rt612 debug kcsan ppc64le}" >&2
 		make -s vm-test 2>&1 | tee "$logdir/test-vm.log" >&2
 		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$logdir/test-vm.log" | tail -1)
 		if [ -n "$line" ]; then
