@@ -50,10 +50,17 @@ done
 
 dir=$SMM_CACHE/k612
 root=$(smm_k612_root)
-# Both kernels and their headers are there (smm_k612_kver dies otherwise).
+# Both kernels and their headers are there (smm_k612_kver dies otherwise),
+# and the -common trees the headers include are where they say (a cache
+# that was moved is fetched again).
 complete() {
-	[[ -s $dir/stamp && -d $root ]] &&
-		(smm_k612_kver amd64 && smm_k612_kver rt-amd64) >/dev/null 2>&1
+	local mk inc
+	[[ -s $dir/stamp && -d $root ]] || return 1
+	(smm_k612_kver amd64 && smm_k612_kver rt-amd64) >/dev/null 2>&1 || return 1
+	for mk in "$root"/usr/src/linux-headers-6.12.*-amd64/Makefile; do
+		inc=$(sed -n 's/^include //p' "$mk")
+		[[ -f $inc ]] || return 1
+	done
 }
 ((!update)) && complete && exit 0
 
