@@ -35,13 +35,15 @@ static bool page_charge(struct smm_mm *mm, bool may_reclaim)
 		}
 		atomic_long_dec(&mm->nr_pages);
 		/*
-		 * A few rounds: another faulter may take what one round
-		 * freed.  Nothing to swap to, or nothing cold enough
-		 * twice in a row: out of memory, as before there was swap.
+		 * Some rounds: another faulter may take what one round
+		 * freed, or another reclaimer hold the space's clock.
+		 * Nothing to swap to, or no room after all of them: out
+		 * of memory, as before there was swap.
 		 */
-		if (!may_reclaim || ++tries > 4 ||
-		    !smm_reclaim_direct(mm))
+		if (!may_reclaim || !READ_ONCE(mm->swap_slots) ||
+		    ++tries > 16)
 			return false;
+		smm_reclaim_direct(mm);
 	}
 }
 

@@ -390,7 +390,6 @@ struct pt_check {
 	unsigned long tables;
 	unsigned long pages;
 	unsigned long swapped;
-	unsigned long *ptes_per_slot;
 	int ret;
 	char *why;
 	unsigned long len;
@@ -431,13 +430,11 @@ static void pt_check_table(struct smm_mm *mm, struct smm_pt *pt, int level,
 
 				c->swapped++;
 				if (smm_pte_present(pte) || !vma->anon_vma ||
-				    slot >= mm->swap_slots) {
+				    !smm_swap_check_pte(mm, slot)) {
 					snprintf(c->why, c->len,
 						 "pt: bad swap entry %#lx at %#lx",
 						 pte, addr);
 					c->ret = -EUCLEAN;
-				} else {
-					c->ptes_per_slot[slot]++;
 				}
 			} else if (!smm_pte_present(pte) ||
 				   smm_page_offset(mm, (unsigned long)
@@ -486,20 +483,11 @@ int smm_pt_validate(struct smm_mm *mm, char *why, unsigned long len)
 
 	lockdep_assert_held_write(&mm->mmap_lock);
 	lockdep_assert_held(&mm->reclaim_lock);
-	if (mm->swap_slots) {
-		c.ptes_per_slot = kvcalloc(mm->swap_slots, sizeof(long),
-					   GFP_KERNEL);
-		if (!c.ptes_per_slot) {
-			snprintf(why, len, "pt: no memory to check swap");
-			return -ENOMEM;
-		}
-	}
+	smm_swap_check_begin(mm);
 	pt_check_table(mm, smm_mm_pgd(mm), 0, 0, &c);
 	ret = c.ret;
-	if (!ret && mm->swap_slots)
-		ret = smm_swap_validate(mm, c.ptes_per_slot, &cached, why,
-					len);
-	kvfree(c.ptes_per_slot);
+	if (!ret)
+		ret = smm_swap_validate(mm, &cached, why, len);
 	if (ret)
 		return ret;
 	lru = READ_ONCE(mm->nr_lru);

@@ -152,6 +152,9 @@ static long shrink_space(struct smm_mm *mm, unsigned long nr,
 		ret = smm_swap_out_begin(mm, page);
 		if (ret) {
 			putback(mm, page);
+			/* No memory for the copy: a later round may have. */
+			if (ret == -ENOMEM)
+				ret = 0;
 			break;
 		}
 		smm_rmap_walk(page, try_to_unmap_one, NULL);

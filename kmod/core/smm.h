@@ -527,8 +527,10 @@ void smm_swapin_map(struct smm_mm *mm, struct smm_vma *vma,
 void smm_swapin_put(struct smm_mm *mm, struct smm_page *page);
 u64 smm_swap_peek(struct smm_mm *mm, unsigned long pte, unsigned long off);
 void smm_swap_destroy(struct smm_mm *mm);
-int smm_swap_validate(struct smm_mm *mm, const unsigned long *ptes_per_slot,
-		      unsigned long *cached, char *why, unsigned long len);
+void smm_swap_check_begin(struct smm_mm *mm);
+bool smm_swap_check_pte(struct smm_mm *mm, unsigned long slot);
+int smm_swap_validate(struct smm_mm *mm, unsigned long *cached, char *why,
+		      unsigned long len);
 
 /* reclaim.c */
 long smm_reclaim(struct smm_mm *mm, unsigned long nr, unsigned long start,

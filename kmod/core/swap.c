@@ -25,6 +25,7 @@ struct smm_swap_slot {
 	long next_free;
 	bool used;
 	bool io;
+	unsigned long check_ptes;	/* smm_mm_validate()'s count */
 };
 
 static const char *const smm_swap_policy_names[] = {
@@ -180,17 +181,26 @@ void smm_swap_entry_free(struct smm_mm *mm, unsigned long slot)
 /*
  * Puts isolated @page into the swap cache of a new slot, with write-out
  * in flight, so that the PTEs reclaim turns into swap entries always find
- * it there until the data is in the slot.  -ENOSPC if the store is full.
+ * it there until the data is in the slot.  The copy's memory is taken
+ * now, before any PTE changes, so that the write-out cannot fail once
+ * the page is unmapped; it stays hidden in @data (readers look at the
+ * swap cache first).  -ENOSPC if the store is full, -ENOMEM.
  */
 int smm_swap_out_begin(struct smm_mm *mm, struct smm_page *page)
 {
 	struct smm_swap_slot *s;
+	void *buf;
 	long slot;
 
+	/* No reclaim from reclaim: GFP_NOWAIT, as zram's first try. */
+	buf = kmalloc(smm_page_size(mm), GFP_NOWAIT);
+	if (!buf)
+		return -ENOMEM;
 	spin_lock(&mm->swap_lock);
 	slot = mm->swap_free;
 	if (slot < 0) {
 		spin_unlock(&mm->swap_lock);
+		kfree(buf);
 		smm_count(mm, SHADOWMM_EV_SWAP_FULL);
 		return -ENOSPC;
 	}
@@ -200,7 +210,7 @@ int smm_swap_out_begin(struct smm_mm *mm, struct smm_page *page)
 	s->used = true;
 	s->count = 0;
 	s->io = true;
-	s->data = NULL;
+	s->data = buf;
 	s->page = page;
 	atomic_long_inc(&page->refcount);
 	WRITE_ONCE(page->swap_slot, slot);
@@ -237,29 +247,32 @@ static bool page_is_zero(const void *virt, unsigned long size)
 
 /*
  * Writes the unmapped @page to its slot (sleeping for the latency) and
- * takes it out of the swap cache.  If it is still mapped somewhere, or no
- * memory holds the copy, nothing is written: the slot goes when its
- * last swap PTE does.  Returns true if the data is in the slot.  No lock
+ * takes it out of the swap cache.  If it is still mapped somewhere (a
+ * fault took it back from the cache), nothing is written: the slot goes
+ * when its last swap PTE does.  Returns true if the data is in the slot.  No lock
  * held; the caller's isolation reference keeps @page.
  */
 bool smm_swap_out_end(struct smm_mm *mm, struct smm_page *page)
 {
 	unsigned long size = smm_page_size(mm), slot = page->swap_slot;
-	bool mapped = atomic_long_read(&page->mapcount);
+	bool written = !atomic_long_read(&page->mapcount);
 	struct smm_page *drop;
 	void *buf = NULL;
-	bool written = false;
 
-	if (!mapped && !page_is_zero(page->virt, size)) {
-		/* No reclaim from reclaim: GFP_NOWAIT, as zram's first try. */
-		buf = kmalloc(size, GFP_NOWAIT);
-		if (buf)
+	/* The slot's buffer is ours while write-out is in flight. */
+	spin_lock(&mm->swap_lock);
+	buf = slot_of(mm, slot)->data;
+	slot_of(mm, slot)->data = NULL;
+	spin_unlock(&mm->swap_lock);
+	if (written) {
+		if (page_is_zero(page->virt, size)) {
+			kfree(buf);
+			buf = NULL;
+		} else {
 			memcpy(buf, page->virt, size);
-	}
-	if (!mapped && (buf || page_is_zero(page->virt, size))) {
+		}
 		smm_host_io_sleep(READ_ONCE(mm->swap_latency_us));
 		smm_count(mm, SHADOWMM_EV_PSWPOUT);
-		written = true;
 	}
 	spin_lock(&mm->swap_lock);
 	slot_of(mm, slot)->io = false;
@@ -462,8 +475,25 @@ void smm_swap_destroy(struct smm_mm *mm)
  * for a write to a range made read-only meanwhile); the next fault on the
  * entry maps them, a zap frees them.
  */
-int smm_swap_validate(struct smm_mm *mm, const unsigned long *ptes_per_slot,
-		      unsigned long *cached, char *why, unsigned long len)
+void smm_swap_check_begin(struct smm_mm *mm)
+{
+	unsigned long i;
+
+	for (i = 0; i < mm->swap_slots; i++)
+		slot_of(mm, i)->check_ptes = 0;
+}
+
+/* A swap PTE of @slot seen by the validating walk; false if no such slot. */
+bool smm_swap_check_pte(struct smm_mm *mm, unsigned long slot)
+{
+	if (slot >= mm->swap_slots)
+		return false;
+	slot_of(mm, slot)->check_ptes++;
+	return true;
+}
+
+int smm_swap_validate(struct smm_mm *mm, unsigned long *cached, char *why,
+		      unsigned long len)
 {
 	unsigned long i, used = 0;
 
@@ -474,12 +504,12 @@ int smm_swap_validate(struct smm_mm *mm, const unsigned long *ptes_per_slot,
 			used++;
 		if (s->page && !atomic_long_read(&s->page->mapcount))
 			(*cached)++;
-		if (s->count != ptes_per_slot[i] || s->io ||
+		if (s->count != s->check_ptes || s->io ||
 		    (s->used && !s->count && !s->page) ||
 		    (!s->used && (s->count || s->page))) {
 			snprintf(why, len,
 				 "swap: slot %lu count %lu, %lu swap PTEs, cache %d io %d",
-				 i, s->count, ptes_per_slot[i], !!s->page, s->io);
+				 i, s->count, s->check_ptes, !!s->page, s->io);
 			return -EUCLEAN;
 		}
 	}

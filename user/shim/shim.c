@@ -817,8 +817,15 @@ static struct {
 	pthread_cond_t cond;
 	pthread_t thread;
 	void (*fn)(void);
-	bool running, stop, woken;
+	bool running, stop, woken, paused;
 } shim_reclaimer = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER };
+
+void smm_shim_background_reclaim(bool on)
+{
+	pthread_mutex_lock(&shim_reclaimer.lock);
+	shim_reclaimer.paused = !on;
+	pthread_mutex_unlock(&shim_reclaimer.lock);
+}
 
 static void *shim_reclaimer_main(void *unused)
 {
@@ -835,6 +842,8 @@ static void *shim_reclaimer_main(void *unused)
 		if (shim_reclaimer.stop)
 			break;
 		shim_reclaimer.woken = false;
+		if (shim_reclaimer.paused)
+			continue;
 		pthread_mutex_unlock(&shim_reclaimer.lock);
 		shim_reclaimer.fn();
 		pthread_mutex_lock(&shim_reclaimer.lock);

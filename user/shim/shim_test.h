@@ -45,6 +45,12 @@ void smm_shim_signal_after(long n);
  */
 void smm_shim_rwsem_wake_delay(unsigned int us);
 long smm_shim_rwsem_delayed_wakes(void);	/* up_read()s that waited so */
+/*
+ * Off: the background reclaimer ignores wake-ups (and its periodic look),
+ * so a single-threaded test sees reclaim only where it asks for it or a
+ * fault reclaims directly.  On by default.
+ */
+void smm_shim_background_reclaim(bool on);
 
 #ifdef __cplusplus
 }

@@ -136,6 +136,7 @@ class CoreTest : public ::testing::Test {
     smm_set_bugs(0);
     smm_shim_signal_after(-1);
     smm_shim_fail_nth(0);
+    smm_shim_background_reclaim(true);
     rcu_barrier();
     EXPECT_EQ(smm_shim_allocs_live(-1), allocs_) << "allocations leaked";
     EXPECT_EQ(smm_shim_warnings(), warnings_) << "the core warned";

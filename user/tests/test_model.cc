@@ -77,6 +77,86 @@ TEST_P(ModelTest, FailNthAllocationLosesNothing) {
   EXPECT_GT(nth, 50) << "the sequence should allocate more than that";
 }
 
+// The same with swap behind a budget smaller than the window, so faults
+// reclaim directly, and a RECLAIM of a random range between steps: the
+// model's pages are resident or swapped, and every word survives.
+void add_swap(const Space& s, uint64_t budget) {
+  // Deterministic: reclaim only on RECLAIM and from faults (direct).
+  smm_shim_background_reclaim(false);
+  shadowmm_memory mem{.max_pages = budget, .swap_slots = 2 * smm_model::kWindowPages};
+  ASSERT_EQ(smm_set_memory(s.get(), &mem), 0);
+}
+
+std::string reclaim_some(const Space& s, std::mt19937_64& rng, uint64_t page, bool may_fail) {
+  uint64_t first = rng() % smm_model::kWindowPages;
+  shadowmm_cmd cmd{.op = SHADOWMM_OP_RECLAIM,
+                   .addr = smm_model::kWindow + first * page,
+                   .len = (1 + rng() % (smm_model::kWindowPages - first)) * page,
+                   .value = 1 + rng() % 64};
+  int ret = s.exec(cmd);
+  if (ret && !(may_fail && ret == -ENOMEM)) return "reclaim returned " + std::to_string(ret);
+  return "";
+}
+
+TEST_P(ModelTest, RandomSequencesWithReclaimMatchModel) {
+  uint64_t swapins = 0, direct = 0;
+  for (uint64_t seed = 1; seed <= 2; seed++) {
+    std::mt19937_64 rng(seed * 104729 + mode());
+    Space s(mode(), {}, geometry());
+    add_swap(s, 16);
+    const uint64_t page = s.page_size();
+    Model m(page);
+    for (int i = 0; i < 1500; i++) {
+      Step st = random_step(rng, page);
+      std::string diff = step_and_compare(s, m, st, false);
+      ASSERT_EQ(diff, "") << "seed " << seed << " step " << i;
+      if (rng() % 16 == 0) {
+        ASSERT_EQ(reclaim_some(s, rng, page, false), "") << "seed " << seed << " step " << i;
+        ASSERT_EQ(compare(s, m), "") << "after reclaim, seed " << seed << " step " << i;
+      }
+    }
+    swapins += s.counter(SHADOWMM_EV_PSWPIN);
+    direct += s.counter(SHADOWMM_EV_RECLAIM_DIRECT);
+  }
+  EXPECT_GT(swapins, 0u);
+  EXPECT_GT(direct, 0u) << "the budget should have been reached";
+}
+
+// Fail-Nth over the swap paths too: slot copies, swap-in pages, reclaim
+// under a budget.
+TEST_P(ModelTest, FailNthWithSwapLosesNothing) {
+  std::vector<Step> steps;
+  const uint64_t page = Space(mode(), {}, geometry()).page_size();
+  std::mt19937_64 rng(4242 + mode());
+  for (int i = 0; i < 120; i++) steps.push_back(random_step(rng, page));
+  rcu_barrier();
+  long baseline = smm_shim_allocs_live(-1);
+  long nth;
+  for (nth = 1; nth < 100000; nth++) {
+    {
+      Space s(mode(), {}, geometry());
+      add_swap(s, 24);
+      smm_shim_fail_nth(nth);
+      Model m(page);
+      std::mt19937_64 rrng(nth);
+      for (size_t i = 0; i < steps.size(); i++) {
+        std::string diff = step_and_compare(s, m, steps[i], true);
+        ASSERT_EQ(diff, "") << "fail-nth " << nth << " step " << i;
+        if (i % 5 == 4) {
+          ASSERT_EQ(reclaim_some(s, rrng, page, true), "") << "fail-nth " << nth;
+          ASSERT_EQ(compare(s, m), "") << "fail-nth " << nth << " after reclaim " << i;
+        }
+      }
+    }
+    bool reached = smm_shim_fail_nth_pending() == 0;
+    smm_shim_fail_nth(0);
+    rcu_barrier();
+    ASSERT_EQ(smm_shim_allocs_live(-1), baseline) << "leak with fail-nth " << nth;
+    if (!reached) break;
+  }
+  EXPECT_GT(nth, 50) << "the sequence should allocate more than that";
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Modes, ModelTest,
     ::testing::Combine(::testing::Values(SHADOWMM_MODE_CLASSIC, SHADOWMM_MODE_SPF,

@@ -223,6 +223,7 @@ TEST_F(Swap, ReclaimRacesFaultsSplitsAndMerges) {
     smm_set_race_injection(1UL << SMM_RW_SPF_AFTER_SNAPSHOT | 1UL << SMM_RW_VMA_LOCKED |
                            1UL << SMM_RW_WRITER_SECTION);
     std::atomic<long> bad{0};
+    std::string first_bad;
     std::vector<std::vector<uint64_t>> want(kThreads, std::vector<uint64_t>(kPages / kThreads));
     {
       Workers w;
@@ -236,8 +237,10 @@ TEST_F(Swap, ReclaimRacesFaultsSplitsAndMerges) {
             if (rng() % 2) {
               // A write may meet the read-only phase: then nothing changed.
               if (s.fault(addr, true, mine[i] + 1) == 0) mine[i]++;
-            } else if (s.fault(addr, false, 0, &v) != 0 || v != mine[i]) {
-              bad++;
+            } else if (int r = s.fault(addr, false, 0, &v); r != 0 || v != mine[i]) {
+              if (bad++ == 0)
+                first_bad = "page " + std::to_string(page) + ": " + std::to_string(r) +
+                            ", read " + std::to_string(v) + " wrote " + std::to_string(mine[i]);
             }
           }
         });
@@ -259,7 +262,7 @@ TEST_F(Swap, ReclaimRacesFaultsSplitsAndMerges) {
       std::this_thread::sleep_for(std::chrono::milliseconds(stress_ms(1500)));
     }
     smm_set_race_injection(0);
-    EXPECT_EQ(bad.load(), 0) << mode_name(mode);
+    EXPECT_EQ(bad.load(), 0) << mode_name(mode) << ": " << first_bad;
     EXPECT_GT(s.counter(SHADOWMM_EV_PSWPIN), 0u) << mode_name(mode);
     EXPECT_EQ(s.validate(), "") << mode_name(mode);
     for (uint64_t t = 0; t < kThreads; t++)
