@@ -228,6 +228,19 @@ int Space::SetGeometry(uint64_t geometry) const {
   return Ioctl(c);
 }
 
+int Space::SetMemory(const shadowmm_memory& mem) const {
+  shadowmm_cmd c = Cmd(SHADOWMM_OP_SET_MEMORY);
+  c.ptr = reinterpret_cast<uintptr_t>(&mem);
+  c.len = sizeof(mem);
+  return Ioctl(c);
+}
+
+int Space::SetSwapPolicy(uint64_t policy) const {
+  shadowmm_cmd c = Cmd(SHADOWMM_OP_SET_SWAP_POLICY);
+  c.value = policy;
+  return Ioctl(c);
+}
+
 shadowmm_info Space::Info() const {
   shadowmm_info info{};
   shadowmm_cmd c = Cmd(SHADOWMM_OP_GET_INFO);

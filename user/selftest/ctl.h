@@ -95,6 +95,8 @@ class Space {
             uint64_t* faults = nullptr) const;
   int SetMode(uint64_t mode) const;
   int SetGeometry(uint64_t geometry) const;
+  int SetMemory(const shadowmm_memory& mem) const;
+  int SetSwapPolicy(uint64_t policy) const;
   shadowmm_stats Stats() const;  // ASSERTs GET_STATS works
   shadowmm_info Info() const;    // ASSERTs GET_INFO works
 

@@ -7,7 +7,7 @@
 //       one space or several, threads and fork(), the debugfs files and
 //       parameters, allocation failures (fail-nth, where the kernel has it)
 //   shadowmm-selftest --stress SECONDS [--threads N] [--mode M[,M...]|all]
-//                     [--inject MASK] [--seed N]
+//                     [--inject MASK] [--seed N] [--swap]
 //       the multi-threaded stress (stress.h)
 //
 // Without the module (or without debugfs) it prints "1..0 # SKIP ..." and
@@ -35,7 +35,7 @@ void Usage(FILE* out) {
   std::fprintf(out,
                "usage: shadowmm-selftest [--require] [--dir DIR] [--filter TEXT] [--list]\n"
                "       shadowmm-selftest --stress SECONDS [--threads N] [--mode M[,M...]|all]\n"
-               "                         [--inject MASK] [--seed N] [--require] [--dir DIR]\n"
+               "                         [--inject MASK] [--seed N] [--swap] [--require] [--dir DIR]\n"
                "\n"
                "  --require       a missing module is a failure, not a skip\n"
                "  --dir DIR       the module's debugfs directory (default %s)\n"
@@ -46,7 +46,9 @@ void Usage(FILE* out) {
                "  --mode M        classic, spf, vmalock, mmseq, switch (all of them, flipped\n"
                "                  while the threads run), or all (default)\n"
                "  --inject MASK   race-window injection mask during the stress (e.g. 0x3f)\n"
-               "  --seed N        seed of the stress threads' choices (default 1)\n",
+               "  --seed N        seed of the stress threads' choices (default 1)\n"
+               "  --swap          a budget of half the pages touched, with swap behind it:\n"
+               "                  faults reclaim and swap in; phases cycle the swap policies\n",
                DebugfsDir().c_str());
 }
 
@@ -158,6 +160,8 @@ int Main(int argc, char** argv) {
       sopts.inject = value();
     } else if (a == "--seed") {
       sopts.seed = static_cast<uint64_t>(number(0));
+    } else if (a == "--swap") {
+      sopts.swap = true;
     } else if (a == "-h" || a == "--help") {
       Usage(stdout);
       return 0;

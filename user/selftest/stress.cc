@@ -477,6 +477,11 @@ class Worker {
   Tally tally_;
 };
 
+const char* SwapPolicyName(unsigned p) {
+  static const char* const names[] = {"fallback", "drop-retry", "vma-retry"};
+  return p < SHADOWMM_NR_SWAP_POLICIES ? names[p] : "?";
+}
+
 std::string PhaseName(int mode) {
   static const char* const names[] = {"classic", "spf", "vmalock", "mmseq"};
   return mode == kSwitchModes ? "switching" : names[mode];
@@ -498,18 +503,23 @@ void CheckCounters(const shadowmm_stats& st, const Tally& t, int mode, uint64_t 
   const uint64_t spf_aborts = c(SHADOWMM_EV_SPF_ABORT_NO_VMA) + c(SHADOWMM_EV_SPF_ABORT_SEQ) +
                               c(SHADOWMM_EV_SPF_ABORT_ACCESS) + c(SHADOWMM_EV_SPF_ABORT_NO_TABLE) +
                               c(SHADOWMM_EV_SPF_ABORT_PTL_BUSY) + c(SHADOWMM_EV_SPF_ABORT_SEQ_PTL) +
-                              c(SHADOWMM_EV_SPF_ABORT_NOMEM);
+                              c(SHADOWMM_EV_SPF_ABORT_NOMEM) + c(SHADOWMM_EV_SPF_ABORT_SWAP) +
+                              c(SHADOWMM_EV_SPF_ABORT_NO_ANON);
   const uint64_t mmseq_aborts =
       c(SHADOWMM_EV_MMSEQ_ABORT_NO_VMA) + c(SHADOWMM_EV_MMSEQ_ABORT_SEQ) +
       c(SHADOWMM_EV_MMSEQ_ABORT_ACCESS) + c(SHADOWMM_EV_MMSEQ_ABORT_NO_TABLE) +
       c(SHADOWMM_EV_MMSEQ_ABORT_PTL_BUSY) + c(SHADOWMM_EV_MMSEQ_ABORT_SEQ_PTL) +
-      c(SHADOWMM_EV_MMSEQ_ABORT_NOMEM);
-  const uint64_t vma_attempts = c(SHADOWMM_EV_VMA_LOCK_SUCCESS) + c(SHADOWMM_EV_VMA_LOCK_ABORT) +
-                                c(SHADOWMM_EV_VMA_LOCK_RETRY);
+      c(SHADOWMM_EV_MMSEQ_ABORT_NOMEM) + c(SHADOWMM_EV_MMSEQ_ABORT_SWAP) +
+      c(SHADOWMM_EV_MMSEQ_ABORT_NO_ANON);
+  // A vmalock try ends in one of these; a swap wait retried under the
+  // VMA lock ends in another try.
+  const uint64_t vma_fallbacks = c(SHADOWMM_EV_VMA_LOCK_ABORT) + c(SHADOWMM_EV_VMA_LOCK_RETRY) +
+                                 c(SHADOWMM_EV_VMA_LOCK_NO_ANON) +
+                                 c(SHADOWMM_EV_VMA_LOCK_SWAP_FALLBACK);
+  const uint64_t vma_attempts = c(SHADOWMM_EV_VMA_LOCK_SUCCESS) + vma_fallbacks;
   EXPECT_EQ(c(SHADOWMM_EV_SPF_ATTEMPT), c(SHADOWMM_EV_SPF_SUCCESS) + spf_aborts);
   EXPECT_EQ(c(SHADOWMM_EV_MMSEQ_ATTEMPT), c(SHADOWMM_EV_MMSEQ_SUCCESS) + mmseq_aborts);
-  EXPECT_EQ(c(SHADOWMM_EV_FALLBACK), spf_aborts + mmseq_aborts + c(SHADOWMM_EV_VMA_LOCK_ABORT) +
-                                         c(SHADOWMM_EV_VMA_LOCK_RETRY));
+  EXPECT_EQ(c(SHADOWMM_EV_FALLBACK), spf_aborts + mmseq_aborts + vma_fallbacks);
   switch (mode) {
     case SHADOWMM_MODE_CLASSIC:
       EXPECT_EQ(c(SHADOWMM_EV_FAULT_CLASSIC) + c(SHADOWMM_EV_FAULT_SIGSEGV), c(SHADOWMM_EV_FAULT));
@@ -532,6 +542,11 @@ void CheckCounters(const shadowmm_stats& st, const Tally& t, int mode, uint64_t 
   EXPECT_EQ(st.pages_live, c(SHADOWMM_EV_PAGE_ALLOC) - c(SHADOWMM_EV_PAGE_FREE));
 }
 
+// Pages the threads can fault at once: their regions and the shared one.
+uint64_t PagesTouched(const StressOptions& opts) {
+  return opts.threads * (kOwnPages + 4) + kSharedPages;
+}
+
 void StressPhase(const StressOptions& opts, int mode, double seconds, unsigned phase) {
   const GlobalStats before = ReadGlobalStats();
   const bool fixed_mode = mode != kSwitchModes;
@@ -541,6 +556,13 @@ void StressPhase(const StressOptions& opts, int mode, double seconds, unsigned p
   {
     Space s;
     ASSERT_OK(s.SetMode(fixed_mode ? mode : SHADOWMM_MODE_CLASSIC));
+    if (opts.swap) {
+      const uint64_t touched = PagesTouched(opts);
+      shadowmm_memory mem{.max_pages = touched / 2, .swap_slots = 2 * touched,
+                          .swap_latency_us = 20};
+      ASSERT_OK(s.SetMemory(mem));
+      ASSERT_OK(s.SetSwapPolicy(phase % SHADOWMM_NR_SWAP_POLICIES));
+    }
     ASSERT_OK(s.MapFixed(kStressBase, kSharedPages * P));
     ASSERT_OK(s.MapFixed(ChurnBase(), kChurnPages * P));
     std::vector<std::unique_ptr<Worker>> workers;
@@ -578,6 +600,12 @@ void StressPhase(const StressOptions& opts, int mode, double seconds, unsigned p
     for (auto& w : workers) total.Add(w->tally());
     st = s.Stats();
     CheckCounters(st, total, mode, 2);  // shared and churn; workers count theirs
+    if (opts.swap) {
+      // Pages went out and came back, and what came back was checked.
+      EXPECT_GT(Counter(st, SHADOWMM_EV_PSWPOUT), 0u);
+      EXPECT_GT(Counter(st, SHADOWMM_EV_PSWPIN), 0u);
+      EXPECT_LE(st.pages_live, PagesTouched(opts) / 2);
+    }
     if (!fixed_mode) Tap::Diag("mode switches: " + std::to_string(switches));
   }
   EXPECT_EQ(total.mismatches, 0u);
@@ -593,9 +621,11 @@ void StressPhase(const StressOptions& opts, int mode, double seconds, unsigned p
       counters += std::string(" ") + names[i] + "=" + std::to_string(st.counter[i]);
   char head[160];
   std::snprintf(head, sizeof(head),
-                "stress %s: %u threads, %.2f s, %llu ops (%.0f/s), %llu mismatches;",
-                PhaseName(mode).c_str(), opts.threads, elapsed, (unsigned long long)total.ops,
-                total.ops / elapsed, (unsigned long long)total.mismatches);
+                "stress %s%s%s: %u threads, %.2f s, %llu ops (%.0f/s), %llu mismatches;",
+                PhaseName(mode).c_str(), opts.swap ? ", swap " : "",
+                opts.swap ? SwapPolicyName(phase % SHADOWMM_NR_SWAP_POLICIES) : "",
+                opts.threads, elapsed, (unsigned long long)total.ops, total.ops / elapsed,
+                (unsigned long long)total.mismatches);
   Tap::Diag(head + counters);
   // Closed: everything it had is gone, and it was consistent to the end.
   const GlobalStats after = ReadGlobalStats();
@@ -617,7 +647,7 @@ int RunStress(const StressOptions& opts) {
       inject = std::make_unique<SettingGuard>(DebugfsFile("inject"), opts.inject);
     validate = std::make_unique<SettingGuard>(ParamFile("validate_on_release"), "Y");
     // Enough for every region fully faulted, twice over: no ENOMEM.
-    const uint64_t need = opts.threads * (kOwnPages + 4) + kSharedPages;
+    const uint64_t need = PagesTouched(opts);
     pages = std::make_unique<SettingGuard>(ParamFile("max_pages"), std::to_string(2 * need));
     Tap::Diag("stress: " + std::to_string(opts.threads) + " threads, " +
               std::to_string(per_phase).substr(0, 5) + " s per phase, seed " +
@@ -627,7 +657,8 @@ int RunStress(const StressOptions& opts) {
   unsigned phase = 0;
   for (int mode : opts.modes) {
     const unsigned ph = phase++;
-    tap.Add("stress " + PhaseName(mode) + ": " + std::to_string(opts.threads) +
+    tap.Add("stress " + PhaseName(mode) + (opts.swap ? " with swap" : "") + ": " +
+                std::to_string(opts.threads) +
                 " threads on one fd, model-checked, counters add up, nothing left",
             [&opts, mode, per_phase, ph] { StressPhase(opts, mode, per_phase, ph); });
   }

@@ -25,6 +25,10 @@ struct StressOptions {
   std::vector<int> modes;  // enum shadowmm_mode values or kSwitchModes
   std::string inject;      // race-window mask for the run; empty: leave it
   uint64_t seed = 1;
+  // A resident budget of half the pages the threads touch, with swap
+  // behind it: faults reclaim and swap in, phase by phase under each
+  // vmalock swap policy in turn.
+  bool swap = false;
 };
 
 // Prints TAP (one test per phase); returns the number of failed phases.

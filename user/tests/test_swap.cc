@@ -51,7 +51,8 @@ TEST_P(SwapPaths, RoundTripKeepsContents) {
   ASSERT_EQ(smm_set_swap_policy(s.get(), policy()), 0);
   ASSERT_EQ(set_memory(s, 0, 2 * kPages, 20), 0);
   ASSERT_EQ(s.map(kBase, kPages * kPage, kRW), 0);
-  for (uint64_t i = 0; i < kPages; i++) ASSERT_EQ(s.fault(kBase + i * kPage + 8, true, pattern(i)), 0);
+  for (uint64_t i = 0; i < kPages; i++)
+    ASSERT_EQ(s.fault(kBase + i * kPage + 8, true, pattern(i)), 0);
   // First turn of the clock clears the young bits, the second takes all.
   uint64_t got = 0;
   ASSERT_EQ(reclaim(s, 0, &got), 0);
@@ -76,7 +77,7 @@ TEST_P(SwapPaths, RoundTripKeepsContents) {
     case SHADOWMM_MODE_SPF:
     case SHADOWMM_MODE_MMSEQ:
       EXPECT_EQ(delta(mode() == SHADOWMM_MODE_SPF ? SHADOWMM_EV_SPF_ABORT_SWAP
-                                                 : SHADOWMM_EV_MMSEQ_ABORT_SWAP),
+                                                  : SHADOWMM_EV_MMSEQ_ABORT_SWAP),
                 kPages);
       EXPECT_EQ(delta(SHADOWMM_EV_FAULT_RETRY), kPages);
       break;
@@ -214,8 +215,8 @@ TEST_F(Swap, ZapAndUnmapFreeSlots) {
 // widened: every page keeps what its owner wrote, and the rmap, the
 // swap counts and the LRU stay exact.
 TEST_F(Swap, ReclaimRacesFaultsSplitsAndMerges) {
-  for (unsigned mode : {SHADOWMM_MODE_CLASSIC, SHADOWMM_MODE_SPF, SHADOWMM_MODE_VMALOCK,
-                        SHADOWMM_MODE_MMSEQ}) {
+  for (unsigned mode :
+       {SHADOWMM_MODE_CLASSIC, SHADOWMM_MODE_SPF, SHADOWMM_MODE_VMALOCK, SHADOWMM_MODE_MMSEQ}) {
     constexpr uint64_t kPages = 512, kThreads = 2;
     Space s(mode);
     ASSERT_EQ(set_memory(s, kPages / 2, 2 * kPages, 5), 0);
@@ -239,8 +240,8 @@ TEST_F(Swap, ReclaimRacesFaultsSplitsAndMerges) {
               if (s.fault(addr, true, mine[i] + 1) == 0) mine[i]++;
             } else if (int r = s.fault(addr, false, 0, &v); r != 0 || v != mine[i]) {
               if (bad++ == 0)
-                first_bad = "page " + std::to_string(page) + ": " + std::to_string(r) +
-                            ", read " + std::to_string(v) + " wrote " + std::to_string(mine[i]);
+                first_bad = "page " + std::to_string(page) + ": " + std::to_string(r) + ", read " +
+                            std::to_string(v) + " wrote " + std::to_string(mine[i]);
             }
           }
         });
