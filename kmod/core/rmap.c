@@ -288,7 +288,7 @@ void smm_anon_vma_merge(struct smm_vma *vma, struct smm_vma *victim)
 	if (!vma->anon_vma)
 		/* Release anyway: pairs with smm_fault_spf()'s acquire. */
 		smp_store_release(&vma->anon_vma, victim->anon_vma);
-	victim->anon_vma = NULL;
+	WRITE_ONCE(victim->anon_vma, NULL);
 }
 
 /* ---- walking ---- */

@@ -6,10 +6,10 @@
  *
  * A slot is in use while swap PTEs refer to it (@count) or a page is in
  * its swap cache (@page, one page reference held).  The swap cache is
- * where a page waits while it is written out (so a fault meanwhile maps
- * it back without I/O) and where a page being read in is found by every
- * fault on the same entry, which then waits for @uptodate instead of
- * reading twice.  @io marks either I/O in flight: whoever clears it frees
+ * where a page waits while it is written out (a fault meanwhile waits
+ * for the copy to be taken, then maps it back without a read) and where
+ * a page being read in is found by every fault on the same entry, which
+ * then waits for @uptodate instead of reading twice.  @io marks either I/O in flight: whoever clears it frees
  * the slot if no PTE refers to it any more; otherwise the last PTE to go
  * (a zap, a swap-in) does.
  *
@@ -214,6 +214,12 @@ int smm_swap_out_begin(struct smm_mm *mm, struct smm_page *page)
 	s->page = page;
 	atomic_long_inc(&page->refcount);
 	WRITE_ONCE(page->swap_slot, slot);
+	/*
+	 * Locked for write-out (the folio lock reclaim holds through
+	 * pageout()): a fault that finds it in the swap cache waits until
+	 * the copy is taken, so nothing writes the page while it is read.
+	 */
+	WRITE_ONCE(page->uptodate, false);
 	spin_unlock(&mm->swap_lock);
 	smm_count(mm, SHADOWMM_EV_SWAP_SLOT_ALLOC);
 	return 0;
@@ -291,6 +297,9 @@ bool smm_swap_out_end(struct smm_mm *mm, struct smm_page *page)
 		drop = slot_maybe_free(mm, slot);
 	}
 	spin_unlock(&mm->swap_lock);
+	/* Pairs with smp_load_acquire() in smm_swapin_wait(), do_swap_page(). */
+	smp_store_release(&page->uptodate, true);
+	wake_up_var(page);
 	kfree(buf);
 	if (drop)
 		smm_put_page(mm, drop);

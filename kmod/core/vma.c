@@ -147,7 +147,9 @@ static void vma_merge_run(struct smm_mm *mm, struct smm_vma *vma,
 			break;
 		v = next;
 	}
-	WRITE_ONCE(vma->vm_end, end);
+	/* With an anon_vma, done above under its lock, where rmap sees it. */
+	if (!run_anon)
+		WRITE_ONCE(vma->vm_end, end);
 	vma_erase_detached(mm, start, end, nr);
 }
 

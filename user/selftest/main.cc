@@ -181,6 +181,7 @@ int Main(int argc, char** argv) {
   AddCopySearchTests(tap);
   AddAbiTests(tap);
   AddSpaceTests(tap);
+  AddReclaimTests(tap);
   AddFailNthTests(tap);
   AddCleanupTests(tap);
   if (list) {
