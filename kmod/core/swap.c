@@ -9,9 +9,9 @@
  * where a page waits while it is written out (a fault meanwhile waits
  * for the copy to be taken, then maps it back without a read) and where
  * a page being read in is found by every fault on the same entry, which
- * then waits for @uptodate instead of reading twice.  @io marks either I/O in flight: whoever clears it frees
- * the slot if no PTE refers to it any more; otherwise the last PTE to go
- * (a zap, a swap-in) does.
+ * then waits for @uptodate instead of reading twice.  @io marks either
+ * I/O in flight: whoever clears it frees the slot if no PTE refers to it
+ * any more; otherwise the last PTE to go (a zap, a swap-in) does.
  *
  * Lock order: PTE lock -> swap_lock -> lru_lock.  The slot array is
  * replaced only by SET_MEMORY with no slot in use.
