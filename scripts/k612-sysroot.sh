@@ -22,16 +22,23 @@
 # `make deps` (scripts/deps.sh) runs it.  Once the cache holds a complete
 # set it is silent and asks the network nothing, whatever the archive has
 # moved on to; --update fetches the suite's newest ABI and replaces it.
+#
+# --source fetches linux-source-6.12 instead (for scripts/pvl-kernel.sh;
+# not part of make deps): its tarball alone, into
+# $SHADOWMM_CACHE/k612/src/, printed as SOURCE=<path>.  The suite keeps only
+# its newest linux-source-6.12; once one is here it is reused.
 set -euo pipefail
 # shellcheck source=common.sh source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 usage() {
 	cat <<EOF
-usage: ${0##*/} [--update]
+usage: ${0##*/} [--update] [--source]
 
   --update   fetch the newest 6.12 of bookworm-backports even if the cache
              already holds one
+  --source   the linux-source-6.12 tarball instead of the kernels; prints
+             SOURCE=<path>
 
 environment: SHADOWMM_CACHE, SHADOWMM_DEBIAN_MIRROR (default
   http://deb.debian.org/debian)
@@ -39,9 +46,11 @@ EOF
 }
 
 update=0
+source=0
 while (($#)); do
 	case $1 in
 	--update) update=1 ;;
+	--source) source=1 ;;
 	-h|--help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
@@ -62,7 +71,18 @@ complete() {
 		[[ -f $inc ]] || return 1
 	done
 }
-((!update)) && complete && exit 0
+src_tarball() {
+	{ find "$dir/src" -maxdepth 1 -name 'linux-source-6.12*.tar.xz' 2>/dev/null || true; } | sort -V | tail -n1
+}
+if ((source)); then
+	t=$(src_tarball)
+	if ((!update)) && [[ -n $t && -f $dir/src/stamp ]]; then
+		echo "SOURCE=$t"
+		exit 0
+	fi
+elif ((!update)) && complete; then
+	exit 0
+fi
 
 smm_cache_init
 mirror=${SHADOWMM_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -100,6 +120,29 @@ read -r abi ver <<<"$dep"
 	smm_die "bookworm-backports: cannot read linux-headers-amd64's dependency (log: $log)"
 [[ $abi == 6.12.* ]] ||
 	smm_die "bookworm-backports now has $abi, not 6.12: the k612 kernels need a look"
+
+if ((source)); then
+	smm_log "fetching linux-source-6.12=$ver"
+	rm -f "$dir"/debs/*.deb
+	(cd "$dir/debs" && apt-get "${apt_opts[@]}" download "linux-source-6.12=$ver") >>"$log" 2>&1 || {
+		tail -n 20 "$log" >&2
+		smm_die "apt-get download linux-source-6.12 failed (log: $log)"
+	}
+	rm -rf "$dir/src.new"
+	mkdir -p "$dir/src.new"
+	# The package is the tarball plus Debian's docs: only the tarball.
+	dpkg-deb --fsys-tarfile "$dir"/debs/linux-source-6.12_*.deb |
+		tar -x -C "$dir/src.new" --wildcards --strip-components=3 './usr/src/linux-source-6.12*.tar.xz'
+	rm -f "$dir"/debs/*.deb
+	echo "linux-source-6.12=$ver" >"$dir/src.new/stamp"
+	rm -rf "$dir/src"
+	mv "$dir/src.new" "$dir/src"
+	t=$(src_tarball)
+	[[ -n $t ]] || smm_die "no linux-source-6.12*.tar.xz in linux-source-6.12=$ver"
+	smm_log "$t ($(du -h "$t" | cut -f1))"
+	echo "SOURCE=$t"
+	exit 0
+fi
 
 pkgs=(
 	"linux-image-$abi-amd64=$ver"

@@ -36,7 +36,7 @@ set -euo pipefail
 
 usage() {
 	cat <<EOF
-usage: ${0##*/} --kernel debian|d612|rt612|debug|kcsan|ppc64le|PATH [options] -- COMMAND...
+usage: ${0##*/} --kernel debian|d612|rt612|debug|kcsan|pvl-on|pvl-off|ppc64le|PATH [options] -- COMMAND...
 
   --kernel K         debian:  the newest /boot/vmlinuz-* with headers
                      d612:    Debian's 6.12 from bookworm-backports that
@@ -44,6 +44,8 @@ usage: ${0##*/} --kernel debian|d612|rt612|debug|kcsan|ppc64le|PATH [options] --
                      rt612:   its PREEMPT_RT flavour (ditto)
                      debug:   scripts/debug-kernel.sh (built on first use)
                      kcsan:   scripts/debug-kernel.sh --flavour kcsan (ditto)
+                     pvl-on, pvl-off: the per-VMA-lock A/B kernels,
+                              scripts/pvl-kernel.sh --pvl on|off (ditto)
                      ppc64le: Debian's ppc64el vmlinux that make deps
                               fetched (pseries machine, TCG only)
                      PATH:    any bzImage, or a PowerPC vmlinux
@@ -135,6 +137,11 @@ debug|kcsan)
 	eval "$("$SMM_SCRIPTS/debug-kernel.sh" --flavour "$kernel")"
 	kimg=$BZIMAGE
 	label=$kernel-$KERNELRELEASE
+	;;
+pvl-on|pvl-off)
+	eval "$("$SMM_SCRIPTS/pvl-kernel.sh" --pvl "${kernel#pvl-}")"
+	kimg=$BZIMAGE
+	label=$KERNELRELEASE
 	;;
 ppc64le)
 	kver=$(smm_ppc64el_kver)
