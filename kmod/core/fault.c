@@ -155,7 +155,7 @@ int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
 	 * 6.4's lock_vma_under_rcu(): a VMA without an anon_vma takes its
 	 * first fault under mmap_lock, where anon_vma_prepare() may run.
 	 */
-	if ((vmf->flags & SMM_FAULT_VMA_LOCK) && !vma->anon_vma) {
+	if ((vmf->flags & SMM_FAULT_VMA_LOCK) && !smm_vma_anon(vma)) {
 		smm_count(mm, SHADOWMM_EV_VMA_LOCK_NO_ANON);
 		return -EAGAIN;
 	}
@@ -194,7 +194,7 @@ int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
 			 * After the page: a fault that fails changes
 			 * nothing, so the VMA may still merge as before.
 			 */
-			if (!vma->anon_vma) {
+			if (!smm_vma_anon(vma)) {
 				ret = smm_anon_vma_prepare_alloc(mm, &av_new,
 								 &avc_new);
 				if (ret)
@@ -210,7 +210,7 @@ int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
 			continue;
 		}
 		smm_fault_install(mm, pt, addr, vma->vm_prot, write, val,
-				  &page, vma->anon_vma,
+				  &page, smm_vma_anon(vma),
 				  smm_vma_index(vma, addr));
 		spin_unlock(&pt->ptl);
 		break;

@@ -79,7 +79,7 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 	 * takes locks).  Acquire: pairs with the release in
 	 * smm_anon_vma_prepare(), so the anon_vma is seen initialised.
 	 */
-	av = smp_load_acquire(&vma->anon_vma);
+	av = smm_vma_anon(vma);
 	abort = SPF_EV(mmseq, ABORT_NO_ANON);
 	if (!av)
 		goto out_abort;

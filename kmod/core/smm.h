@@ -435,6 +435,17 @@ static inline struct smm_page *smm_pte_to_page(unsigned long pte)
 	return (struct smm_page *)(pte & ~SMM_PTE_FLAGS);
 }
 
+/*
+ * A fault's look at @vma's anon_vma, which a concurrent first fault may
+ * be setting (smm_anon_vma_prepare(), under page_table_lock).  Acquire:
+ * pairs with the release there, so a non-NULL anon_vma is seen whole.
+ */
+static inline struct smm_anon_vma *smm_vma_anon(struct smm_vma *vma)
+{
+	/* Pairs with smp_store_release() in smm_anon_vma_prepare(). */
+	return smp_load_acquire(&vma->anon_vma);
+}
+
 /* Page offset of @addr in @vma's anon_vma: where the rmap looks. */
 static inline unsigned long smm_vma_index(const struct smm_vma *vma,
 					  unsigned long addr)

@@ -421,7 +421,8 @@ void smm_swapin_map(struct smm_mm *mm, struct smm_vma *vma,
 	unsigned long slot = entry >> SMM_PTE_SWAP_SHIFT;
 	struct smm_page *drop;
 
-	smm_page_add_anon_rmap(page, vma->anon_vma, smm_vma_index(vma, addr));
+	smm_page_add_anon_rmap(page, smm_vma_anon(vma),
+			       smm_vma_index(vma, addr));
 	WRITE_ONCE(*ptep, (unsigned long)page | smm_prot_to_pte(prot) |
 			  SMM_PTE_YOUNG);
 	spin_lock(&mm->swap_lock);
