@@ -34,7 +34,8 @@ void shadowmm_ctl_validate_stats(unsigned long *runs, unsigned long *failed)
 
 static int shadowmm_ctl_open(struct inode *inode, struct file *file)
 {
-	unsigned int mode, geometry;
+	unsigned int mode, geometry, policy;
+	struct shadowmm_memory mem;
 	struct smm_limits limits;
 	struct smm_mm *mm;
 	int ret;
@@ -44,6 +45,15 @@ static int shadowmm_ctl_open(struct inode *inode, struct file *file)
 	ret = smm_mm_create(&limits, mode, geometry, &mm);
 	if (ret)
 		return ret;
+	/* The swap defaults, as if the opener had sent them first. */
+	shadowmm_swap_params(&mem, &policy);
+	ret = smm_set_memory(mm, &mem);
+	if (!ret)
+		ret = smm_set_swap_policy(mm, policy);
+	if (ret) {
+		smm_mm_destroy(mm);
+		return ret;
+	}
 	file->private_data = mm;
 	return 0;
 }
@@ -119,6 +129,28 @@ static int shadowmm_get_info(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 	return 0;
 }
 
+/*
+ * SET_MEMORY: struct shadowmm_memory from cmd->ptr, all of it.  A longer
+ * one (a newer caller's) is taken if what we do not know is zero, as
+ * copy_struct_from_user() does for openat2().
+ */
+static int shadowmm_set_memory(struct smm_mm *mm,
+			       const struct shadowmm_cmd *cmd)
+{
+	struct shadowmm_memory mem;
+	int ret;
+
+	if (cmd->flags || cmd->len < sizeof(mem))
+		return -EINVAL;
+	if (cmd->len > PAGE_SIZE)
+		return -E2BIG;
+	ret = copy_struct_from_user(&mem, sizeof(mem),
+				    u64_to_user_ptr(cmd->ptr), cmd->len);
+	if (ret)
+		return ret;
+	return smm_set_memory(mm, &mem);
+}
+
 static long shadowmm_ctl_ioctl(struct file *file, unsigned int ioc,
 			       unsigned long arg)
 {
@@ -149,7 +181,10 @@ static long shadowmm_ctl_ioctl(struct file *file, unsigned int ioc,
 		/* Every other command changes the space, as write() does. */
 		if (!(file->f_mode & FMODE_WRITE))
 			return -EBADF;
-		ret = smm_exec(mm, &cmd);
+		if (op == SHADOWMM_OP_SET_MEMORY)
+			ret = shadowmm_set_memory(mm, &cmd);
+		else
+			ret = smm_exec(mm, &cmd);
 	}
 	/* Written back on errors too: a TOUCH says how far it got. */
 	if (copy_to_user(uarg, &cmd, sizeof(cmd)) && !ret)
@@ -172,6 +207,8 @@ static int shadowmm_record_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 	if (cmd->op == SHADOWMM_OP_MAP && !(cmd->flags & SHADOWMM_MAP_FIXED))
 		return -EINVAL;
 	shadowmm_cmd_clear_out(cmd);
+	if (cmd->op == SHADOWMM_OP_SET_MEMORY)
+		return shadowmm_set_memory(mm, cmd);
 	ret = smm_exec(mm, cmd);
 	if (!ret && (cmd->op == SHADOWMM_OP_TOUCH ||
 		     cmd->op == SHADOWMM_OP_COPY) && cmd->out_len < cmd->len)

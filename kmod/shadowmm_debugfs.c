@@ -12,6 +12,10 @@
  *   geometry  the page size and table geometry of new spaces: host, 4k
  *           or 64k (enum shadowmm_geometry); a space changes its own
  *           with SET_GEOMETRY
+ *   swap_policy  what a vmalock fault of new spaces does when it must wait
+ *           for a swap-in: fallback, drop-retry (default) or vma-retry
+ *           (enum shadowmm_swap_policy); a space changes its own with
+ *           SET_SWAP_POLICY
  *   inject  race-window injection mask (enum smm_race_window bits)
  *   bugs    known-bugs mask (enum shadowmm_bug bits): puts historical
  *           bugs back so tests can prove their detectors fire
@@ -45,7 +49,7 @@ static int stats_show(struct seq_file *m, void *unused)
 		return -ENOMEM;
 	smm_global_stats(st);
 	seq_printf(m, "default_mode %s\n",
-		   smm_mode_name(shadowmm_default_mode()));
+		   shadowmm_named_default_name(&shadowmm_default_mode));
 	seq_printf(m, "mms_live %llu\n", st->mms_live);
 	seq_printf(m, "vmas_live %llu\n", st->vmas_live);
 	seq_printf(m, "tables_live %llu\n", st->tables_live);
@@ -60,17 +64,6 @@ static int stats_show(struct seq_file *m, void *unused)
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(stats);
-
-static ssize_t mode_read(struct file *file, char __user *buf, size_t count,
-			 loff_t *ppos)
-{
-	char name[16];
-	int len;
-
-	len = scnprintf(name, sizeof(name), "%s\n",
-			smm_mode_name(shadowmm_default_mode()));
-	return simple_read_from_buffer(buf, count, ppos, name, len);
-}
 
 /*
  * Copies a whole small write into @kbuf as a C string.  An embedded NUL
@@ -89,63 +82,42 @@ static int write_to_string(const char __user *buf, size_t count, char *kbuf,
 	return 0;
 }
 
-/* One mode name, as sysfs takes it: a trailing newline is fine. */
-static ssize_t mode_write(struct file *file, const char __user *buf,
-			  size_t count, loff_t *ppos)
+/*
+ * mode, geometry and swap_policy: one name, read with a newline and
+ * written as sysfs takes it (a trailing newline is fine).  private_data
+ * is the struct shadowmm_named_default.
+ */
+static ssize_t named_read(struct file *file, char __user *buf, size_t count,
+			  loff_t *ppos)
 {
-	char name[16];
-	int mode, ret;
-
-	ret = write_to_string(buf, count, name, sizeof(name));
-	if (ret)
-		return ret;
-	mode = smm_mode_parse(name);
-	if (mode < 0)
-		return mode;
-	shadowmm_set_default_mode(mode);
-	return count;
-}
-
-static const struct file_operations mode_fops = {
-	.owner = THIS_MODULE,
-	.open = simple_open,
-	.read = mode_read,
-	.write = mode_write,
-	.llseek = default_llseek,
-};
-
-static ssize_t geometry_read(struct file *file, char __user *buf,
-			     size_t count, loff_t *ppos)
-{
-	char name[16];
+	const struct shadowmm_named_default *d = file->private_data;
+	char name[24];
 	int len;
 
 	len = scnprintf(name, sizeof(name), "%s\n",
-			smm_geometry_name(shadowmm_default_geometry()));
+			shadowmm_named_default_name(d));
 	return simple_read_from_buffer(buf, count, ppos, name, len);
 }
 
-static ssize_t geometry_write(struct file *file, const char __user *buf,
-			      size_t count, loff_t *ppos)
+static ssize_t named_write(struct file *file, const char __user *buf,
+			   size_t count, loff_t *ppos)
 {
-	char name[16];
-	int geometry, ret;
+	struct shadowmm_named_default *d = file->private_data;
+	char name[24];
+	int ret;
 
 	ret = write_to_string(buf, count, name, sizeof(name));
 	if (ret)
 		return ret;
-	geometry = smm_geometry_parse(name);
-	if (geometry < 0)
-		return geometry;
-	shadowmm_set_default_geometry(geometry);
-	return count;
+	ret = shadowmm_named_default_set(d, name);
+	return ret ? ret : count;
 }
 
-static const struct file_operations geometry_fops = {
+static const struct file_operations named_fops = {
 	.owner = THIS_MODULE,
 	.open = simple_open,
-	.read = geometry_read,
-	.write = geometry_write,
+	.read = named_read,
+	.write = named_write,
 	.llseek = default_llseek,
 };
 
@@ -234,9 +206,13 @@ int shadowmm_debugfs_init(void)
 		return PTR_ERR(ctl);
 	}
 	debugfs_create_file("stats", 0600, shadowmm_dir, NULL, &stats_fops);
-	debugfs_create_file("mode", 0600, shadowmm_dir, NULL, &mode_fops);
-	debugfs_create_file("geometry", 0600, shadowmm_dir, NULL,
-			    &geometry_fops);
+	/* The defaults are static: nothing to protect from removal. */
+	debugfs_create_file_unsafe("mode", 0600, shadowmm_dir,
+				   &shadowmm_default_mode, &named_fops);
+	debugfs_create_file_unsafe("geometry", 0600, shadowmm_dir,
+				   &shadowmm_default_geometry, &named_fops);
+	debugfs_create_file_unsafe("swap_policy", 0600, shadowmm_dir,
+				   &shadowmm_default_swap_policy, &named_fops);
 	/* The data is const and static: nothing to protect from removal. */
 	debugfs_create_file_unsafe("inject", 0600, shadowmm_dir,
 				   (void *)&inject_mask, &mask_fops);

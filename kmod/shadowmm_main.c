@@ -10,6 +10,7 @@
 
 #include <linux/module.h>
 #include <linux/moduleparam.h>
+#include <linux/string.h>
 #include <linux/sysfs.h>
 
 #include "shadowmm_module.h"
@@ -33,86 +34,95 @@ module_param(validate_on_release, bool, 0644);
 MODULE_PARM_DESC(validate_on_release,
 		 "Check each space's consistency when it is closed (default N)");
 
-static unsigned int default_mode = SHADOWMM_MODE_CLASSIC;
+static unsigned long swap_slots;
+module_param(swap_slots, ulong, 0644);
+MODULE_PARM_DESC(swap_slots,
+		 "Swap slots per space, pages of the space's size (default 0: no swap)");
 
-static int default_mode_set(const char *val, const struct kernel_param *kp)
+static unsigned long swap_latency_us = 100;
+module_param(swap_latency_us, ulong, 0644);
+MODULE_PARM_DESC(swap_latency_us,
+		 "Microseconds a swap-in or swap-out of one page sleeps (default 100)");
+
+int shadowmm_named_default_set(struct shadowmm_named_default *d,
+			       const char *name)
 {
-	int mode = smm_mode_parse(val);
+	int v = d->parse(name);
 
-	if (mode < 0)
-		return mode;
-	WRITE_ONCE(default_mode, mode);
+	if (v < 0)
+		return v;
+	WRITE_ONCE(d->value, v);
 	return 0;
 }
 
-static int default_mode_get(char *buffer, const struct kernel_param *kp)
+const char *shadowmm_named_default_name(const struct shadowmm_named_default *d)
 {
-	return sysfs_emit(buffer, "%s\n",
-			  smm_mode_name(READ_ONCE(default_mode)));
+	return d->name(READ_ONCE(d->value));
 }
 
-static const struct kernel_param_ops default_mode_ops = {
-	.set = default_mode_set,
-	.get = default_mode_get,
+struct shadowmm_named_default shadowmm_default_mode = {
+	.value = SHADOWMM_MODE_CLASSIC,
+	.name = smm_mode_name,
+	.parse = smm_mode_parse,
 };
-module_param_cb(default_mode, &default_mode_ops, NULL, 0644);
+
+struct shadowmm_named_default shadowmm_default_geometry = {
+	.value = SHADOWMM_GEOM_HOST,
+	.name = smm_geometry_name,
+	.parse = smm_geometry_parse,
+};
+
+struct shadowmm_named_default shadowmm_default_swap_policy = {
+	.value = SHADOWMM_SWAP_DROP_RETRY,
+	.name = smm_swap_policy_name,
+	.parse = smm_swap_policy_parse,
+};
+
+/* kp->arg is the struct shadowmm_named_default. */
+static int named_param_set(const char *val, const struct kernel_param *kp)
+{
+	return shadowmm_named_default_set(kp->arg, val);
+}
+
+static int named_param_get(char *buffer, const struct kernel_param *kp)
+{
+	return sysfs_emit(buffer, "%s\n", shadowmm_named_default_name(kp->arg));
+}
+
+static const struct kernel_param_ops named_param_ops = {
+	.set = named_param_set,
+	.get = named_param_get,
+};
+
+module_param_cb(default_mode, &named_param_ops, &shadowmm_default_mode, 0644);
 MODULE_PARM_DESC(default_mode,
 		 "Fault path of new spaces: classic, spf, vmalock or mmseq (default classic)");
-
-static unsigned int default_geometry = SHADOWMM_GEOM_HOST;
-
-static int default_geometry_set(const char *val,
-				const struct kernel_param *kp)
-{
-	int geometry = smm_geometry_parse(val);
-
-	if (geometry < 0)
-		return geometry;
-	WRITE_ONCE(default_geometry, geometry);
-	return 0;
-}
-
-static int default_geometry_get(char *buffer, const struct kernel_param *kp)
-{
-	return sysfs_emit(buffer, "%s\n",
-			  smm_geometry_name(READ_ONCE(default_geometry)));
-}
-
-static const struct kernel_param_ops default_geometry_ops = {
-	.set = default_geometry_set,
-	.get = default_geometry_get,
-};
-module_param_cb(default_geometry, &default_geometry_ops, NULL, 0644);
+module_param_cb(default_geometry, &named_param_ops, &shadowmm_default_geometry,
+		0644);
 MODULE_PARM_DESC(default_geometry,
 		 "Page size and table geometry of new spaces: host, 4k or 64k (default host)");
+module_param_cb(swap_policy, &named_param_ops, &shadowmm_default_swap_policy,
+		0644);
+MODULE_PARM_DESC(swap_policy,
+		 "What a vmalock fault of new spaces does at a swap-in: fallback, drop-retry or vma-retry (default drop-retry)");
 
 void shadowmm_space_params(struct smm_limits *limits, unsigned int *mode,
 			   unsigned int *geometry)
 {
 	limits->max_pages = READ_ONCE(max_pages);
 	limits->max_vmas = READ_ONCE(max_vmas);
-	*mode = READ_ONCE(default_mode);
-	*geometry = READ_ONCE(default_geometry);
+	*mode = READ_ONCE(shadowmm_default_mode.value);
+	*geometry = READ_ONCE(shadowmm_default_geometry.value);
 }
 
-unsigned int shadowmm_default_geometry(void)
+/* Watermarks 0: the core derives them from the budget. */
+void shadowmm_swap_params(struct shadowmm_memory *mem, unsigned int *policy)
 {
-	return READ_ONCE(default_geometry);
-}
-
-void shadowmm_set_default_geometry(unsigned int geometry)
-{
-	WRITE_ONCE(default_geometry, geometry);
-}
-
-unsigned int shadowmm_default_mode(void)
-{
-	return READ_ONCE(default_mode);
-}
-
-void shadowmm_set_default_mode(unsigned int mode)
-{
-	WRITE_ONCE(default_mode, mode);
+	memset(mem, 0, sizeof(*mem));
+	mem->max_pages = READ_ONCE(max_pages);
+	mem->swap_slots = READ_ONCE(swap_slots);
+	mem->swap_latency_us = READ_ONCE(swap_latency_us);
+	*policy = READ_ONCE(shadowmm_default_swap_policy.value);
 }
 
 bool shadowmm_validate_on_release(void)
@@ -138,9 +148,12 @@ static int __init shadowmm_init(void)
 		smm_core_exit();
 		return ret;
 	}
-	pr_info("loaded: max_pages=%lu max_vmas=%lu default_mode=%s default_geometry=%s\n",
-		max_pages, max_vmas, smm_mode_name(default_mode),
-		smm_geometry_name(default_geometry));
+	pr_info("loaded: max_pages=%lu max_vmas=%lu default_mode=%s default_geometry=%s swap_slots=%lu swap_latency_us=%lu swap_policy=%s\n",
+		max_pages, max_vmas,
+		shadowmm_named_default_name(&shadowmm_default_mode),
+		shadowmm_named_default_name(&shadowmm_default_geometry),
+		swap_slots, swap_latency_us,
+		shadowmm_named_default_name(&shadowmm_default_swap_policy));
 	return 0;
 }
 

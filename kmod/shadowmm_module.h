@@ -12,13 +12,29 @@
 
 #include "core/smm_api.h"
 
+/*
+ * A default of new spaces that is one of a few names: the fault path, the
+ * geometry, the swap policy.  Its module parameter and its debugfs file
+ * both parse and print it through these.
+ */
+struct shadowmm_named_default {
+	unsigned int value;
+	const char *(*name)(unsigned int v);
+	int (*parse)(const char *name);
+};
+
 /* shadowmm_main.c: module parameters */
+extern struct shadowmm_named_default shadowmm_default_mode;
+extern struct shadowmm_named_default shadowmm_default_geometry;
+extern struct shadowmm_named_default shadowmm_default_swap_policy;
+int shadowmm_named_default_set(struct shadowmm_named_default *d,
+			       const char *name);
+const char *shadowmm_named_default_name(const struct shadowmm_named_default *d);
+
 void shadowmm_space_params(struct smm_limits *limits, unsigned int *mode,
 			   unsigned int *geometry);
-unsigned int shadowmm_default_mode(void);
-void shadowmm_set_default_mode(unsigned int mode);
-unsigned int shadowmm_default_geometry(void);
-void shadowmm_set_default_geometry(unsigned int geometry);
+/* What SET_MEMORY and SET_SWAP_POLICY give a new space once it exists. */
+void shadowmm_swap_params(struct shadowmm_memory *mem, unsigned int *policy);
 bool shadowmm_validate_on_release(void);
 
 /* shadowmm_ctl.c: one open() of ctl is one shadow address space */
