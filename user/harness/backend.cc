@@ -20,6 +20,10 @@ static_assert(std::size(kModeNames) == SHADOWMM_NR_MODES);
 constexpr std::string_view kGeometryNames[] = {"host", "4k", "64k"};
 static_assert(std::size(kGeometryNames) == SHADOWMM_NR_GEOMS);
 
+// Indexed by enum shadowmm_swap_policy; smm_swap_policy_name() agrees.
+constexpr std::string_view kSwapPolicyNames[] = {"fallback", "drop-retry", "vma-retry"};
+static_assert(std::size(kSwapPolicyNames) == SHADOWMM_NR_SWAP_POLICIES);
+
 constexpr std::string_view kCounterNames[] = {
 #define SHADOWMM_HARNESS_COUNTER_NAME(name, str) str,
     SHADOWMM_COUNTERS(SHADOWMM_HARNESS_COUNTER_NAME)
@@ -48,6 +52,16 @@ std::string_view GeometryName(unsigned geometry) {
 std::optional<unsigned> ParseGeometry(std::string_view name) {
   for (unsigned i = 0; i < std::size(kGeometryNames); i++)
     if (name == kGeometryNames[i]) return i;
+  return std::nullopt;
+}
+
+std::string_view SwapPolicyName(unsigned policy) {
+  return policy < std::size(kSwapPolicyNames) ? kSwapPolicyNames[policy] : "?";
+}
+
+std::optional<unsigned> ParseSwapPolicy(std::string_view name) {
+  for (unsigned i = 0; i < std::size(kSwapPolicyNames); i++)
+    if (name == kSwapPolicyNames[i]) return i;
   return std::nullopt;
 }
 

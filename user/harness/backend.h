@@ -65,6 +65,18 @@ std::optional<Mode> ParseMode(std::string_view name);
 std::string_view GeometryName(unsigned geometry);
 std::optional<unsigned> ParseGeometry(std::string_view name);
 
+// enum shadowmm_swap_policy by name: "fallback", "drop-retry", "vma-retry".
+std::string_view SwapPolicyName(unsigned policy);
+std::optional<unsigned> ParseSwapPolicy(std::string_view name);
+
+// A run that cannot happen on this machine for a reason the user cannot fix
+// by a flag (not root, no memory cgroup, the kernel refuses swap): one line
+// saying why; shadowmm-bench reports it as a skip, not a failure.
+class Skip : public Error {
+ public:
+  using Error::Error;
+};
+
 // One thread's handle.  Not thread-safe: only the thread that attached it
 // uses it.  Addresses and lengths are multiples of PageSize() except where
 // noted; lengths are rounded up to it.
@@ -142,6 +154,26 @@ class Backend {
   // Counters of this space.  The stock backend fills only what the kernel
   // tells a process (FAULT: minor + major faults of the whole process).
   virtual shadowmm_stats Stats() = 0;
+  // The resident budget and swap store (struct shadowmm_memory, pages of
+  // PageSize()) and the swap policy the space has now.  Stock: the memory
+  // cgroup's limit and the swap device SetMemory() set up (latency 0,
+  // policy none: the kernel has its own).
+  virtual shadowmm_memory Memory() = 0;
+  virtual std::optional<unsigned> SwapPolicy() = 0;
+  // SET_MEMORY.  Stock: max_pages becomes the limit of a memory cgroup this
+  // process joins, swap_slots a swap device (zram, else a swap file), both
+  // undone when the backend goes; throws Skip where the machine does not
+  // allow it.  Watermarks and latency are the shadow spaces' only.
+  virtual void SetMemory(const shadowmm_memory& memory) = 0;
+  // SET_SWAP_POLICY (enum shadowmm_swap_policy).  Stock: none to set.
+  virtual void SetSwapPolicy(unsigned policy) = 0;
+  // RECLAIM of up to @pages pages (0: all it can) of [addr, addr + len)
+  // (both 0: the whole space); returns the pages reclaimed.  Stock:
+  // madvise(MADV_PAGEOUT), which says nothing of how many: nullopt.
+  virtual std::optional<uint64_t> Reclaim(uint64_t addr, uint64_t len, uint64_t pages) = 0;
+  // What SetMemory() built outside the space, for the run's header
+  // (stock: the cgroup and swap device); "" if nothing.
+  virtual std::string MemoryNote() const { return {}; }
   // ebizzy -M: the heap of HeapAlloc() never maps (stock:
   // mallopt(M_MMAP_MAX, 0), process-wide and for good, as in ebizzy: glibc
   // has no call that turns its dynamic mmap threshold back on).  A shadow
@@ -166,7 +198,17 @@ struct BackendConfig {
   // command per Touch), to measure submission cost per fault.
   uint64_t touch_chunk_pages = 0;
   std::string ctl_path = kDefaultCtlPath;
-  uint64_t max_pages = 0;  // inproc page budget; 0: none
+  // Resident page budget (SET_MEMORY's max_pages; stock: a memory cgroup's
+  // limit); 0: the space's default (none in-process, the module's
+  // max_pages parameter, no cgroup on stock).
+  uint64_t max_pages = 0;
+  // The rest of SET_MEMORY, if given; otherwise the space's defaults
+  // (module: its parameters).  Stock: swap_slots sizes the swap device.
+  std::optional<uint64_t> swap_slots;
+  std::optional<uint64_t> swap_latency_us;
+  // SET_SWAP_POLICY right after the space is made; none: the default
+  // (module: <debugfs>/shadowmm/swap_policy).
+  std::optional<unsigned> swap_policy;
   // SET_GEOMETRY right after the space is made; none: the space's default
   // (inproc: the host's; module: <debugfs>/shadowmm/geometry).  Stock: host
   // only.

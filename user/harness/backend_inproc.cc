@@ -59,7 +59,17 @@ MmPtr CreateSpace(const BackendConfig& config) {
   int ret = smm_mm_create(&limits, static_cast<unsigned>(config.mode),
                           config.geometry.value_or(SHADOWMM_GEOM_HOST), &mm);
   if (ret) throw SysError("smm_mm_create", -ret);
-  return MmPtr(mm);
+  MmPtr owned(mm);
+  shadowmm_info info{};
+  smm_mm_info(mm, &info);
+  if (std::optional<shadowmm_memory> mem = ConfiguredMemory(info, config)) {
+    if ((ret = smm_set_memory(mm, &*mem))) throw SysError("smm_set_memory", -ret);
+  }
+  if (config.swap_policy) {
+    shadowmm_cmd cmd = SwapPolicyCmd(*config.swap_policy);
+    if ((ret = smm_exec(mm, &cmd))) throw SysError("smm_exec SET_SWAP_POLICY", -ret);
+  }
+  return owned;
 }
 
 shadowmm_info SpaceInfo(smm_mm* mm) {
@@ -101,6 +111,27 @@ class InprocBackend : public Backend {
     shadowmm_stats st{};
     smm_mm_stats(mm_.get(), &st);
     return st;
+  }
+
+  shadowmm_memory Memory() override { return MemoryOf(SpaceInfo(mm_.get())); }
+
+  std::optional<unsigned> SwapPolicy() override {
+    return static_cast<unsigned>(SpaceInfo(mm_.get()).swap_policy);
+  }
+
+  void SetMemory(const shadowmm_memory& memory) override {
+    if (int ret = smm_set_memory(mm_.get(), &memory)) throw SysError("smm_set_memory", -ret);
+  }
+
+  void SetSwapPolicy(unsigned policy) override {
+    shadowmm_cmd cmd = SwapPolicyCmd(policy);
+    if (int ret = smm_exec(mm_.get(), &cmd)) throw SysError("smm_exec SET_SWAP_POLICY", -ret);
+  }
+
+  std::optional<uint64_t> Reclaim(uint64_t addr, uint64_t len, uint64_t pages) override {
+    shadowmm_cmd cmd = ReclaimCmd(addr, len, pages);
+    if (int ret = smm_exec(mm_.get(), &cmd)) throw SysError("smm_exec RECLAIM", -ret);
+    return cmd.out_value;
   }
 
  private:

@@ -145,18 +145,21 @@ class ModuleBackend : public Backend {
     return st;
   }
 
+  shadowmm_memory Memory() override { return MemoryOf(GetInfo(fd_.get())); }
+  std::optional<unsigned> SwapPolicy() override {
+    return static_cast<unsigned>(GetInfo(fd_.get()).swap_policy);
+  }
+  void SetMemory(const shadowmm_memory& memory) override { SetMemory(fd_.get(), memory); }
+  void SetSwapPolicy(unsigned policy) override { SetSwapPolicy(fd_.get(), policy); }
+
+  std::optional<uint64_t> Reclaim(uint64_t addr, uint64_t len, uint64_t pages) override {
+    shadowmm_cmd cmd = ReclaimCmd(addr, len, pages);
+    if (int err = Ioctl(fd_.get(), cmd)) throw SysError("ioctl RECLAIM", err);
+    return cmd.out_value;
+  }
+
  private:
-  // SET_GEOMETRY first, if asked for (the space is empty), then GET_INFO.
-  static shadowmm_info SetUpSpace(int fd, const BackendConfig& config) {
-    if (fd < 0) throw Error(OpenFailure(config.ctl_path, errno));
-    if (config.max_pages != 0)
-      throw Error("module backend: the page budget is the module's parameter, not --max_pages");
-    if (config.geometry) {
-      shadowmm_cmd cmd{};
-      cmd.op = SHADOWMM_OP_SET_GEOMETRY;
-      cmd.value = *config.geometry;
-      if (int err = Ioctl(fd, cmd)) throw SysError("ioctl SET_GEOMETRY", err);
-    }
+  static shadowmm_info GetInfo(int fd) {
     shadowmm_info info{};
     shadowmm_cmd cmd{};
     cmd.op = SHADOWMM_OP_GET_INFO;
@@ -169,6 +172,42 @@ class ModuleBackend : public Backend {
     if (info.page_size < SHADOWMM_PAGE_SIZE_MIN)
       throw Error("module backend: GET_INFO reports no page size");
     return info;
+  }
+
+  static void SetMemory(int fd, const shadowmm_memory& memory) {
+    shadowmm_cmd cmd{};
+    cmd.op = SHADOWMM_OP_SET_MEMORY;
+    cmd.ptr = reinterpret_cast<uintptr_t>(&memory);
+    cmd.len = sizeof(memory);
+    if (int err = Ioctl(fd, cmd)) {
+      if (err == ENOTTY) throw Error("module backend: shadowmm.ko predates SET_MEMORY; reload it");
+      throw SysError("ioctl SET_MEMORY", err);
+    }
+  }
+
+  static void SetSwapPolicy(int fd, unsigned policy) {
+    shadowmm_cmd cmd = SwapPolicyCmd(policy);
+    if (int err = Ioctl(fd, cmd)) {
+      if (err == ENOTTY)
+        throw Error("module backend: shadowmm.ko predates SET_SWAP_POLICY; reload it");
+      throw SysError("ioctl SET_SWAP_POLICY", err);
+    }
+  }
+
+  // SET_GEOMETRY first, if asked for (the space is empty), then the memory
+  // and swap policy asked for, then GET_INFO.
+  static shadowmm_info SetUpSpace(int fd, const BackendConfig& config) {
+    if (fd < 0) throw Error(OpenFailure(config.ctl_path, errno));
+    if (config.geometry) {
+      shadowmm_cmd cmd{};
+      cmd.op = SHADOWMM_OP_SET_GEOMETRY;
+      cmd.value = *config.geometry;
+      if (int err = Ioctl(fd, cmd)) throw SysError("ioctl SET_GEOMETRY", err);
+    }
+    shadowmm_info info = GetInfo(fd);
+    if (std::optional<shadowmm_memory> mem = ConfiguredMemory(info, config)) SetMemory(fd, *mem);
+    if (config.swap_policy) SetSwapPolicy(fd, *config.swap_policy);
+    return GetInfo(fd);
   }
 
   BackendConfig config_;

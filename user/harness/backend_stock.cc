@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "stock_memory.h"
 #include "stock_thread.h"
 
 namespace shadowmm {
@@ -96,11 +97,19 @@ class StockBackend : public Backend {
       throw Error("stock backend runs the kernel's own fault path only: --mode=" +
                   std::string(ModeName(config.mode)) + " needs --backend=module or inproc");
     if (config.submit != Submit::kIoctl) throw Error("--submit applies to --backend=module only");
-    if (config.max_pages != 0) throw Error("--max_pages applies to --backend=inproc only");
     if (config.geometry && *config.geometry != SHADOWMM_GEOM_HOST)
       throw Error(
           "stock backend: the running kernel's pages are its own: --geometry=host only, not " +
           std::string(GeometryName(*config.geometry)));
+    if (config.swap_policy) SetSwapPolicy(*config.swap_policy);
+    if (config.swap_latency_us)
+      throw Error("stock backend: the swap device has its own latency (no --swap_latency_us)");
+    if (config.max_pages || config.swap_slots) {
+      shadowmm_memory m{};
+      m.max_pages = config.max_pages;
+      m.swap_slots = config.swap_slots.value_or(0);
+      SetMemory(m);
+    }
   }
 
   std::string_view Name() const override { return "stock"; }
@@ -126,11 +135,50 @@ class StockBackend : public Backend {
     st.nr_counters = SHADOWMM_NR_COUNTERS;
     st.mms_live = 1;
     st.counter[SHADOWMM_EV_FAULT] = RusageFaults(RUSAGE_SELF);
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    st.counter[SHADOWMM_EV_PGMAJFAULT] = static_cast<uint64_t>(ru.ru_majflt);
     return st;
   }
 
+  shadowmm_memory Memory() override {
+    shadowmm_memory m{};
+    if (memory_) {
+      m.max_pages = memory_->limit_bytes() / page_size_;
+      m.swap_slots = memory_->swap_bytes() / page_size_;
+    }
+    return m;
+  }
+  std::optional<unsigned> SwapPolicy() override { return std::nullopt; }
+
+  // The old cgroup and swap device go before the new ones come: the
+  // process is back in its own cgroup in between.
+  void SetMemory(const shadowmm_memory& m) override {
+    if (m.wmark_high || m.wmark_low || m.swap_latency_us)
+      throw Error("stock backend: watermarks and swap latency are the kernel's own");
+    memory_.reset();
+    if (m.max_pages || m.swap_slots)
+      memory_ = std::make_unique<StockMemory>(m.max_pages * page_size_, m.swap_slots * page_size_,
+                                              page_size_);
+  }
+
+  void SetSwapPolicy(unsigned policy) override {
+    throw Error("stock backend: the kernel's swap-in path is its own (no swap policy '" +
+                std::string(SwapPolicyName(policy)) + "')");
+  }
+
+  std::optional<uint64_t> Reclaim(uint64_t addr, uint64_t len, uint64_t) override {
+    if (!len) throw Error("stock backend: reclaim needs a range (MADV_PAGEOUT)");
+    if (madvise(reinterpret_cast<void*>(addr), len, MADV_PAGEOUT) != 0)
+      throw SysError("madvise(MADV_PAGEOUT)", errno);
+    return std::nullopt;
+  }
+
+  std::string MemoryNote() const override { return memory_ ? memory_->description() : ""; }
+
  private:
   uint64_t page_size_;
+  std::unique_ptr<StockMemory> memory_;
 };
 
 }  // namespace

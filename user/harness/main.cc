@@ -31,7 +31,9 @@ DEFINE_string(workload, "ebizzy",
               "pagefault (will-it-scale page_fault1: map --pagefault_size, touch, unmap), "
               "pft (threads fault and zap disjoint parts of one --pft_size mapping), "
               "spf_test (each thread maps --spf_test_areas areas of --spf_test_pages pages and "
-              "faults them in; total and average ns per fault).");
+              "faults them in; total and average ns per fault), "
+              "swap (threads load and store random pages of a working set --swap_ratio times "
+              "the resident budget, checking each page's contents: accesses/s, major faults/s).");
 DEFINE_string(threads, "",
               "Worker threads: N or a list like 1,2,4,8 (one run per count). Default: ebizzy's "
               "(-t, else 2 x online CPUs) for ebizzy, online CPUs otherwise.");
@@ -74,7 +76,29 @@ DEFINE_int32(node, -1,
              "Run on this NUMA node's CPUs and prefer its memory (libnuma); -1: no binding.");
 DEFINE_string(json, "", "Also write the results as JSON to this file ('-' for stdout).");
 DEFINE_string(ctl, shadowmm::kDefaultCtlPath, "module backend: the shadowmm ctl file.");
-DEFINE_int64(max_pages, 0, "inproc backend: page budget of the space (0: none).");
+DEFINE_int64(resident_pages, 0,
+             "Resident page budget of the space, in its pages: SET_MEMORY's max_pages on the "
+             "shadow backends (faults past it reclaim to swap), the limit of a memory cgroup the "
+             "run joins on stock. 0: the space's default (inproc: none; module: its max_pages "
+             "parameter; stock: no cgroup); the swap workload's default is 8192.");
+DEFINE_int64(max_pages, 0, "The older name of --resident_pages.");
+DEFINE_int64(swap_slots, 0,
+             "Swap slots of the space, in its pages (stock: the size of a zram device, else a "
+             "swap file, that the run sets up and removes). Default: the space's (module: its "
+             "swap_slots parameter); the swap workload's is one per page of its working set.");
+DEFINE_int64(swap_latency_us, 0,
+             "Shadow backends: microseconds a swap-in (and a page written out) sleeps. Default: "
+             "the space's (module: its swap_latency_us parameter, 100).");
+DEFINE_string(swap_policy, "",
+              "Shadow backends: what a vmalock fault does when it must wait for a swap-in: "
+              "fallback (6.4: to mmap_lock at once), drop-retry (6.6: drop the VMA lock, wait, "
+              "retry under mmap_lock), vma-retry (retry under the VMA lock), a comma list or "
+              "all: one run each with vmalock, the first only with the other modes. Default: "
+              "the space's (module: <debugfs>/shadowmm/swap_policy).");
+DEFINE_double(swap_ratio, 2, "swap: working set as a multiple of the resident budget (1..64).");
+DEFINE_int64(swap_hot_pct, 0,
+             "swap: 0 picks pages uniformly; 50..99 sends that percentage of accesses to the "
+             "complementary percentage of pages (90: 90% of accesses to 10% of the pages).");
 DEFINE_string(geometry, "",
               "Page size and table geometry of the shadow space: host (the running kernel's), "
               "4k (x86-64: 4 KiB, 4x512) or 64k (ppc64 radix: 64 KiB, 13/9/9/5 bits). "
@@ -106,8 +130,8 @@ constexpr const char* kUsage =
     "runs page-fault scalability workloads on the stock kernel, the shadowmm module or the "
     "shadowmm core in-process.\n"
     "usage: shadowmm-bench [--backend=stock|module|inproc] [--mode=classic|spf|vmalock|mmseq|all]\n"
-    "                      [--workload=ebizzy|multifault|pagefault|pft] [--threads=1,2,4]\n"
-    "                      [--duration=S] [--json=FILE] [--flagfile=FILE] ...\n"
+    "                      [--workload=ebizzy|multifault|pagefault|pft|spf_test|swap]\n"
+    "                      [--threads=1,2,4] [--duration=S] [--json=FILE] [--flagfile=FILE] ...\n"
     "e.g.   shadowmm-bench --backend=inproc --mode=all --threads=1,2,4 --duration=5 "
     "--ebizzy=-mTRp";
 
@@ -144,7 +168,9 @@ void PrintHelp() {
       "  --help\n      This text.\n\n"
       "Output: ebizzy's \"N records/s\" lines per run, then a table; --json adds\n"
       "per-run counters (user/harness/README.md has the schema).  Exit status 0 on success,\n"
-      "1 with a one-line message on stderr when a flag or the machine does not allow the run.\n");
+      "1 with a one-line message on stderr when a flag or the machine does not allow the run,\n"
+      "77 with a one-line \"skipped:\" message when the machine cannot set it up (stock swap\n"
+      "without root, a memory cgroup or swapon).\n");
 }
 
 RawFlags FromGflags() {
@@ -169,6 +195,15 @@ RawFlags FromGflags() {
   raw.json = FLAGS_json;
   raw.ctl = FLAGS_ctl;
   raw.max_pages = FLAGS_max_pages;
+  auto given = [](const char* name) {
+    return !gflags::GetCommandLineFlagInfoOrDie(name).is_default;
+  };
+  if (given("resident_pages")) raw.resident_pages = FLAGS_resident_pages;
+  if (given("swap_slots")) raw.swap_slots = FLAGS_swap_slots;
+  if (given("swap_latency_us")) raw.swap_latency_us = FLAGS_swap_latency_us;
+  raw.swap_policy = FLAGS_swap_policy;
+  raw.swap_ratio = FLAGS_swap_ratio;
+  raw.swap_hot_pct = FLAGS_swap_hot_pct;
   raw.geometry = FLAGS_geometry;
   raw.ebizzy = FLAGS_ebizzy;
   raw.ebizzy_rng = FLAGS_ebizzy_rng;
@@ -230,6 +265,9 @@ std::string CpuListText(const std::vector<int>& cpus) {
   return out;
 }
 
+// A run this machine does not allow (Skip): automake's "skipped" status.
+constexpr int kExitSkip = 77;
+
 int Main(int argc, char** argv) {
   const std::vector<std::string> args(argv, argv + argc);
   gflags::SetUsageMessage(kUsage);
@@ -270,7 +308,7 @@ int Main(int argc, char** argv) {
     // that drift (a neighbour's build, the CPU's clock) hits every mode.
     for (unsigned threads : o.threads) {
       for (unsigned rep = 1; rep <= o.repetitions; rep++) {
-        for (Mode mode : o.modes) {
+        for (auto [mode, policy] : ModeRuns(o.modes, o.swap_policies)) {
           std::unique_ptr<Workload> workload = MakeWorkload(o.workload);
           BackendConfig bc;
           bc.name = o.backend;
@@ -281,6 +319,9 @@ int Main(int argc, char** argv) {
           bc.touch_chunk_pages = o.touch_chunk_pages;
           bc.ctl_path = o.ctl;
           bc.max_pages = o.max_pages;
+          bc.swap_slots = o.swap_slots;
+          bc.swap_latency_us = o.swap_latency_us;
+          bc.swap_policy = policy;
           bc.geometry = o.geometry;
 
           RunConfig rc;
@@ -302,7 +343,6 @@ int Main(int argc, char** argv) {
           run.threads = threads;
           run.cpus = CpuListText(cpus);
           run.node = o.node;
-          run.config = workload->Config();
           run.repetition = rep;
           run.processes = o.processes;
           run.affinity = !cpus.empty();
@@ -313,6 +353,9 @@ int Main(int argc, char** argv) {
           std::unique_ptr<Backend> backend = MakeBackend(bc);
           run.geometry = std::string(GeometryName(backend->Geometry()));
           run.page_size = backend->PageSize();
+          run.memory = backend->Memory();
+          if (run.memory->swap_slots) run.swap_policy = backend->SwapPolicy();
+          run.memory_note = backend->MemoryNote();
           if (o.processes) backend.reset();
 
           std::printf("# %s %s backend=%s mode=%s %s=%u", run.workload.c_str(),
@@ -322,6 +365,16 @@ int Main(int argc, char** argv) {
           if (o.repetitions > 1) std::printf(" rep=%u/%u", rep, o.repetitions);
           std::printf(" geometry=%s page=%llu", run.geometry.c_str(),
                       static_cast<unsigned long long>(run.page_size));
+          if (run.memory->max_pages || run.memory->swap_slots)
+            std::printf(" resident_pages=%llu swap_slots=%llu",
+                        static_cast<unsigned long long>(run.memory->max_pages),
+                        static_cast<unsigned long long>(run.memory->swap_slots));
+          if (run.memory->swap_slots && run.backend != "stock")
+            std::printf(" swap_latency_us=%llu",
+                        static_cast<unsigned long long>(run.memory->swap_latency_us));
+          if (run.swap_policy)
+            std::printf(" swap_policy=%s", std::string(SwapPolicyName(*run.swap_policy)).c_str());
+          if (!run.memory_note.empty()) std::printf(" (%s)", run.memory_note.c_str());
           std::printf("\n");
           std::fflush(stdout);
           if (o.processes) {
@@ -329,12 +382,16 @@ int Main(int argc, char** argv) {
           } else {
             run.result = RunWorkload(*backend, *workload, rc);
           }
+          run.config = workload->Config();  // after the run: the swap workload's sizes
           PrintEbizzyLines(std::cout, run);
           std::cout.flush();
           runs.push_back(std::move(run));
         }
       }
     }
+  } catch (const Skip& e) {
+    std::fprintf(stderr, "shadowmm-bench: skipped: %s\n", e.what());
+    return kExitSkip;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "shadowmm-bench: %s\n", e.what());
     return 1;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 
 #include "arena.h"
@@ -103,9 +104,36 @@ std::string ParseOptions(const RawFlags& raw, Options* out) {
   if (raw.touch_chunk_pages < 0) return "--touch_chunk_pages must be >= 0";
   o.touch_chunk_pages = static_cast<uint64_t>(raw.touch_chunk_pages);
   if (raw.max_pages < 0) return "--max_pages must be >= 0";
-  if (raw.max_pages > 0 && raw.backend != "inproc")
-    return "--max_pages applies to --backend=inproc only (the module has a parameter)";
-  o.max_pages = static_cast<uint64_t>(raw.max_pages);
+  if (raw.resident_pages && *raw.resident_pages < 0) return "--resident_pages must be >= 0";
+  if (raw.resident_pages && raw.max_pages && *raw.resident_pages != raw.max_pages)
+    return "--max_pages is --resident_pages's older name: give one";
+  o.max_pages = static_cast<uint64_t>(raw.resident_pages.value_or(raw.max_pages));
+  if (o.max_pages > (1ULL << 32)) return "--resident_pages must be at most 4294967296";
+  if (raw.swap_slots) {
+    if (*raw.swap_slots < 0) return "--swap_slots must be >= 0";
+    o.swap_slots = static_cast<uint64_t>(*raw.swap_slots);
+  }
+  if (raw.swap_latency_us) {
+    if (*raw.swap_latency_us < 0 || *raw.swap_latency_us > 1000000)
+      return "--swap_latency_us must be 0..1000000 microseconds";
+    if (raw.backend == "stock")
+      return "--swap_latency_us: the stock backend's swap device has its own latency";
+    o.swap_latency_us = static_cast<uint64_t>(*raw.swap_latency_us);
+  }
+  if (!raw.swap_policy.empty()) {
+    if (raw.backend == "stock")
+      return "--swap_policy: the stock backend's swap-in path is the kernel's own";
+    if (raw.swap_policy == "all") {
+      for (unsigned p = 0; p < SHADOWMM_NR_SWAP_POLICIES; p++) o.swap_policies.push_back(p);
+    } else {
+      for (const std::string& name : Split(raw.swap_policy, ',')) {
+        std::optional<unsigned> p = ParseSwapPolicy(name);
+        if (!p)
+          return "--swap_policy: unknown policy '" + name + "' (fallback|drop-retry|vma-retry|all)";
+        o.swap_policies.push_back(*p);
+      }
+    }
+  }
   if (!raw.geometry.empty()) {
     o.geometry = ParseGeometry(raw.geometry);
     if (!o.geometry) return "--geometry: unknown geometry '" + raw.geometry + "' (host|4k|64k)";
@@ -146,6 +174,10 @@ std::string ParseOptions(const RawFlags& raw, Options* out) {
   o.workload.pagefault_bytes = static_cast<uint64_t>(raw.pagefault_size);
   o.workload.pft_bytes = static_cast<uint64_t>(raw.pft_size);
   o.workload.multifault_pages = static_cast<uint64_t>(raw.multifault_pages);
+  if (raw.swap_hot_pct < 0 || raw.swap_hot_pct > 100)
+    return "--swap_hot_pct must be 0 (uniform) or 50..99";
+  o.workload.swap_ratio = raw.swap_ratio;
+  o.workload.swap_hot_pct = static_cast<unsigned>(raw.swap_hot_pct);
 
   std::unique_ptr<Workload> workload;
   try {
@@ -153,6 +185,21 @@ std::string ParseOptions(const RawFlags& raw, Options* out) {
   } catch (const Error& e) {
     return e.what();
   }
+
+  // The swap workload's defaults: a budget, and a slot for every page of
+  // the working set, so reclaim never runs out of swap.
+  if (raw.workload == "swap") {
+    if (!o.max_pages) o.max_pages = kSwapDefaultResidentPages;
+    if (!o.swap_slots)
+      o.swap_slots =
+          static_cast<uint64_t>(std::ceil(raw.swap_ratio * static_cast<double>(o.max_pages)));
+  }
+  if (raw.backend == "stock" && o.max_pages && !o.swap_slots.value_or(0))
+    return "--backend=stock: a --resident_pages budget needs --swap_slots (a memory cgroup "
+           "limit without swap only OOM-kills)";
+  if (raw.backend == "stock" && raw.processes && (o.max_pages || o.swap_slots.value_or(0)))
+    return "--processes: the stock backend's budget and swap are one cgroup and device for "
+           "this process, not one per worker";
 
   // ebizzy's own -t and -S stand in for --threads and --duration; both
   // at once would leave one of them ignored.
@@ -190,6 +237,20 @@ std::string ParseOptions(const RawFlags& raw, Options* out) {
   }
   *out = std::move(o);
   return "";
+}
+
+std::vector<std::pair<Mode, std::optional<unsigned>>> ModeRuns(
+    const std::vector<Mode>& modes, const std::vector<unsigned>& policies) {
+  std::vector<std::pair<Mode, std::optional<unsigned>>> runs;
+  for (Mode mode : modes) {
+    if (policies.empty())
+      runs.emplace_back(mode, std::nullopt);
+    else if (mode != Mode::kVmalock)
+      runs.emplace_back(mode, policies.front());
+    else
+      for (unsigned p : policies) runs.emplace_back(mode, p);
+  }
+  return runs;
 }
 
 void BindToNode(int node) {

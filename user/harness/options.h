@@ -38,6 +38,14 @@ struct RawFlags {
   std::string json;
   std::string ctl = kDefaultCtlPath;
   int64_t max_pages = 0;
+  // Not given: the workload's default (swap: see ParseOptions), else the
+  // space's.
+  std::optional<int64_t> resident_pages;
+  std::optional<int64_t> swap_slots;
+  std::optional<int64_t> swap_latency_us;
+  std::string swap_policy;  // "": not given; a name, a comma list or "all"
+  double swap_ratio = 2;
+  int64_t swap_hot_pct = 0;
   std::string geometry;  // "": not given
   std::string ebizzy = "-mTRp";
   std::string ebizzy_rng = "0.3";
@@ -66,10 +74,24 @@ struct Options {
   std::optional<int> node;
   std::string json;
   std::string ctl;
-  uint64_t max_pages = 0;
+  uint64_t max_pages = 0;  // resident budget (--resident_pages); 0: the space's
+  std::optional<uint64_t> swap_slots;
+  std::optional<uint64_t> swap_latency_us;
+  // enum shadowmm_swap_policy values, one run each for vmalock (the other
+  // modes run the first only: the policy is vmalock's); empty: the space's.
+  std::vector<unsigned> swap_policies;
   std::optional<unsigned> geometry;  // enum shadowmm_geometry; none: default
   WorkloadOptions workload;
 };
+
+// The swap workload's resident budget when none is given, in pages.
+inline constexpr uint64_t kSwapDefaultResidentPages = 8192;
+
+// The runs of one point, in order: each mode, with each swap policy for
+// vmalock and the first for the others (the policy is vmalock's); a
+// policy of nullopt when none was given.
+std::vector<std::pair<Mode, std::optional<unsigned>>> ModeRuns(
+    const std::vector<Mode>& modes, const std::vector<unsigned>& policies);
 
 // Returns "" and fills @out, or a one-line reason.  Does not touch the
 // module or the machine beyond asking libnuma which nodes and CPUs exist.

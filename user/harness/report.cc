@@ -80,7 +80,8 @@ double Median(std::vector<double> v) {
 // Runs that are repetitions of one point.
 bool SamePoint(const RunRecord& a, const RunRecord& b) {
   return a.workload == b.workload && a.backend == b.backend && a.mode == b.mode &&
-         a.submit == b.submit && a.threads == b.threads && a.processes == b.processes;
+         a.swap_policy == b.swap_policy && a.submit == b.submit && a.threads == b.threads &&
+         a.processes == b.processes;
 }
 
 bool Hypervisor() {
@@ -147,6 +148,29 @@ FaultPathSummary SummarizeFaultPath(Mode mode, const shadowmm_stats& d) {
   return s;
 }
 
+std::string ModeLabel(const RunRecord& run) {
+  std::string label(ModeName(run.mode));
+  if (run.mode == Mode::kVmalock && run.swap_policy)
+    label += "/" + std::string(SwapPolicyName(*run.swap_policy));
+  return label;
+}
+
+SwapSummary SummarizeSwap(const shadowmm_stats& d) {
+  SwapSummary s;
+  s.majfaults = d.counter[SHADOWMM_EV_PGMAJFAULT];
+  s.pswpin = d.counter[SHADOWMM_EV_PSWPIN];
+  s.pswpout = d.counter[SHADOWMM_EV_PSWPOUT];
+  s.retries = d.counter[SHADOWMM_EV_FAULT_RETRY] + d.counter[SHADOWMM_EV_SPF_ABORT_SWAP] +
+              d.counter[SHADOWMM_EV_MMSEQ_ABORT_SWAP] +
+              d.counter[SHADOWMM_EV_VMA_LOCK_SWAP_FALLBACK] +
+              d.counter[SHADOWMM_EV_VMA_LOCK_SWAP_DROP_RETRY] +
+              d.counter[SHADOWMM_EV_VMA_LOCK_SWAP_VMA_RETRY];
+  uint64_t faults = d.counter[SHADOWMM_EV_FAULT];
+  if (faults) s.slept_share = static_cast<double>(s.majfaults) / faults;
+  if (s.majfaults) s.retries_per_major = static_cast<double>(s.retries) / s.majfaults;
+  return s;
+}
+
 uint64_t RunFaults(const RunRecord& run) { return run.result.delta.counter[SHADOWMM_EV_FAULT]; }
 
 double RecordsPerSecond(const RunRecord& run) {
@@ -178,9 +202,12 @@ void PrintEbizzyLines(std::ostream& out, const RunRecord& run) {
 }
 
 void PrintTable(std::ostream& out, const std::vector<RunRecord>& runs) {
-  char buf[320];
-  std::snprintf(buf, sizeof(buf), "%-10s %-7s %-8s %-6s %8s %3s %14s %23s %12s %8s %9s\n",
-                "workload", "backend", "mode", "submit", "threads", "n", "records/s",
+  char buf[384];
+  int mode_width = 8;
+  for (const RunRecord& run : runs)
+    mode_width = std::max(mode_width, static_cast<int>(ModeLabel(run).size()));
+  std::snprintf(buf, sizeof(buf), "%-10s %-7s %-*s %-6s %8s %3s %14s %23s %12s %8s %9s\n",
+                "workload", "backend", mode_width, "mode", "submit", "threads", "n", "records/s",
                 "range (min..max)", "faults/s", "abort%", "vs-first");
   out << buf;
   // One line per point, in the order points first appear; rates are the
@@ -234,12 +261,59 @@ void PrintTable(std::ostream& out, const std::vector<RunRecord>& runs) {
       range = p;
     }
     std::string threads = std::to_string(run.threads) + (run.processes ? "p" : "");
-    std::snprintf(buf, sizeof(buf), "%-10s %-7s %-8s %-6s %8s %3zu %14.0f %23s %12.0f %8s %8.2fx\n",
-                  run.workload.c_str(), run.backend.c_str(),
-                  std::string(ModeName(run.mode)).c_str(),
+    std::snprintf(buf, sizeof(buf), "%-10s %-7s %-*s %-6s %8s %3zu %14.0f %23s %12.0f %8s %8.2fx\n",
+                  run.workload.c_str(), run.backend.c_str(), mode_width, ModeLabel(run).c_str(),
                   run.submit ? std::string(SubmitName(*run.submit)).c_str() : "-", threads.c_str(),
                   point.size(), rate, range.c_str(), Median(fault_rates), abort_pct.c_str(),
                   base > 0 ? rate / base : 0);
+    out << buf;
+  }
+
+  // Swapping, for the points that swapped: major faults (faults that slept
+  // for a swap-in), the share of faults they were, and how many retries
+  // or aborts each caused (stock: the kernel counts none for a process).
+  bool swap_header = false;
+  for (const auto& point : points) {
+    const RunRecord& run = *point.front();
+    std::vector<double> major_rates, in_rates, out_rates, slept, retries;
+    bool swapped = false;
+    for (const RunRecord* r : point) {
+      SwapSummary sw = SummarizeSwap(r->result.delta);
+      double secs = RunSeconds(r->result);
+      swapped |= sw.majfaults || sw.pswpout;
+      major_rates.push_back(PerSecond(sw.majfaults, secs));
+      in_rates.push_back(PerSecond(sw.pswpin, secs));
+      out_rates.push_back(PerSecond(sw.pswpout, secs));
+      slept.push_back(100 * sw.slept_share);
+      retries.push_back(sw.retries_per_major);
+    }
+    if (!swapped) continue;
+    if (!swap_header) {
+      std::snprintf(buf, sizeof(buf),
+                    "\nswap, medians:\n%-10s %-7s %-*s %8s %12s %12s %12s %8s %10s\n", "workload",
+                    "backend", mode_width, "mode", "threads", "majflt/s", "pswpin/s", "pswpout/s",
+                    "slept%", "retry/maj");
+      out << buf;
+      swap_header = true;
+    }
+    std::string threads = std::to_string(run.threads) + (run.processes ? "p" : "");
+    std::string retry = run.backend == "stock" ? "-" : [&] {
+      char p[32];
+      std::snprintf(p, sizeof(p), "%.2f", Median(retries));
+      return std::string(p);
+    }();
+    std::string in = "-", outs = "-";
+    if (run.backend != "stock") {
+      char p[32];
+      std::snprintf(p, sizeof(p), "%.0f", Median(in_rates));
+      in = p;
+      std::snprintf(p, sizeof(p), "%.0f", Median(out_rates));
+      outs = p;
+    }
+    std::snprintf(buf, sizeof(buf), "%-10s %-7s %-*s %8s %12.0f %12s %12s %8.2f %10s\n",
+                  run.workload.c_str(), run.backend.c_str(), mode_width, ModeLabel(run).c_str(),
+                  threads.c_str(), Median(major_rates), in.c_str(), outs.c_str(), Median(slept),
+                  retry.c_str());
     out << buf;
   }
 
@@ -296,7 +370,26 @@ std::string ToJson(const std::vector<RunRecord>& runs) {
       << ", \"node\": " << (run.node ? std::to_string(*run.node) : "null")
       << ", \"processes\": " << (run.processes ? "true" : "false")
       << ", \"affinity\": " << (run.affinity ? "true" : "false")
-      << ", \"repetition\": " << run.repetition << ",\n     \"seconds\": " << JsonNumber(r.seconds)
+      << ", \"repetition\": " << run.repetition << ",\n     \"memory\": ";
+    if (run.memory) {
+      const shadowmm_memory& m = *run.memory;
+      j << "{\"max_pages\": " << m.max_pages << ", \"wmark_high\": " << m.wmark_high
+        << ", \"wmark_low\": " << m.wmark_low << ", \"swap_slots\": " << m.swap_slots
+        << ", \"swap_latency_us\": " << m.swap_latency_us
+        << ", \"setup\": " << (run.memory_note.empty() ? "null" : JsonString(run.memory_note))
+        << "}";
+    } else {
+      j << "null";
+    }
+    j << ", \"swap_policy\": "
+      << (run.swap_policy ? JsonString(SwapPolicyName(*run.swap_policy)) : "null");
+    SwapSummary sw = SummarizeSwap(r.delta);
+    j << ",\n     \"swap\": {\"majfaults\": " << sw.majfaults
+      << ", \"majfaults_per_s\": " << JsonNumber(PerSecond(sw.majfaults, RunSeconds(r)))
+      << ", \"pswpin\": " << sw.pswpin << ", \"pswpout\": " << sw.pswpout
+      << ", \"retries\": " << sw.retries << ", \"slept_share\": " << JsonNumber(sw.slept_share)
+      << ", \"retries_per_majfault\": " << JsonNumber(sw.retries_per_major) << "}";
+    j << ",\n     \"seconds\": " << JsonNumber(r.seconds)
       << ", \"run_seconds\": " << JsonNumber(RunSeconds(r))
       << ", \"warmup_seconds\": " << JsonNumber(run.warmup)
       << ", \"user_seconds\": " << JsonNumber(r.user_seconds)

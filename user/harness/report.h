@@ -35,8 +35,32 @@ struct RunRecord {
   bool processes = false;   // workers were processes, each with its own space
   bool affinity = false;    // workers were pinned (cpus lists where)
   double warmup = 0;        // --warmup seconds (in-run for pagefault)
+  // The space's budget and swap store as the run began (stock: the cgroup
+  // limit and swap device), its swap policy when it had swap, and what the
+  // stock backend set up for them.
+  std::optional<shadowmm_memory> memory;
+  std::optional<unsigned> swap_policy;
+  std::string memory_note;
   RunResult result;
 };
+
+// The mode as the table names it: "vmalock/drop-retry" for a vmalock run
+// with a swap policy, the mode's name otherwise.
+std::string ModeLabel(const RunRecord& run);
+
+// What swapping cost a run: major faults (those that slept for a swap-in)
+// and the retries and aborts they caused, from the counter deltas.
+struct SwapSummary {
+  uint64_t majfaults = 0;  // pgmajfault
+  uint64_t pswpin = 0;
+  uint64_t pswpout = 0;
+  // fault_retry + spf_abort_swap + mmseq_abort_swap + vma_lock_swap_*:
+  // each time a swap-in sent a fault round again.
+  uint64_t retries = 0;
+  double slept_share = 0;        // pgmajfault / fault
+  double retries_per_major = 0;  // retries / pgmajfault
+};
+SwapSummary SummarizeSwap(const shadowmm_stats& delta);
 
 // Records per second of a run: over the measured samples for a workload
 // with an in-run warm-up, over the whole run otherwise.

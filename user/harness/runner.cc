@@ -68,14 +68,16 @@ class Failure {
 };
 
 // /proc/vmstat lines a fault-path comparison wants: every fault, major
-// faults, and the per-VMA lock outcomes (CONFIG_PER_VMA_LOCK_STATS).
+// faults, pages swapped in and out, and the per-VMA lock outcomes
+// (CONFIG_PER_VMA_LOCK_STATS).
 std::map<std::string, uint64_t> ReadVmstat() {
   std::map<std::string, uint64_t> out;
   std::ifstream in("/proc/vmstat");
   std::string name;
   uint64_t value = 0;
   while (in >> name >> value)
-    if (name == "pgfault" || name == "pgmajfault" || name.rfind("vma_lock_", 0) == 0)
+    if (name == "pgfault" || name == "pgmajfault" || name == "pswpin" || name == "pswpout" ||
+        name.rfind("vma_lock_", 0) == 0)
       out[name] = value;
   return out;
 }

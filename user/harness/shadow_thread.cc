@@ -46,8 +46,54 @@ std::string_view OpName(uint64_t op) {
       return "GET_INFO";
     case SHADOWMM_OP_SET_GEOMETRY:
       return "SET_GEOMETRY";
+    case SHADOWMM_OP_RECLAIM:
+      return "RECLAIM";
+    case SHADOWMM_OP_SET_SWAP_POLICY:
+      return "SET_SWAP_POLICY";
+    case SHADOWMM_OP_SET_MEMORY:
+      return "SET_MEMORY";
   }
   return "op?";
+}
+
+shadowmm_memory MemoryOf(const shadowmm_info& info) {
+  shadowmm_memory m{};
+  m.max_pages = info.max_pages;
+  m.wmark_high = info.wmark_high;
+  m.wmark_low = info.wmark_low;
+  m.swap_slots = info.swap_slots;
+  m.swap_latency_us = info.swap_latency_us;
+  return m;
+}
+
+std::optional<shadowmm_memory> ConfiguredMemory(const shadowmm_info& info,
+                                                const BackendConfig& config) {
+  if (!config.max_pages && !config.swap_slots && !config.swap_latency_us) return std::nullopt;
+  shadowmm_memory m = MemoryOf(info);
+  if (config.max_pages) {
+    // Watermarks of the old budget may not nest under the new one: derived.
+    m.max_pages = config.max_pages;
+    m.wmark_high = m.wmark_low = 0;
+  }
+  if (config.swap_slots) m.swap_slots = *config.swap_slots;
+  if (config.swap_latency_us) m.swap_latency_us = *config.swap_latency_us;
+  return m;
+}
+
+shadowmm_cmd SwapPolicyCmd(unsigned policy) {
+  shadowmm_cmd cmd{};
+  cmd.op = SHADOWMM_OP_SET_SWAP_POLICY;
+  cmd.value = policy;
+  return cmd;
+}
+
+shadowmm_cmd ReclaimCmd(uint64_t addr, uint64_t len, uint64_t pages) {
+  shadowmm_cmd cmd{};
+  cmd.op = SHADOWMM_OP_RECLAIM;
+  cmd.addr = addr;
+  cmd.len = len;
+  cmd.value = pages;
+  return cmd;
 }
 
 shadowmm_cmd NeighbourMap(AddressArenas& arenas, unsigned index) {

@@ -19,6 +19,15 @@ uint64_t ShadowProt(Prot prot);
 // (arena.h says why) and returns the MAP that puts it in place.
 shadowmm_cmd NeighbourMap(AddressArenas& arenas, unsigned index);
 std::string_view OpName(uint64_t op);
+// The space's memory settings as GET_INFO reports them.
+shadowmm_memory MemoryOf(const shadowmm_info& info);
+// What SET_MEMORY should set for @config on a space that has @info now, or
+// nullopt if the config asks for nothing: a new budget gets derived
+// watermarks, fields not given stay as they are.
+std::optional<shadowmm_memory> ConfiguredMemory(const shadowmm_info& info,
+                                                const BackendConfig& config);
+shadowmm_cmd SwapPolicyCmd(unsigned policy);
+shadowmm_cmd ReclaimCmd(uint64_t addr, uint64_t len, uint64_t pages);
 
 class ShadowThread : public BackendThread {
  public:

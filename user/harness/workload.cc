@@ -11,7 +11,9 @@ std::unique_ptr<Workload> MakeWorkload(const WorkloadOptions& options) {
   if (options.name == "pagefault") return MakePagefault(options);
   if (options.name == "pft") return MakePft(options);
   if (options.name == "spf_test") return MakeSpfTest(options);
-  throw Error("unknown workload '" + options.name + "' (ebizzy|multifault|pagefault|pft|spf_test)");
+  if (options.name == "swap") return MakeSwap(options);
+  throw Error("unknown workload '" + options.name +
+              "' (ebizzy|multifault|pagefault|pft|spf_test|swap)");
 }
 
 }  // namespace shadowmm

@@ -129,6 +129,8 @@ struct WorkloadOptions {
   uint64_t multifault_pages = 16;
   uint64_t spf_test_areas = 64;
   uint64_t spf_test_pages = 16;
+  double swap_ratio = 2;      // swap: working set / resident budget
+  unsigned swap_hot_pct = 0;  // swap: 0 uniform, else % of accesses to (100 - it)% of pages
 };
 
 // Throws Error for an unknown workload or bad workload options.

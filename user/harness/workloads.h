@@ -15,6 +15,7 @@ std::unique_ptr<Workload> MakeMultifault(const WorkloadOptions& options);
 std::unique_ptr<Workload> MakePagefault(const WorkloadOptions& options);
 std::unique_ptr<Workload> MakePft(const WorkloadOptions& options);
 std::unique_ptr<Workload> MakeSpfTest(const WorkloadOptions& options);
+std::unique_ptr<Workload> MakeSwap(const WorkloadOptions& options);
 
 }  // namespace shadowmm
 

@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "stock_memory.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/swap.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+namespace shadowmm {
+namespace {
+
+std::string MiB(uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
+bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+// Writes @text to a sysfs or cgroupfs file, one write(); returns 0 or errno.
+int WriteFile(const std::string& path, const std::string& text) {
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  ssize_t n = write(fd, text.data(), text.size());
+  int err = n < 0 ? errno : (static_cast<size_t>(n) == text.size() ? 0 : EIO);
+  close(fd);
+  return err;
+}
+
+std::string ReadLine(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+std::string Why(const std::string& what, int err) { return what + ": " + std::strerror(err); }
+
+// Where this process's memory cgroup is: the v1 memory hierarchy if one is
+// mounted, else the v2 one.
+struct CgroupPlace {
+  bool v1 = false;
+  std::string mount;  // the hierarchy's mount point
+  std::string path;   // this process's cgroup in it, "/" or "/a/b"
+};
+
+std::optional<CgroupPlace> FindMemoryCgroup(std::string* why) {
+  std::string v1_mount, v2_mount;
+  {
+    std::ifstream in("/proc/self/mounts");
+    std::string dev, dir, type, opts, rest;
+    while (in >> dev >> dir >> type >> opts && std::getline(in, rest)) {
+      if (type == "cgroup") {
+        std::stringstream o(opts);
+        for (std::string opt; std::getline(o, opt, ',');)
+          if (opt == "memory") v1_mount = dir;
+      } else if (type == "cgroup2" && v2_mount.empty()) {
+        v2_mount = dir;
+      }
+    }
+  }
+  std::string v1_path, v2_path;
+  {
+    std::ifstream in("/proc/self/cgroup");
+    for (std::string line; std::getline(in, line);) {
+      size_t a = line.find(':'), b = line.find(':', a + 1);
+      if (a == std::string::npos || b == std::string::npos) continue;
+      std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+      if (controllers.empty()) v2_path = path;
+      std::stringstream c(controllers);
+      for (std::string name; std::getline(c, name, ',');)
+        if (name == "memory") v1_path = path;
+    }
+  }
+  if (!v1_mount.empty() && !v1_path.empty()) return CgroupPlace{true, v1_mount, v1_path};
+  if (!v2_mount.empty()) {
+    std::string controllers = ReadLine(v2_mount + "/cgroup.controllers");
+    if (controllers.find("memory") != std::string::npos || v2_path == "/")
+      return CgroupPlace{false, v2_mount, v2_path.empty() ? "/" : v2_path};
+  }
+  *why = "no memory cgroup controller is mounted (v1 'memory' or v2 with memory)";
+  return std::nullopt;
+}
+
+// A memory cgroup of its own for this process, limited to @limit bytes,
+// left (back to where the process was) and removed at destruction.  v1: a
+// child of the process's own memory cgroup.  v2: a child of the root,
+// since a v2 cgroup that holds processes cannot hand controllers down.
+class MemoryCgroup : public StockMemory::Part {
+ public:
+  MemoryCgroup(uint64_t limit, std::string* description) {
+    std::string why;
+    std::optional<CgroupPlace> place = FindMemoryCgroup(&why);
+    if (!place) throw Skip("stock memory budget: " + why);
+    const std::string self = std::to_string(getpid());
+    std::string parent =
+        place->v1 ? place->mount + (place->path == "/" ? "" : place->path) : place->mount;
+    home_ = place->mount + (place->path == "/" ? "" : place->path);
+    dir_ = parent + "/shadowmm-bench." + self;
+    if (!place->v1) {
+      std::string sub = ReadLine(parent + "/cgroup.subtree_control");
+      if (sub.find("memory") == std::string::npos) {
+        if (int err = WriteFile(parent + "/cgroup.subtree_control", "+memory"))
+          throw Skip(Why("stock memory budget: cannot enable the v2 memory controller in " +
+                             parent + "/cgroup.subtree_control",
+                         err));
+      }
+    }
+    if (mkdir(dir_.c_str(), 0755) != 0)
+      throw Skip(Why("stock memory budget: mkdir " + dir_, errno));
+    made_ = true;
+    const std::string limit_file = dir_ + (place->v1 ? "/memory.limit_in_bytes" : "/memory.max");
+    if (int err = WriteFile(limit_file, std::to_string(limit))) {
+      Undo();
+      throw Skip(Why("stock memory budget: writing " + limit_file, err));
+    }
+    if (int err = WriteFile(dir_ + "/cgroup.procs", self)) {
+      Undo();
+      throw Skip(Why("stock memory budget: joining " + dir_, err));
+    }
+    joined_ = true;
+    *description =
+        std::string(place->v1 ? "memcg v1 " : "memcg v2 ") + dir_ + " limit " + MiB(limit);
+  }
+  ~MemoryCgroup() override { Undo(); }
+
+ private:
+  void Undo() {
+    if (joined_) {
+      // Back home first: a cgroup with a process in it cannot go.
+      WriteFile(home_ + "/cgroup.procs", std::to_string(getpid()));
+      joined_ = false;
+    }
+    if (made_) {
+      // The kernel may still be draining the last charges: a few tries.
+      for (int i = 0; i < 50 && rmdir(dir_.c_str()) != 0 && errno == EBUSY; i++)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      made_ = false;
+    }
+  }
+
+  std::string home_, dir_;
+  bool made_ = false;
+  bool joined_ = false;
+};
+
+// The swap signature mkswap writes: a version-1 header in the first page,
+// "SWAPSPACE2" in its last ten bytes (include/linux/swap.h, union
+// swap_header).
+int WriteSwapHeader(const std::string& path, uint64_t bytes, uint64_t page_size) {
+  std::vector<char> page(page_size, 0);
+  const uint32_t version = 1;
+  const uint32_t last_page = static_cast<uint32_t>(bytes / page_size - 1);
+  std::memcpy(&page[1024], &version, sizeof(version));
+  std::memcpy(&page[1028], &last_page, sizeof(last_page));
+  std::memcpy(&page[page_size - 10], "SWAPSPACE2", 10);
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  int err = 0;
+  if (pwrite(fd, page.data(), page.size(), 0) != static_cast<ssize_t>(page.size()))
+    err = errno ? errno : EIO;
+  else if (fsync(fd) != 0)
+    err = errno;
+  close(fd);
+  return err;
+}
+
+// swapon() for the life of the object, at the highest priority, so the
+// run's pages go to it before any swap the machine already had.
+class SwapOn {
+ public:
+  explicit SwapOn(std::string path) : path_(std::move(path)) {
+    int flags = SWAP_FLAG_PREFER | (32767 & SWAP_FLAG_PRIO_MASK);
+    if (swapon(path_.c_str(), flags) != 0) throw Skip(Why("stock swap: swapon " + path_, errno));
+  }
+  ~SwapOn() { swapoff(path_.c_str()); }
+  SwapOn(const SwapOn&) = delete;
+  SwapOn& operator=(const SwapOn&) = delete;
+
+ private:
+  std::string path_;
+};
+
+// A zram device hot-added for the run and removed after it.
+class ZramSwap : public StockMemory::Part {
+ public:
+  ZramSwap(uint64_t bytes, uint64_t page_size, std::string* description) {
+    std::string id = ReadLine("/sys/class/zram-control/hot_add");
+    if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
+      throw Skip("stock swap: /sys/class/zram-control/hot_add gave no device");
+    id_ = id;
+    const std::string dev = "/dev/zram" + id_;
+    if (int err = WriteFile("/sys/block/zram" + id_ + "/disksize", std::to_string(bytes))) {
+      Remove();
+      throw Skip(Why("stock swap: sizing zram" + id_, err));
+    }
+    for (int i = 0; i < 100 && !Exists(dev); i++)  // udev-less systems: the node is devtmpfs'
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (int err = WriteSwapHeader(dev, bytes, page_size)) {
+      Remove();
+      throw Skip(Why("stock swap: writing the swap header to " + dev, err));
+    }
+    try {
+      swap_ = std::make_unique<SwapOn>(dev);
+    } catch (...) {
+      Remove();
+      throw;
+    }
+    *description = "swap " + dev + " (zram) " + MiB(bytes);
+  }
+  ~ZramSwap() override {
+    swap_.reset();
+    Remove();
+  }
+
+ private:
+  void Remove() {
+    if (!id_.empty()) WriteFile("/sys/class/zram-control/hot_remove", id_);
+    id_.clear();
+  }
+
+  std::string id_;
+  std::unique_ptr<SwapOn> swap_;
+};
+
+// A swap file in /var/tmp, for a kernel without zram.
+class FileSwap : public StockMemory::Part {
+ public:
+  FileSwap(uint64_t bytes, uint64_t page_size, std::string* description)
+      : path_("/var/tmp/shadowmm-bench.swap." + std::to_string(getpid())) {
+    int fd = open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) throw Skip(Why("stock swap: creating " + path_, errno));
+    int err = 0;
+    if (int e = posix_fallocate(fd, 0, static_cast<off_t>(bytes))) err = e;
+    close(fd);
+    if (!err) err = WriteSwapHeader(path_, bytes, page_size);
+    if (err) {
+      unlink(path_.c_str());
+      throw Skip(Why("stock swap: preparing " + path_, err));
+    }
+    try {
+      swap_ = std::make_unique<SwapOn>(path_);
+    } catch (...) {
+      unlink(path_.c_str());
+      throw;
+    }
+    *description = "swap file " + path_ + " " + MiB(bytes);
+  }
+  ~FileSwap() override {
+    swap_.reset();
+    unlink(path_.c_str());
+  }
+
+ private:
+  std::string path_;
+  std::unique_ptr<SwapOn> swap_;
+};
+
+}  // namespace
+
+uint64_t SwapTotalBytes() {
+  std::ifstream in("/proc/swaps");
+  std::string line;
+  std::getline(in, line);  // the header
+  uint64_t total = 0;
+  while (std::getline(in, line)) {
+    std::stringstream s(line);
+    std::string name, type;
+    uint64_t kib = 0;
+    if (s >> name >> type >> kib) total += kib << 10;
+  }
+  return total;
+}
+
+StockMemory::StockMemory(uint64_t limit_bytes, uint64_t swap_bytes, uint64_t page_size)
+    : limit_bytes_(limit_bytes), swap_bytes_(swap_bytes) {
+  if (geteuid() != 0)
+    throw Skip("stock memory budget and swap need root (a memory cgroup, swapon)");
+  std::string swap_text, cgroup_text;
+  if (swap_bytes > 0) {
+    if (Exists("/sys/class/zram-control/hot_add"))
+      swap_ = std::make_unique<ZramSwap>(swap_bytes, page_size, &swap_text);
+    else
+      swap_ = std::make_unique<FileSwap>(swap_bytes, page_size, &swap_text);
+  }
+  // A limit below the working set without swap would only call the OOM
+  // killer: the run would die, not swap.
+  if (limit_bytes > 0 && SwapTotalBytes() == 0)
+    throw Error(
+        "stock: a memory budget without swap would only OOM-kill the run: give "
+        "--swap_slots (or turn swap on)");
+  if (limit_bytes > 0) cgroup_ = std::make_unique<MemoryCgroup>(limit_bytes, &cgroup_text);
+  description_ = cgroup_text.empty() ? swap_text
+                 : swap_text.empty() ? cgroup_text
+                                     : cgroup_text + ", " + swap_text;
+}
+
+StockMemory::~StockMemory() {
+  cgroup_.reset();
+  swap_.reset();
+}
+
+}  // namespace shadowmm
