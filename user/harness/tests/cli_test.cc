@@ -65,8 +65,10 @@ TEST(Cli, HelpExplainsEveryFlag) {
         "--node",       "--json",           "--ctl",      "--max_pages",         "--ebizzy ",
         "--ebizzy_rng", "--pagefault_size", "--pft_size", "--multifault_pages",  "--flagfile"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
-  for (const char* flag : {"--repetitions", "--processes", "--no_affinity", "--aslr",
-                           "--spf_test_areas", "--spf_test_pages"})
+  for (const char* flag :
+       {"--repetitions", "--processes", "--no_affinity", "--aslr", "--spf_test_areas",
+        "--spf_test_pages", "--resident_pages", "--swap_slots", "--swap_latency_us",
+        "--swap_policy", "--swap_ratio", "--swap_hot_pct"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
 }
 
@@ -188,6 +190,17 @@ TEST(Cli, RepetitionAndAffinityRefusals) {
   ExpectOneLineRefusal("--repetitions=0", "repetitions");
   ExpectOneLineRefusal("--no-affinity --cpus=0", "no-affinity");
   ExpectOneLineRefusal("--workload=spf_test --spf_test_areas=0", "spf_test");
+}
+
+TEST(Cli, SwapRefusals) {
+  ExpectOneLineRefusal("--workload=swap --swap_policy=turbo", "turbo");
+  ExpectOneLineRefusal("--workload=swap --swap_ratio=0.5", "--swap_ratio");
+  ExpectOneLineRefusal("--workload=swap --swap_hot_pct=20", "--swap_hot_pct");
+  ExpectOneLineRefusal("--workload=swap --swap_latency_us=-5", "--swap_latency_us");
+  ExpectOneLineRefusal("--workload=swap --resident_pages=-1", "--resident_pages");
+  ExpectOneLineRefusal("--workload=swap --resident_pages=8 --max_pages=9", "older name");
+  ExpectOneLineRefusal("--backend=stock --workload=swap --swap_policy=fallback", "stock");
+  ExpectOneLineRefusal("--backend=stock --workload=swap --swap_slots=0", "OOM");
 }
 
 }  // namespace

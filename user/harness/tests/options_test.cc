@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
+
 namespace shadowmm {
 namespace {
 
@@ -104,6 +106,7 @@ TEST(Options, Refusals) {
   EXPECT_NE(with([](RawFlags& r) { r.pagefault_size = 0; }), "");
   EXPECT_NE(with([](RawFlags& r) { r.pft_size = 1LL << 40; }), "");
   EXPECT_NE(with([](RawFlags& r) { r.multifault_pages = 0; }), "");
+  // A stock budget without swap would only OOM-kill the run.
   EXPECT_NE(with([](RawFlags& r) { r.max_pages = 5, r.backend = "stock"; }), "");
   EXPECT_NE(with([](RawFlags& r) { r.touch_chunk_pages = -1; }), "");
 }
@@ -182,6 +185,135 @@ TEST(Options, SpfTest) {
   EXPECT_EQ(o.workload.spf_test_pages, 32u);
   raw.spf_test_areas = 0;
   EXPECT_NE(Refusal(raw).find("spf_test"), std::string::npos);
+}
+
+TEST(Options, SwapWorkloadDefaults) {
+  RawFlags raw;
+  raw.workload = "swap";
+  Options o;
+  ASSERT_EQ(ParseOptions(raw, &o), "");
+  // A budget, and a slot for every page of the working set (2x).
+  EXPECT_EQ(o.max_pages, kSwapDefaultResidentPages);
+  EXPECT_EQ(o.swap_slots, 2 * kSwapDefaultResidentPages);
+  EXPECT_FALSE(o.swap_latency_us.has_value());
+  EXPECT_TRUE(o.swap_policies.empty());
+  EXPECT_EQ(o.workload.swap_ratio, 2);
+  EXPECT_EQ(o.workload.swap_hot_pct, 0u);
+
+  raw.resident_pages = 100;
+  raw.swap_ratio = 2.5;
+  raw.swap_hot_pct = 90;
+  raw.swap_latency_us = 0;
+  ASSERT_EQ(ParseOptions(raw, &o), "");
+  EXPECT_EQ(o.max_pages, 100u);
+  EXPECT_EQ(o.swap_slots, 250u);
+  EXPECT_EQ(o.swap_latency_us, 0u);
+  EXPECT_EQ(o.workload.swap_hot_pct, 90u);
+
+  raw.swap_slots = 7;  // given: kept, even if too few
+  ASSERT_EQ(ParseOptions(raw, &o), "");
+  EXPECT_EQ(o.swap_slots, 7u);
+
+  // Other workloads get no budget unless asked.
+  RawFlags eb;
+  ASSERT_EQ(ParseOptions(eb, &o), "");
+  EXPECT_EQ(o.max_pages, 0u);
+  EXPECT_FALSE(o.swap_slots.has_value());
+}
+
+TEST(Options, ResidentPagesAndItsOlderName) {
+  RawFlags raw;
+  raw.backend = "module";  // the module takes a budget now (SET_MEMORY)
+  raw.max_pages = 64;
+  Options o;
+  ASSERT_EQ(ParseOptions(raw, &o), "");
+  EXPECT_EQ(o.max_pages, 64u);
+  raw.resident_pages = 64;  // the same value twice is fine
+  ASSERT_EQ(ParseOptions(raw, &o), "");
+  raw.resident_pages = 65;
+  EXPECT_NE(Refusal(raw).find("older name"), std::string::npos);
+}
+
+TEST(Options, SwapPolicies) {
+  RawFlags raw;
+  raw.mode = "all";
+  raw.swap_policy = "all";
+  Options o;
+  ASSERT_EQ(ParseOptions(raw, &o), "");
+  EXPECT_EQ(o.swap_policies,
+            (std::vector<unsigned>{SHADOWMM_SWAP_FALLBACK, SHADOWMM_SWAP_DROP_RETRY,
+                                   SHADOWMM_SWAP_VMA_RETRY}));
+  // Every policy with vmalock, the first with the modes it does not change.
+  auto runs = ModeRuns(o.modes, o.swap_policies);
+  using Run = std::pair<Mode, std::optional<unsigned>>;
+  EXPECT_EQ(runs, (std::vector<Run>{{Mode::kClassic, SHADOWMM_SWAP_FALLBACK},
+                                    {Mode::kSpf, SHADOWMM_SWAP_FALLBACK},
+                                    {Mode::kVmalock, SHADOWMM_SWAP_FALLBACK},
+                                    {Mode::kVmalock, SHADOWMM_SWAP_DROP_RETRY},
+                                    {Mode::kVmalock, SHADOWMM_SWAP_VMA_RETRY},
+                                    {Mode::kMmseq, SHADOWMM_SWAP_FALLBACK}}));
+  raw.swap_policy = "vma-retry,fallback";
+  ASSERT_EQ(ParseOptions(raw, &o), "");
+  EXPECT_EQ(o.swap_policies,
+            (std::vector<unsigned>{SHADOWMM_SWAP_VMA_RETRY, SHADOWMM_SWAP_FALLBACK}));
+  // None given: one run per mode, the space's own policy.
+  EXPECT_EQ(ModeRuns({Mode::kVmalock, Mode::kSpf}, {}),
+            (std::vector<Run>{{Mode::kVmalock, std::nullopt}, {Mode::kSpf, std::nullopt}}));
+}
+
+TEST(Options, SwapRefusals) {
+  auto with = [](auto change) {
+    RawFlags r;
+    r.workload = "swap";
+    change(r);
+    return Refusal(r);
+  };
+  EXPECT_NE(with([](RawFlags& r) { r.swap_policy = "turbo"; }).find("unknown policy 'turbo'"),
+            std::string::npos);
+  EXPECT_NE(with([](RawFlags& r) { r.swap_policy = "fallback,"; }), "");
+  EXPECT_NE(with([](RawFlags& r) { r.swap_policy = "Fallback"; }), "");
+  EXPECT_NE(with([](RawFlags& r) { r.resident_pages = -1; }), "");
+  EXPECT_NE(with([](RawFlags& r) { r.resident_pages = 1LL << 40; }), "");
+  EXPECT_NE(with([](RawFlags& r) { r.swap_slots = -1; }), "");
+  EXPECT_NE(with([](RawFlags& r) { r.swap_latency_us = -1; }), "");
+  EXPECT_NE(with([](RawFlags& r) { r.swap_latency_us = 2000000; }), "");
+  EXPECT_NE(with([](RawFlags& r) { r.swap_ratio = 0.5; }).find("--swap_ratio"), std::string::npos);
+  EXPECT_NE(with([](RawFlags& r) { r.swap_ratio = 65; }), "");
+  EXPECT_NE(with([](RawFlags& r) { r.swap_ratio = std::nan(""); }), "");
+  EXPECT_NE(with([](RawFlags& r) { r.swap_hot_pct = 30; }).find("--swap_hot_pct"),
+            std::string::npos);
+  EXPECT_NE(with([](RawFlags& r) { r.swap_hot_pct = 100; }), "");
+  EXPECT_NE(with([](RawFlags& r) { r.swap_hot_pct = -1; }), "");
+  // The stock backend has the kernel's own swap-in path and device latency.
+  EXPECT_NE(with([](RawFlags& r) {
+              r.backend = "stock";
+              r.swap_policy = "fallback";
+            }).find("stock"),
+            std::string::npos);
+  EXPECT_NE(with([](RawFlags& r) {
+              r.backend = "stock";
+              r.swap_latency_us = 10;
+            }),
+            "");
+  EXPECT_NE(with([](RawFlags& r) {
+              r.backend = "stock";
+              r.swap_slots = 0;
+            }).find("OOM"),
+            std::string::npos);
+  EXPECT_NE(with([](RawFlags& r) {
+              r.backend = "stock";
+              r.processes = true;
+            }),
+            "");
+  // The same flags are fine where they apply.
+  EXPECT_EQ(with([](RawFlags& r) {
+              r.backend = "module";
+              r.swap_policy = "vma-retry";
+              r.swap_latency_us = 10;
+              r.processes = true;
+            }),
+            "");
+  EXPECT_EQ(with([](RawFlags& r) { r.backend = "stock"; }), "");
 }
 
 }  // namespace

@@ -89,6 +89,14 @@ class RecordingBackend : public Backend {
   void SetMode(Mode) override {}
   Mode GetMode() override { return Mode::kClassic; }
   shadowmm_stats Stats() override { return {}; }
+  // A recording space has no budget; the workloads recorded here set none.
+  shadowmm_memory Memory() override { return {}; }
+  std::optional<unsigned> SwapPolicy() override { return std::nullopt; }
+  void SetMemory(const shadowmm_memory&) override { throw Error("a recording has no memory"); }
+  void SetSwapPolicy(unsigned) override { throw Error("a recording has no swap"); }
+  std::optional<uint64_t> Reclaim(uint64_t, uint64_t, uint64_t) override {
+    throw Error("a recording has no swap");
+  }
 
   TempFile file;
 

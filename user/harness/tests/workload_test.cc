@@ -6,8 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 
+#include "stock_memory.h"
 #include "test_util.h"
 
 namespace shadowmm {
@@ -240,6 +243,138 @@ INSTANTIATE_TEST_SUITE_P(Submit, ModuleMatchesInproc,
                          [](const testing::TestParamInfo<Submit>& info) {
                            return std::string(SubmitName(info.param));
                          });
+
+WorkloadOptions SwapWorkload(unsigned hot_pct = 0) {
+  WorkloadOptions wo;
+  wo.name = "swap";
+  wo.swap_ratio = 2;
+  wo.swap_hot_pct = hot_pct;
+  return wo;
+}
+
+struct SwapCase {
+  Mode mode;
+  unsigned policy;
+};
+
+std::string SwapCaseName(const testing::TestParamInfo<SwapCase>& info) {
+  std::string name =
+      std::string(ModeName(info.param.mode)) + "_" + std::string(SwapPolicyName(info.param.policy));
+  for (char& c : name)
+    if (c == '-') c = '_';
+  return name;
+}
+
+// The swap workload in-process: a working set twice the budget really
+// reclaims and swaps back in, every load finds its page's own value (the
+// workload checks), each strategy takes the way out a swap-in gives it,
+// and teardown leaves no page and no slot.
+class SwapInproc : public testing::TestWithParam<SwapCase> {};
+
+TEST_P(SwapInproc, ReclaimsSwapsInAndKeepsContents) {
+  constexpr uint64_t kBudget = 128;
+  constexpr unsigned kThreads = 2;
+  BackendConfig c = Config("inproc", kThreads);
+  c.mode = GetParam().mode;
+  c.max_pages = kBudget;
+  c.swap_slots = 2 * kBudget;
+  c.swap_latency_us = 20;
+  c.swap_policy = GetParam().policy;
+  std::unique_ptr<Backend> backend = MakeBackend(c);
+  ASSERT_EQ(backend->SwapPolicy(), GetParam().policy);
+  Outcome run = RunOn(*backend, SwapWorkload(), kThreads, 400);
+  const RunResult& r = run.result;
+  EXPECT_EQ(r.total.records, kThreads * 400u);
+  EXPECT_GT(Delta(r, SHADOWMM_EV_PSWPOUT), 0u);
+  EXPECT_GT(Delta(r, SHADOWMM_EV_PSWPIN), 0u);
+  EXPECT_GT(Delta(r, SHADOWMM_EV_PGMAJFAULT), 0u);
+  EXPECT_GT(Delta(r, SHADOWMM_EV_PGSTEAL), 0u);
+  EXPECT_EQ(Delta(r, SHADOWMM_EV_FAULT_OOM), 0u);
+  EXPECT_LE(r.after.pages_live, kBudget);
+  // How each strategy got out of a fault that must sleep.
+  shadowmm_counter way = SHADOWMM_EV_FAULT_RETRY;
+  if (GetParam().mode == Mode::kSpf) way = SHADOWMM_EV_SPF_ABORT_SWAP;
+  if (GetParam().mode == Mode::kMmseq) way = SHADOWMM_EV_MMSEQ_ABORT_SWAP;
+  if (GetParam().mode == Mode::kVmalock) {
+    way = GetParam().policy == SHADOWMM_SWAP_FALLBACK     ? SHADOWMM_EV_VMA_LOCK_SWAP_FALLBACK
+          : GetParam().policy == SHADOWMM_SWAP_DROP_RETRY ? SHADOWMM_EV_VMA_LOCK_SWAP_DROP_RETRY
+                                                          : SHADOWMM_EV_VMA_LOCK_SWAP_VMA_RETRY;
+  }
+  EXPECT_GT(Delta(r, way), 0u) << CounterName(way);
+  ExpectEmpty(run.end, kThreads);
+  EXPECT_EQ(run.end.counter[SHADOWMM_EV_SWAP_SLOT_ALLOC],
+            run.end.counter[SHADOWMM_EV_SWAP_SLOT_FREE]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Strategies, SwapInproc,
+                         testing::Values(SwapCase{Mode::kClassic, SHADOWMM_SWAP_DROP_RETRY},
+                                         SwapCase{Mode::kSpf, SHADOWMM_SWAP_DROP_RETRY},
+                                         SwapCase{Mode::kMmseq, SHADOWMM_SWAP_DROP_RETRY},
+                                         SwapCase{Mode::kVmalock, SHADOWMM_SWAP_FALLBACK},
+                                         SwapCase{Mode::kVmalock, SHADOWMM_SWAP_DROP_RETRY},
+                                         SwapCase{Mode::kVmalock, SHADOWMM_SWAP_VMA_RETRY}),
+                         SwapCaseName);
+
+// 90% of accesses to 10% of the pages keep most of them resident: far
+// fewer major faults than the same accesses spread evenly.
+TEST(Workload, SwapHotSetFaultsLess) {
+  uint64_t majors[2];
+  for (unsigned hot : {0u, 90u}) {
+    BackendConfig c = Config("inproc", 1);
+    c.max_pages = 128;
+    c.swap_slots = 256;
+    c.swap_latency_us = 0;
+    std::unique_ptr<Backend> backend = MakeBackend(c);
+    Outcome run = RunOn(*backend, SwapWorkload(hot), 1, 2000);
+    majors[hot != 0] = Delta(run.result, SHADOWMM_EV_PGMAJFAULT);
+  }
+  EXPECT_GT(majors[0], 0u);
+  EXPECT_LT(majors[1], majors[0] / 2) << "uniform " << majors[0] << ", hot set " << majors[1];
+}
+
+TEST(Workload, SwapNeedsABudget) {
+  std::unique_ptr<Backend> backend = MakeBackend(Config("inproc", 1));
+  try {
+    RunOn(*backend, SwapWorkload(), 1, 1);
+    ADD_FAILURE() << "ran without a budget";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--resident_pages"), std::string::npos) << e.what();
+  }
+}
+
+// Whether this process is in a cgroup the stock backend made.
+bool InBenchCgroup() {
+  std::ifstream in("/proc/self/cgroup");
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return all.find("shadowmm-bench.") != std::string::npos;
+}
+
+// The stock backend's budget: a memory cgroup and a swap device of the
+// run's own, which the kernel really swaps to, and nothing of either left
+// once the backend is gone.
+TEST(Workload, SwapOnStockSwapsAndLeavesNothingBehind) {
+  const uint64_t swap_before = SwapTotalBytes();
+  BackendConfig c = Config("stock", 2);
+  c.max_pages = 2048;
+  c.swap_slots = 16384;  // room for whatever else the process charges meanwhile
+  std::unique_ptr<Backend> backend;
+  try {
+    backend = MakeBackend(c);
+  } catch (const Skip& e) {
+    GTEST_SKIP() << e.what();
+  }
+  const uint64_t page = backend->PageSize();
+  EXPECT_TRUE(InBenchCgroup());
+  EXPECT_EQ(SwapTotalBytes(), swap_before + (16384 - 1) * page)
+      << "the swap device's first page is its header";
+  EXPECT_EQ(backend->Memory().max_pages, 2048u);
+  EXPECT_NE(backend->MemoryNote().find("limit 8 MiB"), std::string::npos) << backend->MemoryNote();
+  Outcome run = RunOn(*backend, SwapWorkload(), 2, 3000);
+  EXPECT_GT(Delta(run.result, SHADOWMM_EV_PGMAJFAULT), 0u);
+  backend.reset();
+  EXPECT_FALSE(InBenchCgroup());
+  EXPECT_EQ(SwapTotalBytes(), swap_before);
+}
 
 TEST(Workload, UnknownWorkload) {
   WorkloadOptions wo;
