@@ -6,8 +6,9 @@ ratios), summary.md (records/s per backend, mode and thread count as
 median [95% interval] over the repetitions; ratios to classic and to stock
 in the same environment with their intervals and Welch t-test marks; the
 kernel's own counters of stock runs; fault-path breakdown; submission
-paths; microbenchmarks) and plots with error bars: records_vs_threads.png
-and aborts.png.  Statistics: scripts/benchstats.py (SciPy)."""
+paths; the swap workload per strategy and swap policy; microbenchmarks)
+and plots with error bars: records_vs_threads.png, aborts.png and
+swap.png.  Statistics: scripts/benchstats.py (SciPy)."""
 import glob
 import json
 import os
@@ -35,6 +36,9 @@ def load_runs(out):
             run["env"] = env
             run["source"] = name
             run["host"] = doc.get("host", {})
+            # A vmalock swap run is one point per swap policy.
+            if run["mode"] == "vmalock" and run.get("swap_policy"):
+                run["mode"] = f"vmalock/{run['swap_policy']}"
             runs.append(run)
     return runs
 
@@ -224,6 +228,109 @@ def submit_table(runs):
     return md
 
 
+def swap_points(runs):
+    """{(env, backend, mode, threads): [runs]} of the swap workload."""
+    groups = {}
+    for r in runs:
+        if r["workload"] == "swap":
+            groups.setdefault((r["env"], r["backend"], r["mode"], r["threads"]), []).append(r)
+    return groups
+
+
+def swap_table(runs, lines):
+    groups = swap_points(runs)
+    if not groups:
+        return []
+    md = ["### Swap: what faults that sleep cost each strategy\n",
+          "The swap workload: threads load (3 in 4) and store random pages of a working set "
+          "twice the resident budget; every load checks the page's contents. Medians "
+          "[95% bootstrap interval] over the repetitions; *slept*: major faults (those that "
+          "waited for a swap-in) as a share of all faults; *retries/major*: how often a "
+          "swap-in sent its fault round again (classic's mmap_lock drop and retry, spf/mmseq "
+          "aborts, vmalock's fallbacks and retries). Stock: the kernel under a memory cgroup "
+          "limit with zram swap; it counts no retries for a process.\n"]
+    for env in ("native", "vm", "vm-ppc64le"):
+        keys = sorted((k for k in groups if k[0] == env),
+                      key=lambda k: (k[3], mode_order((k[1], k[2]))))
+        if not keys:
+            continue
+        first = groups[keys[0]][0]
+        mem = first.get("memory") or {}
+        md.append(f"#### {env_label(env, lines, groups[keys[0]])}: budget {mem.get('max_pages')}"
+                  f" pages of {first.get('page_size')} bytes, working set "
+                  f"{first.get('config', {}).get('working_set_pages')} pages, swap latency "
+                  f"{mem.get('swap_latency_us') if first['backend'] != 'stock' else '-'} µs\n")
+        md += ["| backend | mode | threads | accesses/s | major faults/s | slept | retries/major |",
+               "|---|---|---:|---:|---:|---:|---:|"]
+        for k in keys:
+            grs = groups[k]
+            acc = bs.summary([r["records_per_s"] for r in grs])
+            maj = bs.summary([r["swap"]["majfaults_per_s"] for r in grs])
+            slept = bs.summary([r["swap"]["slept_share"] or 0 for r in grs])["median"]
+            retries = ("-" if k[1] == "stock" else
+                       f"{bs.summary([r['swap']['retries_per_majfault'] or 0 for r in grs])['median']:.2f}")
+            md.append(f"| {k[1]} | {k[2]} | {k[3]} | {acc['median']:,.0f} "
+                      f"{bs.fmt_interval(acc['ci95'])} | {maj['median']:,.0f} "
+                      f"{bs.fmt_interval(maj['ci95'])} | {slept:.1%} | {retries} |")
+        md.append("")
+        # The issue's question: does dropping the VMA lock and retrying pay?
+        rows = []
+        for backend in sorted({k[1] for k in keys}):
+            for threads in sorted({k[3] for k in keys}):
+                def rates(mode):
+                    g = groups.get((env, backend, mode, threads))
+                    return [r["records_per_s"] for r in g] if g else None
+                for a, b in (("vmalock/drop-retry", "vmalock/fallback"),
+                             ("vmalock/vma-retry", "vmalock/fallback"),
+                             ("vmalock/vma-retry", "vmalock/drop-retry")):
+                    ra, rb = rates(a), rates(b)
+                    if ra and rb:
+                        rows.append(f"| {backend} | {threads} | {a} vs {b} | "
+                                    f"{ratio_cell(bs.ratio(ra, rb))} |")
+        if rows:
+            md += ["ratio of medians of accesses/s [95% bootstrap interval]; Welch's t-test: "
+                   "* p < 0.05, ** p < 0.01\n", "| backend | threads | policies | ratio |",
+                   "|---|---:|---|---:|"] + rows + [""]
+    md += ["![swap: accesses/s and major faults/s](swap.png)", ""]
+    return md
+
+
+def swap_plot(runs, out, lines):
+    groups = swap_points(runs)
+    envs = [e for e in ("native", "vm", "vm-ppc64le") if any(k[0] == e for k in groups)]
+    if not envs:
+        return
+    fig, axes = plt.subplots(1, len(envs), figsize=(7 * len(envs), 4.8), squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        keys = sorted((k for k in groups if k[0] == env),
+                      key=lambda k: (k[3], mode_order((k[1], k[2]))))
+        xs = range(len(keys))
+        for offset, metric, label in ((-0.2, "records_per_s", "accesses/s"),
+                                      (0.2, "majfaults_per_s", "major faults/s")):
+            meds, lo, hi = [], [], []
+            for k in keys:
+                vals = [r[metric] if metric == "records_per_s" else r["swap"][metric]
+                        for r in groups[k]]
+                s = bs.summary(vals)
+                ci = s["ci95"] or (s["median"], s["median"])
+                meds.append(s["median"])
+                lo.append(s["median"] - ci[0])
+                hi.append(ci[1] - s["median"])
+            ax.bar([x + offset for x in xs], meds, width=0.4, yerr=[lo, hi], capsize=3,
+                   label=label)
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels([f"{k[1]}\n{k[2].replace('/', chr(10))}\n{k[3]}t" for k in keys],
+                           fontsize=7)
+        ax.set_ylabel("per second (median, 95% interval)")
+        ax.set_title(f"swap, working set 2x budget — {env_label(env, lines, groups[keys[0]])}",
+                     fontsize=9)
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(f"{out}/swap.png", dpi=110)
+    plt.close(fig)
+
+
 def micro_table(out):
     md = []
     for path in sorted(glob.glob(f"{out}/micro-*.json")):
@@ -306,8 +413,8 @@ def main(out):
     lines = machine_lines(out)
     pts = points([r for r in runs if not r["source"].startswith("vm-submit-")])
     md = ["## shadowmm bench results\n"] + [f"- {line}" for line in lines] + [""]
-    md += rate_tables(runs, pts, lines) + kernel_table(runs) + fault_path_table(runs)
-    md += submit_table(runs) + micro_table(out)
+    md += rate_tables(runs, pts, lines) + swap_table(runs, lines) + kernel_table(runs)
+    md += fault_path_table(runs) + submit_table(runs) + micro_table(out)
     md += ["![records/s vs threads](records_vs_threads.png)", "",
            "![aborts by reason](aborts.png)", ""]
     with open(f"{out}/summary.md", "w") as f:
@@ -324,6 +431,7 @@ def main(out):
         json.dump({"schema": "shadowmm-bench-results/2", "machine": lines, "points": summary,
                    "runs": runs}, f, indent=1)
     plots(runs, out, lines, pts)
+    swap_plot(runs, out, lines)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# `make bench`: ebizzy -mTRp on every backend and fault path, side by side.
+# `make bench`: ebizzy -mTRp on every backend and fault path, side by side,
+# and the swap workload per fault path and swap policy.
 #
 #   native  stock (this machine's own fault path) and inproc (the core
 #           linked in) for every mode; module for every mode if shadowmm.ko
@@ -12,6 +13,11 @@
 #   ppc64le the same ebizzy comparison (1, 2 and 4 threads) in QEMU on
 #           Debian's ppc64el kernel (64 KiB pages, the spaces in the host's
 #           geometry), under TCG, from the ppc64le cross build
+#   swap    the swap workload (4 threads, a working set twice the resident
+#           budget of $swap_pages pages, uniform): inproc in every mode, vmalock
+#           with each swap policy, and stock under a memory cgroup with zram
+#           swap (skipped where the machine does not allow it); in the
+#           Debian guest the same on the module
 #   micro   Google Benchmark: lookup, fault cost per mode, submission cost;
 #           callgrind instruction counts per ebizzy 0.3 record and per
 #           fault, each mode (scripts/icount.sh)
@@ -26,6 +32,9 @@
 #   --threads LIST    thread counts (default 1..4x CPUs: 1,2,4,...)
 #   --no-vm           skip the QEMU parts   --no-ppc64le  skip the ppc64le guest
 #   --no-micro        skip Google Benchmark, callgrind
+#   --no-swap         skip the swap workload
+#   --only-swap       only the swap workload (native, and the Debian guest
+#                     unless --no-vm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=1.5
@@ -37,6 +46,12 @@ for ((t = 1; t <= 4 * cpus; t *= 2)); do threads+="${threads:+,}$t"; done
 vm=1
 ppc64le=1
 micro=1
+swap=1
+ebizzy=1
+# The swap workload: its own shorter runs, so its part stays near 1.5 min.
+swap_pages=4096
+swap_duration=1
+swap_warmup=0.5
 while [ $# -gt 0 ]; do
 	case $1 in
 	--duration) duration=$2; shift 2 ;;
@@ -45,6 +60,8 @@ while [ $# -gt 0 ]; do
 	--no-vm) vm=0; shift ;;
 	--no-ppc64le) ppc64le=0; shift ;;
 	--no-micro) micro=0; shift ;;
+	--no-swap) swap=0; shift ;;
+	--only-swap) ebizzy=0; ppc64le=0; micro=0; shift ;;
 	-h | --help) sed -n '3,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown flag '$1' (--help lists them)" >&2; exit 2 ;;
 	esac
@@ -64,9 +81,12 @@ common=(--workload=ebizzy --ebizzy=-mTRp --duration="$duration" --warmup="$warmu
 	echo "date: $stamp"
 } >"$out/machine.txt"
 
-echo "== bench: native stock, inproc (all modes)$([ -e /sys/kernel/debug/shadowmm/ctl ] &&
+swap_common=(--workload=swap --threads=4 --resident_pages=$swap_pages --swap_ratio=2
+	--duration="$swap_duration" --warmup="$swap_warmup")
+
+[ "$ebizzy" = 1 ] && echo "== bench: native stock, inproc (all modes)$([ -e /sys/kernel/debug/shadowmm/ctl ] &&
 	echo ', module (all modes)'), threads $threads, ${duration}s each, $reps repetitions" >&2
-for ((r = 1; r <= reps; r++)); do
+for ((r = 1; r <= reps && ebizzy; r++)); do
 	"$bin" --backend=stock "${common[@]}" --threads="$threads" --json="$out/native-stock.r$r.json" \
 		>"$out/native-stock.r$r.txt"
 	"$bin" --backend=inproc --mode=all "${common[@]}" --threads="$threads" --json="$out/native-inproc.r$r.json" \
@@ -77,18 +97,55 @@ for ((r = 1; r <= reps; r++)); do
 	fi
 done
 
+# The swap workload natively: inproc in every mode (vmalock with each swap
+# policy), and stock where this machine lets the run make a memory cgroup
+# and a swap device (exit status 77 and one line saying why otherwise).
+if [ "$swap" = 1 ]; then
+	echo "== bench: swap, native inproc (all modes, vmalock x 3 swap policies) and stock," \
+		"4 threads, working set 2 x $swap_pages pages, ${swap_duration}s each, $reps repetitions" >&2
+	for ((r = 1; r <= reps; r++)); do
+		"$bin" --backend=inproc --mode=all --swap_policy=all "${swap_common[@]}" \
+			--json="$out/native-swap-inproc.r$r.json" >"$out/native-swap-inproc.r$r.txt"
+		rc=0
+		"$bin" --backend=stock "${swap_common[@]}" --json="$out/native-swap-stock.r$r.json" \
+			>"$out/native-swap-stock.r$r.txt" 2>"$out/native-swap-stock.err" || rc=$?
+		if [ "$rc" = 77 ]; then
+			echo "native stock swap: $(cat "$out/native-swap-stock.err")" >>"$out/machine.txt"
+		elif [ "$rc" != 0 ]; then
+			cat "$out/native-swap-stock.err" >&2
+			exit 1
+		fi
+		[ "$rc" = 0 ] || rm -f "$out/native-swap-stock.r$r.json"
+	done
+	[ -s "$out/native-swap-stock.r1.json" ] &&
+		echo "native stock swap: $(grep -m1 -o '(memcg.*)' "$out/native-swap-stock.r1.txt")" \
+			>>"$out/machine.txt"
+fi
+
 # The module's comparison in a guest: $1 qemu-run kernel, $2 name prefix of
 # the JSON files, $3 the shadowmm-bench the guest runs, $4 its thread
-# counts, $5 1 to add the submission-path runs.  The guest prints each JSON
-# between markers; the console log brings it back.
+# counts, $5 1 to add the submission-path runs, $6 1 to run the ebizzy
+# comparison, $7 1 to add the swap workload on the module.  The guest
+# prints each JSON between markers; the console log brings it back.
 vm_bench() {
-	local kernel=$1 prefix=$2 guest_bin=$3 guest_threads=$4 submit=$5 guest
-	guest="set -e; for r in $(seq -s ' ' 1 "$reps"); do for b in stock module; do m=all;"
-	guest+=" [ \$b = stock ] && m=stock;"
-	guest+=" shadowmm-bench --backend=\$b --mode=\$m ${common[*]} --threads=$guest_threads"
-	guest+=" --json=/tmp/r.json >/dev/null;"
-	guest+=" echo SHADOWMM-JSON-BEGIN $prefix-\$b.r\$r; cat /tmp/r.json; echo SHADOWMM-JSON-END;"
-	guest+=" done; done;"
+	local kernel=$1 prefix=$2 guest_bin=$3 guest_threads=$4 submit=$5 with_ebizzy=$6
+	local with_swap=$7 guest
+	guest="set -e; for r in $(seq -s ' ' 1 "$reps"); do"
+	if [ "$with_ebizzy" = 1 ]; then
+		guest+=" for b in stock module; do m=all;"
+		guest+=" [ \$b = stock ] && m=stock;"
+		guest+=" shadowmm-bench --backend=\$b --mode=\$m ${common[*]} --threads=$guest_threads"
+		guest+=" --json=/tmp/r.json >/dev/null;"
+		guest+=" echo SHADOWMM-JSON-BEGIN $prefix-\$b.r\$r; cat /tmp/r.json; echo SHADOWMM-JSON-END;"
+		guest+=" done;"
+	fi
+	if [ "$with_swap" = 1 ]; then
+		guest+=" shadowmm-bench --backend=module --mode=all --swap_policy=all ${swap_common[*]}"
+		guest+=" --json=/tmp/r.json >/dev/null;"
+		guest+=" echo SHADOWMM-JSON-BEGIN $prefix-swap-module.r\$r; cat /tmp/r.json;"
+		guest+=" echo SHADOWMM-JSON-END;"
+	fi
+	guest+=" done;"
 	if [ "$submit" = 1 ]; then
 		guest+=" for s in ioctl write uring; do shadowmm-bench --backend=module --workload=pft"
 		guest+=" --threads=1 --duration=$duration --repetitions=$reps --touch_chunk_pages=1"
@@ -111,7 +168,7 @@ if [ "$vm" = 1 ]; then
 	echo "== bench: module in QEMU (Debian kernel, headers $kdir)" >&2
 	make -s -C kmod KDIR="$kdir" >"$out/kmod-build.log" 2>&1 ||
 		{ tail -20 "$out/kmod-build.log" >&2; exit 1; }
-	vm_bench debian vm "$bin" "$threads" 1
+	vm_bench debian vm "$bin" "$threads" "$ebizzy" "$ebizzy" "$swap"
 fi
 
 if [ "$vm" = 1 ] && [ "$ppc64le" = 1 ]; then
@@ -122,7 +179,7 @@ if [ "$vm" = 1 ] && [ "$ppc64le" = 1 ]; then
 	{ make -s ppc64le PPC64LE_BUILD="$ppc_build" && make -s -C kmod clean &&
 		make -s -C kmod ARCH=ppc64le; } >"$out/ppc64le-build.log" 2>&1 ||
 		{ tail -20 "$out/ppc64le-build.log" >&2; exit 1; }
-	vm_bench ppc64le vm_ppc64le "$ppc_build/user/harness/shadowmm-bench" 1,2,4 0
+	vm_bench ppc64le vm_ppc64le "$ppc_build/user/harness/shadowmm-bench" 1,2,4 0 1 0
 	# The x86-64 module is what later steps (and a loaded module) expect.
 	make -s -C kmod clean >/dev/null 2>&1 || true
 fi
