@@ -37,8 +37,7 @@ def load_runs(out):
             run["source"] = name
             run["host"] = doc.get("host", {})
             # A vmalock swap run is one point per swap policy.
-            if run["mode"] == "vmalock" and run.get("swap_policy"):
-                run["mode"] = f"vmalock/{run['swap_policy']}"
+            run["mode"] = bs.mode_label(run)
             runs.append(run)
     return runs
 

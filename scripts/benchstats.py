@@ -39,8 +39,17 @@ def load_runs(path):
     return runs
 
 
+def mode_label(run):
+    """The run's mode, with its swap policy for vmalock ("vmalock/drop-retry"):
+    each policy is a point of its own."""
+    mode = run["mode"]
+    if mode == "vmalock" and run.get("swap_policy"):
+        return f"vmalock/{run['swap_policy']}"
+    return mode
+
+
 def point_key(run):
-    return (run.get("env", "native"), run["workload"], run["backend"], run["mode"],
+    return (run.get("env", "native"), run["workload"], run["backend"], mode_label(run),
             run.get("submit"), run.get("batch"), run.get("touch_chunk_pages", 0),
             run.get("processes", False), run["threads"])
 

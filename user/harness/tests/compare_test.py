@@ -165,6 +165,35 @@ class Report(unittest.TestCase):
             self.assertAlmostEqual(spf1["vs_classic"]["ratio"], 2.0)
             self.assertTrue(os.path.getsize(os.path.join(out, "records_vs_threads.png")) > 0)
 
+    def test_swap_policies_are_points_of_their_own(self):
+        with tempfile.TemporaryDirectory() as out:
+            policies = (("fallback", 1.0), ("drop-retry", 1.5), ("vma-retry", 2.0))
+            for rep, n in enumerate([0.98, 1.0, 1.02], 1):
+                runs = []
+                for mode, policy, f in [("classic", "fallback", 0.5)] + [
+                        ("vmalock", p, f) for p, f in policies]:
+                    rate = 1000 * f * n
+                    runs.append(run(workload="swap", mode=mode, threads=4, rate=rate, rep=rep,
+                                    record_unit="accesses", swap_policy=policy,
+                                    memory={"max_pages": 4096, "swap_latency_us": 100},
+                                    config={"working_set_pages": "8192"},
+                                    swap={"majfaults_per_s": rate / 2, "slept_share": 0.5,
+                                          "retries_per_majfault": 1.0}))
+                write(os.path.join(out, f"native-swap-inproc.r{rep}.json"), doc(runs))
+            r = subprocess.run(["/usr/bin/python3", REPORT, out], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(os.path.join(out, "summary.md")) as f:
+                md = f.read()
+            self.assertIn("| inproc | vmalock/drop-retry | 4 | 1,500 [", md)
+            self.assertIn("| inproc | vmalock/vma-retry | 4 | 2,000 [", md)
+            self.assertIn("| inproc | 4 | vmalock/drop-retry vs vmalock/fallback | 1.50x [", md)
+            self.assertIn("| inproc | 4 | vmalock/vma-retry vs vmalock/drop-retry | 1.33x [", md)
+            self.assertIn("| 50.0% | 1.00 |", md)
+            self.assertTrue(os.path.getsize(os.path.join(out, "swap.png")) > 0)
+            # shadowmm-compare's points tell the policies apart too.
+            keys = {bs.point_key(x) for x in bs.load_runs(os.path.join(out, "results.json"))}
+            self.assertEqual(len(keys), 4)
+
 
 if __name__ == "__main__":
     unittest.main()
