@@ -2,12 +2,15 @@
 #include "stock_memory.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/swap.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -39,6 +42,68 @@ std::string ReadLine(const std::string& path) {
 }
 
 std::string Why(const std::string& what, int err) { return what + ": " + std::strerror(err); }
+
+// What a fatal signal (^C, kill) must undo before the process dies: the
+// parts record it here as they are made, in buffers filled beforehand,
+// and the handler undoes it with async-signal-safe calls only, then dies
+// of the signal as it would have.  One StockMemory at a time.
+struct SignalUndo {
+  char home_procs[512];  // the cgroup.procs to move back to
+  char pid[24];
+  char cgroup[512];  // the cgroup to remove
+  char swap[256];    // the device or file to swapoff
+  char zram_id[16];  // the zram device to hot_remove
+  char swap_file[256];
+};
+SignalUndo g_undo;
+std::atomic<bool> g_undo_armed{false};
+constexpr int kUndoSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+struct sigaction g_old_actions[std::size(kUndoSignals)];
+
+void Keep(char* dst, size_t size, const std::string& src) {
+  std::snprintf(dst, size, "%s", src.c_str());
+}
+
+void WriteAll(const char* path, const char* text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)!write(fd, text, strlen(text));
+  close(fd);
+}
+
+void UndoOnSignal(int sig) {
+  if (g_undo_armed.exchange(false)) {
+    if (g_undo.home_procs[0]) WriteAll(g_undo.home_procs, g_undo.pid);
+    if (g_undo.cgroup[0]) {
+      for (int i = 0; i < 50 && rmdir(g_undo.cgroup) != 0 && errno == EBUSY; i++) {
+        timespec ts{0, 20 * 1000 * 1000};
+        nanosleep(&ts, nullptr);
+      }
+    }
+    if (g_undo.swap[0]) swapoff(g_undo.swap);
+    if (g_undo.zram_id[0]) WriteAll("/sys/class/zram-control/hot_remove", g_undo.zram_id);
+    if (g_undo.swap_file[0]) unlink(g_undo.swap_file);
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void ArmSignalUndo() {
+  std::memset(&g_undo, 0, sizeof(g_undo));
+  struct sigaction sa {};
+  sa.sa_handler = UndoOnSignal;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : kUndoSignals) sigaddset(&sa.sa_mask, sig);
+  for (size_t i = 0; i < std::size(kUndoSignals); i++)
+    sigaction(kUndoSignals[i], &sa, &g_old_actions[i]);
+  g_undo_armed = true;
+}
+
+void DisarmSignalUndo() {
+  g_undo_armed = false;
+  for (size_t i = 0; i < std::size(kUndoSignals); i++)
+    sigaction(kUndoSignals[i], &g_old_actions[i], nullptr);
+}
 
 // Where this process's memory cgroup is: the v1 memory hierarchy if one is
 // mounted, else the v2 one.
@@ -123,6 +188,9 @@ class MemoryCgroup : public StockMemory::Part {
       throw Skip(Why("stock memory budget: joining " + dir_, err));
     }
     joined_ = true;
+    Keep(g_undo.home_procs, sizeof(g_undo.home_procs), home_ + "/cgroup.procs");
+    Keep(g_undo.pid, sizeof(g_undo.pid), self);
+    Keep(g_undo.cgroup, sizeof(g_undo.cgroup), dir_);
     *description =
         std::string(place->v1 ? "memcg v1 " : "memcg v2 ") + dir_ + " limit " + MiB(limit);
   }
@@ -130,6 +198,7 @@ class MemoryCgroup : public StockMemory::Part {
 
  private:
   void Undo() {
+    g_undo.home_procs[0] = g_undo.cgroup[0] = '\0';
     if (joined_) {
       // Back home first: a cgroup with a process in it cannot go.
       WriteFile(home_ + "/cgroup.procs", std::to_string(getpid()));
@@ -176,8 +245,12 @@ class SwapOn {
   explicit SwapOn(std::string path) : path_(std::move(path)) {
     int flags = SWAP_FLAG_PREFER | (32767 & SWAP_FLAG_PRIO_MASK);
     if (swapon(path_.c_str(), flags) != 0) throw Skip(Why("stock swap: swapon " + path_, errno));
+    Keep(g_undo.swap, sizeof(g_undo.swap), path_);
   }
-  ~SwapOn() { swapoff(path_.c_str()); }
+  ~SwapOn() {
+    g_undo.swap[0] = '\0';
+    swapoff(path_.c_str());
+  }
   SwapOn(const SwapOn&) = delete;
   SwapOn& operator=(const SwapOn&) = delete;
 
@@ -193,6 +266,7 @@ class ZramSwap : public StockMemory::Part {
     if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
       throw Skip("stock swap: /sys/class/zram-control/hot_add gave no device");
     id_ = id;
+    Keep(g_undo.zram_id, sizeof(g_undo.zram_id), id_);
     const std::string dev = "/dev/zram" + id_;
     if (int err = WriteFile("/sys/block/zram" + id_ + "/disksize", std::to_string(bytes))) {
       Remove();
@@ -219,6 +293,7 @@ class ZramSwap : public StockMemory::Part {
 
  private:
   void Remove() {
+    g_undo.zram_id[0] = '\0';
     if (!id_.empty()) WriteFile("/sys/class/zram-control/hot_remove", id_);
     id_.clear();
   }
@@ -234,17 +309,20 @@ class FileSwap : public StockMemory::Part {
       : path_("/var/tmp/shadowmm-bench.swap." + std::to_string(getpid())) {
     int fd = open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) throw Skip(Why("stock swap: creating " + path_, errno));
+    Keep(g_undo.swap_file, sizeof(g_undo.swap_file), path_);
     int err = 0;
     if (int e = posix_fallocate(fd, 0, static_cast<off_t>(bytes))) err = e;
     close(fd);
     if (!err) err = WriteSwapHeader(path_, bytes, page_size);
     if (err) {
+      g_undo.swap_file[0] = '\0';
       unlink(path_.c_str());
       throw Skip(Why("stock swap: preparing " + path_, err));
     }
     try {
       swap_ = std::make_unique<SwapOn>(path_);
     } catch (...) {
+      g_undo.swap_file[0] = '\0';
       unlink(path_.c_str());
       throw;
     }
@@ -252,6 +330,7 @@ class FileSwap : public StockMemory::Part {
   }
   ~FileSwap() override {
     swap_.reset();
+    g_undo.swap_file[0] = '\0';
     unlink(path_.c_str());
   }
 
@@ -281,6 +360,15 @@ StockMemory::StockMemory(uint64_t limit_bytes, uint64_t swap_bytes, uint64_t pag
   if (geteuid() != 0)
     throw Skip("stock memory budget and swap need root (a memory cgroup, swapon)");
   std::string swap_text, cgroup_text;
+  ArmSignalUndo();
+  // Members made so far are undone by their own destructors if this
+  // throws; the handlers go with them.
+  struct Disarm {
+    bool armed = true;
+    ~Disarm() {
+      if (armed) DisarmSignalUndo();
+    }
+  } disarm;
   if (swap_bytes > 0) {
     if (Exists("/sys/class/zram-control/hot_add"))
       swap_ = std::make_unique<ZramSwap>(swap_bytes, page_size, &swap_text);
@@ -294,6 +382,7 @@ StockMemory::StockMemory(uint64_t limit_bytes, uint64_t swap_bytes, uint64_t pag
         "stock: a memory budget without swap would only OOM-kill the run: give "
         "--swap_slots (or turn swap on)");
   if (limit_bytes > 0) cgroup_ = std::make_unique<MemoryCgroup>(limit_bytes, &cgroup_text);
+  disarm.armed = false;
   description_ = cgroup_text.empty() ? swap_text
                  : swap_text.empty() ? cgroup_text
                                      : cgroup_text + ", " + swap_text;
@@ -302,6 +391,7 @@ StockMemory::StockMemory(uint64_t limit_bytes, uint64_t swap_bytes, uint64_t pag
 StockMemory::~StockMemory() {
   cgroup_.reset();
   swap_.reset();
+  DisarmSignalUndo();
 }
 
 }  // namespace shadowmm

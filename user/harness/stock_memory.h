@@ -7,7 +7,8 @@
 // device: a zram device hot-added for the run, else a swap file.  Each part
 // is an object that undoes itself, in reverse order, when the run ends or
 // its setup fails half-way, so no cgroup, zram device or swap is left
-// behind by an error.  Where the machine does not allow a part (not root,
+// behind by an error, nor by ^C or kill (a fatal signal's handler undoes
+// them too).  Where the machine does not allow a part (not root,
 // no memory controller, swapon refused), construction throws Skip saying
 // why.
 #ifndef SHADOWMM_HARNESS_STOCK_MEMORY_H_
