@@ -192,6 +192,28 @@ TEST(Cli, RepetitionAndAffinityRefusals) {
   ExpectOneLineRefusal("--workload=spf_test --spf_test_areas=0", "spf_test");
 }
 
+TEST(Cli, SwapRunPerPolicy) {
+  Result r = Bench(
+      "--backend=inproc --workload=swap --mode=classic,vmalock --swap_policy=all --threads=2 "
+      "--iterations=200 --resident_pages=64 --swap_latency_us=0 --no-affinity --json=-");
+  ASSERT_EQ(r.status, 0) << r.err;
+  // classic once (the policy is vmalock's), vmalock once per policy.
+  for (const char* line :
+       {"mode=classic threads=2 geometry=", "mode=vmalock threads=2 geometry=",
+        "resident_pages=64 swap_slots=128 swap_latency_us=0 swap_policy=fallback",
+        "swap_policy=drop-retry", "swap_policy=vma-retry", " accesses/s\n", "vmalock/vma-retry",
+        "swap, medians:", "retry/maj"})
+    EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out;
+  size_t runs = 0;
+  for (size_t at = 0; (at = r.out.find("\"workload\": \"swap\"", at)) != std::string::npos; at++)
+    runs++;
+  EXPECT_EQ(runs, 4u);
+  for (const char* key : {"\"swap_policy\": \"vma-retry\"", "\"memory\": {\"max_pages\": 64",
+                          "\"majfaults\": ", "\"slept_share\": ", "\"retries_per_majfault\": ",
+                          "\"working_set_pages\": \"128\"", "\"records\": 400"})
+    EXPECT_NE(r.out.find(key), std::string::npos) << key;
+}
+
 TEST(Cli, SwapRefusals) {
   ExpectOneLineRefusal("--workload=swap --swap_policy=turbo", "turbo");
   ExpectOneLineRefusal("--workload=swap --swap_ratio=0.5", "--swap_ratio");
