@@ -257,6 +257,10 @@ struct SwapCase {
   unsigned policy;
 };
 
+void PrintTo(const SwapCase& c, std::ostream* os) {
+  *os << ModeName(c.mode) << "/" << SwapPolicyName(c.policy);
+}
+
 std::string SwapCaseName(const testing::TestParamInfo<SwapCase>& info) {
   std::string name =
       std::string(ModeName(info.param.mode)) + "_" + std::string(SwapPolicyName(info.param.policy));
