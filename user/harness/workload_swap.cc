@@ -18,7 +18,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <vector>
 
 #include "arena.h"
 #include "workloads.h"
@@ -73,14 +72,8 @@ class Swap : public Workload {
       throw Error("swap workload: a working set of " + std::to_string(pages_) +
                   " pages does not fit an arena: lower --resident_pages or --swap_ratio");
     hot_pages_ = hot_pct_ ? std::max<uint64_t>(1, pages_ * (100 - hot_pct_) / 100) : 0;
-    // A shadow space refuses one MAP longer than its budget (-ENOMEM, as
-    // strict overcommit would): the working set is mapped in pieces of at
-    // most the budget, each its own VMA.
-    chunk_pages_ = budget_;
-    chunks_.clear();
-    for (uint64_t done = 0; done < pages_; done += chunk_pages_)
-      chunks_.push_back(main.Map(std::min(chunk_pages_, pages_ - done) * page_, Prot::kReadWrite));
-    for (uint64_t i = 0; i < pages_; i++) main.Fault(Address(i), Access::kWrite, Pattern(i));
+    base_ = main.Map(pages_ * page_, Prot::kReadWrite);
+    for (uint64_t i = 0; i < pages_; i++) main.Fault(base_ + i * page_, Access::kWrite, Pattern(i));
   }
 
   void Run(Backend&, WorkerContext& ctx) override {
@@ -88,7 +81,7 @@ class Swap : public Workload {
     Random rng(ctx.index + 1);
     for (uint64_t n = 0; ctx.Next(); n++) {
       uint64_t i = Pick(rng);
-      uint64_t addr = Address(i);
+      uint64_t addr = base_ + i * page_;
       if (n % 4 == 3) {
         t.Fault(addr, Access::kWrite, Pattern(i));
       } else if (uint64_t v = t.Load(addr); v != Pattern(i)) {
@@ -101,16 +94,10 @@ class Swap : public Workload {
   }
 
   void Teardown(Backend&, BackendThread& main) override {
-    for (size_t c = 0; c < chunks_.size(); c++)
-      main.Unmap(chunks_[c], std::min(chunk_pages_, pages_ - c * chunk_pages_) * page_);
-    chunks_.clear();
+    if (pages_) main.Unmap(base_, pages_ * page_);
   }
 
  private:
-  uint64_t Address(uint64_t i) const {
-    return chunks_[i / chunk_pages_] + i % chunk_pages_ * page_;
-  }
-
   // A page of the hot set (the first hot_pages_) for hot_pct_ percent of
   // accesses, of the rest otherwise; uniform without a hot set.
   uint64_t Pick(Random& rng) {
@@ -125,8 +112,7 @@ class Swap : public Workload {
   uint64_t budget_ = 0;
   uint64_t pages_ = 0;
   uint64_t hot_pages_ = 0;
-  uint64_t chunk_pages_ = 0;
-  std::vector<uint64_t> chunks_;  // where each piece of the working set is
+  uint64_t base_ = 0;
 };
 
 }  // namespace
