@@ -53,6 +53,46 @@ TEST(Report, VmalockSummary) {
   EXPECT_EQ(s.aborts.at("swap_vma_retry"), 7u);
 }
 
+TEST(Report, VmalockSwapOutcomes) {
+  shadowmm_stats d{};
+  d.counter[SHADOWMM_EV_VMA_LOCK_SUCCESS] = 50;
+  d.counter[SHADOWMM_EV_VMA_LOCK_SWAP_FALLBACK] = 10;  // an abort to mmap_lock
+  d.counter[SHADOWMM_EV_VMA_LOCK_NO_ANON] = 2;         // likewise
+  // drop-retry: counted as a retry as well; vma-retry: tries again.
+  d.counter[SHADOWMM_EV_VMA_LOCK_SWAP_DROP_RETRY] = 5;
+  d.counter[SHADOWMM_EV_VMA_LOCK_RETRY] = 5;
+  d.counter[SHADOWMM_EV_VMA_LOCK_SWAP_VMA_RETRY] = 7;
+  FaultPathSummary s = SummarizeFaultPath(Mode::kVmalock, d);
+  EXPECT_EQ(s.aborts_total, 12u);
+  EXPECT_EQ(s.attempts, 50u + 12u + 5u);
+  EXPECT_EQ(s.aborts.at("swap_vma_retry"), 7u);
+  EXPECT_EQ(s.aborts.at("swap_fallback"), 10u);
+}
+
+TEST(Report, SwapSummary) {
+  shadowmm_stats d{};
+  d.counter[SHADOWMM_EV_FAULT] = 200;
+  d.counter[SHADOWMM_EV_PGMAJFAULT] = 100;
+  d.counter[SHADOWMM_EV_PSWPIN] = 100;
+  d.counter[SHADOWMM_EV_PSWPOUT] = 120;
+  d.counter[SHADOWMM_EV_FAULT_RETRY] = 100;
+  d.counter[SHADOWMM_EV_VMA_LOCK_SWAP_FALLBACK] = 50;
+  SwapSummary s = SummarizeSwap(d);
+  EXPECT_EQ(s.majfaults, 100u);
+  EXPECT_EQ(s.retries, 150u);
+  EXPECT_DOUBLE_EQ(s.slept_share, 0.5);
+  EXPECT_DOUBLE_EQ(s.retries_per_major, 1.5);
+  EXPECT_DOUBLE_EQ(SummarizeSwap(shadowmm_stats{}).retries_per_major, 0);
+
+  RunRecord run;
+  run.mode = Mode::kVmalock;
+  EXPECT_EQ(ModeLabel(run), "vmalock");
+  run.swap_policy = SHADOWMM_SWAP_VMA_RETRY;
+  EXPECT_EQ(ModeLabel(run), "vmalock/vma-retry");
+  run.mode = Mode::kSpf;  // the policy is vmalock's only
+  EXPECT_EQ(ModeLabel(run), "spf");
+}
+
 TEST(Report, TableAndJson) {
   RunRecord run;
   run.workload = "ebizzy";
