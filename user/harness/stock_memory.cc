@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "stock_memory.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/swap.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -48,6 +50,7 @@ std::string Why(const std::string& what, int err) { return what + ": " + std::st
 // and the handler undoes it with async-signal-safe calls only, then dies
 // of the signal as it would have.  One StockMemory at a time.
 struct SignalUndo {
+  char ledger[128];      // this run's file in kLedgerDir
   char home_procs[512];  // the cgroup.procs to move back to
   char pid[24];
   char cgroup[512];  // the cgroup to remove
@@ -73,6 +76,7 @@ void WriteAll(const char* path, const char* text) {
 
 void UndoOnSignal(int sig) {
   if (g_undo_armed.exchange(false)) {
+    if (g_undo.ledger[0]) unlink(g_undo.ledger);
     if (g_undo.home_procs[0]) WriteAll(g_undo.home_procs, g_undo.pid);
     if (g_undo.cgroup[0]) {
       for (int i = 0; i < 50 && rmdir(g_undo.cgroup) != 0 && errno == EBUSY; i++) {
@@ -88,6 +92,55 @@ void UndoOnSignal(int sig) {
   raise(sig);
 }
 
+// What a run that could not undo its parts (SIGKILL, the OOM killer, a
+// crash) leaves is in its ledger, a file per process in a tmpfs that a
+// reboot empties as it empties swap and zram: the next run removes what a
+// dead process left.
+constexpr const char* kLedgerDir = "/run/shadowmm-bench";
+
+// Rewrites this run's ledger from what g_undo holds now.
+void SaveLedger() {
+  if (!g_undo.ledger[0]) return;
+  std::ofstream out(g_undo.ledger, std::ios::trunc);
+  if (g_undo.cgroup[0]) out << "cgroup " << g_undo.cgroup << "\n";
+  if (g_undo.swap[0]) out << "swap " << g_undo.swap << "\n";
+  if (g_undo.zram_id[0]) out << "zram " << g_undo.zram_id << "\n";
+  if (g_undo.swap_file[0]) out << "file " << g_undo.swap_file << "\n";
+}
+
+// Undoes the parts of runs whose process is gone; says what it removed.
+void SweepLeftovers() {
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(kLedgerDir), closedir);
+  if (!dir) return;
+  while (dirent* e = readdir(dir.get())) {
+    std::string pid = e->d_name;
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (Exists("/proc/" + pid)) continue;
+    const std::string path = std::string(kLedgerDir) + "/" + pid;
+    std::ifstream in(path);
+    std::string what, arg, removed;
+    while (in >> what >> arg) {
+      if (what == "cgroup") {
+        for (int i = 0; i < 50 && rmdir(arg.c_str()) != 0 && errno == EBUSY; i++)
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      } else if (what == "swap") {
+        swapoff(arg.c_str());
+      } else if (what == "zram") {
+        WriteFile("/sys/class/zram-control/hot_remove", arg);
+      } else if (what == "file") {
+        unlink(arg.c_str());
+      } else {
+        continue;
+      }
+      removed += (removed.empty() ? "" : ", ") + what + " " + arg;
+    }
+    unlink(path.c_str());
+    if (!removed.empty())
+      std::fprintf(stderr, "shadowmm-bench: removed what run %s left behind: %s\n", pid.c_str(),
+                   removed.c_str());
+  }
+}
+
 void ArmSignalUndo() {
   std::memset(&g_undo, 0, sizeof(g_undo));
   struct sigaction sa {};
@@ -96,11 +149,15 @@ void ArmSignalUndo() {
   for (int sig : kUndoSignals) sigaddset(&sa.sa_mask, sig);
   for (size_t i = 0; i < std::size(kUndoSignals); i++)
     sigaction(kUndoSignals[i], &sa, &g_old_actions[i]);
+  mkdir(kLedgerDir, 0700);
+  Keep(g_undo.ledger, sizeof(g_undo.ledger),
+       std::string(kLedgerDir) + "/" + std::to_string(getpid()));
   g_undo_armed = true;
 }
 
 void DisarmSignalUndo() {
   g_undo_armed = false;
+  if (g_undo.ledger[0]) unlink(g_undo.ledger);
   for (size_t i = 0; i < std::size(kUndoSignals); i++)
     sigaction(kUndoSignals[i], &g_old_actions[i], nullptr);
 }
@@ -178,10 +235,11 @@ class MemoryCgroup : public StockMemory::Part {
     if (mkdir(dir_.c_str(), 0755) != 0)
       throw Skip(Why("stock memory budget: mkdir " + dir_, errno));
     made_ = true;
-    const std::string limit_file = dir_ + (place->v1 ? "/memory.limit_in_bytes" : "/memory.max");
-    if (int err = WriteFile(limit_file, std::to_string(limit))) {
+    limit_file_ = dir_ + (place->v1 ? "/memory.limit_in_bytes" : "/memory.max");
+    unlimited_ = place->v1 ? "-1" : "max";
+    if (int err = WriteFile(limit_file_, std::to_string(limit))) {
       Undo();
-      throw Skip(Why("stock memory budget: writing " + limit_file, err));
+      throw Skip(Why("stock memory budget: writing " + limit_file_, err));
     }
     if (int err = WriteFile(dir_ + "/cgroup.procs", self)) {
       Undo();
@@ -191,6 +249,7 @@ class MemoryCgroup : public StockMemory::Part {
     Keep(g_undo.home_procs, sizeof(g_undo.home_procs), home_ + "/cgroup.procs");
     Keep(g_undo.pid, sizeof(g_undo.pid), self);
     Keep(g_undo.cgroup, sizeof(g_undo.cgroup), dir_);
+    SaveLedger();
     *description =
         std::string(place->v1 ? "memcg v1 " : "memcg v2 ") + dir_ + " limit " + MiB(limit);
   }
@@ -200,6 +259,9 @@ class MemoryCgroup : public StockMemory::Part {
   void Undo() {
     g_undo.home_procs[0] = g_undo.cgroup[0] = '\0';
     if (joined_) {
+      // No limit any more: turning swap off brings pages back that are
+      // charged here, and they must not call the OOM killer.
+      WriteFile(limit_file_, unlimited_);
       // Back home first: a cgroup with a process in it cannot go.
       WriteFile(home_ + "/cgroup.procs", std::to_string(getpid()));
       joined_ = false;
@@ -212,7 +274,7 @@ class MemoryCgroup : public StockMemory::Part {
     }
   }
 
-  std::string home_, dir_;
+  std::string home_, dir_, limit_file_, unlimited_;
   bool made_ = false;
   bool joined_ = false;
 };
@@ -246,6 +308,7 @@ class SwapOn {
     int flags = SWAP_FLAG_PREFER | (32767 & SWAP_FLAG_PRIO_MASK);
     if (swapon(path_.c_str(), flags) != 0) throw Skip(Why("stock swap: swapon " + path_, errno));
     Keep(g_undo.swap, sizeof(g_undo.swap), path_);
+    SaveLedger();
   }
   ~SwapOn() {
     g_undo.swap[0] = '\0';
@@ -267,6 +330,7 @@ class ZramSwap : public StockMemory::Part {
       throw Skip("stock swap: /sys/class/zram-control/hot_add gave no device");
     id_ = id;
     Keep(g_undo.zram_id, sizeof(g_undo.zram_id), id_);
+    SaveLedger();
     const std::string dev = "/dev/zram" + id_;
     if (int err = WriteFile("/sys/block/zram" + id_ + "/disksize", std::to_string(bytes))) {
       Remove();
@@ -310,6 +374,7 @@ class FileSwap : public StockMemory::Part {
     int fd = open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) throw Skip(Why("stock swap: creating " + path_, errno));
     Keep(g_undo.swap_file, sizeof(g_undo.swap_file), path_);
+    SaveLedger();
     int err = 0;
     if (int e = posix_fallocate(fd, 0, static_cast<off_t>(bytes))) err = e;
     close(fd);
@@ -360,6 +425,7 @@ StockMemory::StockMemory(uint64_t limit_bytes, uint64_t swap_bytes, uint64_t pag
   if (geteuid() != 0)
     throw Skip("stock memory budget and swap need root (a memory cgroup, swapon)");
   std::string swap_text, cgroup_text;
+  SweepLeftovers();
   ArmSignalUndo();
   // Members made so far are undone by their own destructors if this
   // throws; the handlers go with them.
@@ -370,10 +436,14 @@ StockMemory::StockMemory(uint64_t limit_bytes, uint64_t swap_bytes, uint64_t pag
     }
   } disarm;
   if (swap_bytes > 0) {
+    // The rest of the process swaps too (its heap, its stacks), and a full
+    // device under a limit means the OOM killer: room for the budget's
+    // size again, at least 64 MiB.  zram only holds what is swapped.
+    uint64_t device = swap_bytes + (limit_bytes ? std::max<uint64_t>(limit_bytes, 64 << 20) : 0);
     if (Exists("/sys/class/zram-control/hot_add"))
-      swap_ = std::make_unique<ZramSwap>(swap_bytes, page_size, &swap_text);
+      swap_ = std::make_unique<ZramSwap>(device, page_size, &swap_text);
     else
-      swap_ = std::make_unique<FileSwap>(swap_bytes, page_size, &swap_text);
+      swap_ = std::make_unique<FileSwap>(device, page_size, &swap_text);
   }
   // A limit below the working set without swap would only call the OOM
   // killer: the run would die, not swap.

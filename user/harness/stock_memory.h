@@ -8,7 +8,8 @@
 // is an object that undoes itself, in reverse order, when the run ends or
 // its setup fails half-way, so no cgroup, zram device or swap is left
 // behind by an error, nor by ^C or kill (a fatal signal's handler undoes
-// them too).  Where the machine does not allow a part (not root,
+// them too); what a SIGKILL or the OOM killer leaves, the next run removes
+// (a ledger per process in /run/shadowmm-bench).  Where the machine does not allow a part (not root,
 // no memory controller, swapon refused), construction throws Skip saying
 // why.
 #ifndef SHADOWMM_HARNESS_STOCK_MEMORY_H_
