@@ -104,23 +104,37 @@ done
 if [ "$swap" = 1 ]; then
 	echo "== bench: swap, native inproc (all modes, vmalock x 3 swap policies) and stock," \
 		"4 threads, working set 2 x $swap_pages pages, ${swap_duration}s each, $reps repetitions" >&2
+	stock_skip="" oom_killed=0
 	for ((r = 1; r <= reps; r++)); do
 		"$bin" --backend=inproc --mode=all --swap_policy=all "${swap_common[@]}" \
 			--json="$out/native-swap-inproc.r$r.json" >"$out/native-swap-inproc.r$r.txt"
+		[ -n "$stock_skip" ] && continue
 		rc=0
 		"$bin" --backend=stock "${swap_common[@]}" --json="$out/native-swap-stock.r$r.json" \
 			>"$out/native-swap-stock.r$r.txt" 2>"$out/native-swap-stock.err" || rc=$?
 		if [ "$rc" = 77 ]; then
-			echo "native stock swap: $(cat "$out/native-swap-stock.err")" >>"$out/machine.txt"
+			stock_skip=$(cat "$out/native-swap-stock.err")
+		elif [ "$rc" = 137 ]; then
+			# The memory cgroup's OOM killer: under a small limit the
+			# kernel's reclaim sometimes cannot keep up with four
+			# threads thrashing, swap free or not.  Counted, not fatal;
+			# the next run removes what the killed one left.
+			oom_killed=$((oom_killed + 1))
 		elif [ "$rc" != 0 ]; then
 			cat "$out/native-swap-stock.err" >&2
 			exit 1
 		fi
 		[ "$rc" = 0 ] || rm -f "$out/native-swap-stock.r$r.json"
 	done
-	[ -s "$out/native-swap-stock.r1.json" ] &&
-		echo "native stock swap: $(grep -m1 -o '(memcg.*)' "$out/native-swap-stock.r1.txt")" \
+	"$bin" --stock_sweep 2>>"$out/native-swap-stock.err"
+	[ -n "$stock_skip" ] && echo "native stock swap: $stock_skip" >>"$out/machine.txt"
+	ok=0
+	for f in "$out"/native-swap-stock.r*.json; do [ -e "$f" ] && ok=$((ok + 1)); done
+	if [ "$ok" -gt 0 ]; then
+		echo "native stock swap: $(grep -m1 -o '(memcg.*)' "$out/native-swap-stock.r1.txt");" \
+			"$ok of $reps runs finished, $oom_killed OOM-killed by the memory cgroup" \
 			>>"$out/machine.txt"
+	fi
 fi
 
 # The module's comparison in a guest: $1 qemu-run kernel, $2 name prefix of

@@ -15,6 +15,7 @@
 
 #include "options.h"
 #include "report.h"
+#include "stock_memory.h"
 
 DECLARE_bool(help);  // gflags' own
 
@@ -95,6 +96,9 @@ DEFINE_string(swap_policy, "",
               "retry under mmap_lock), vma-retry (retry under the VMA lock), a comma list or "
               "all: one run each with vmalock, the first only with the other modes. Default: "
               "the space's (module: <debugfs>/shadowmm/swap_policy).");
+DEFINE_bool(stock_sweep, false,
+            "Only remove what stock runs killed by SIGKILL or the OOM killer left behind (their "
+            "memory cgroup, swap device or file, listed in /run/shadowmm-bench), then exit.");
 DEFINE_double(swap_ratio, 2, "swap: working set as a multiple of the resident budget (1..64).");
 DEFINE_int64(swap_hot_pct, 0,
              "swap: 0 picks pages uniformly; 50..99 sends that percentage of accesses to the "
@@ -281,6 +285,10 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "shadowmm-bench: unexpected argument '%s' (flags are --name=value)\n",
                  argv[1]);
     return 1;
+  }
+  if (FLAGS_stock_sweep) {
+    SweepStockLeftovers();
+    return 0;
   }
   Options o;
   if (std::string err = ParseOptions(FromGflags(), &o); !err.empty()) {

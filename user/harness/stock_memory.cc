@@ -108,8 +108,10 @@ void SaveLedger() {
   if (g_undo.swap_file[0]) out << "file " << g_undo.swap_file << "\n";
 }
 
+}  // namespace
+
 // Undoes the parts of runs whose process is gone; says what it removed.
-void SweepLeftovers() {
+void SweepStockLeftovers() {
   std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(kLedgerDir), closedir);
   if (!dir) return;
   while (dirent* e = readdir(dir.get())) {
@@ -140,6 +142,8 @@ void SweepLeftovers() {
                    removed.c_str());
   }
 }
+
+namespace {
 
 void ArmSignalUndo() {
   std::memset(&g_undo, 0, sizeof(g_undo));
@@ -425,7 +429,7 @@ StockMemory::StockMemory(uint64_t limit_bytes, uint64_t swap_bytes, uint64_t pag
   if (geteuid() != 0)
     throw Skip("stock memory budget and swap need root (a memory cgroup, swapon)");
   std::string swap_text, cgroup_text;
-  SweepLeftovers();
+  SweepStockLeftovers();
   ArmSignalUndo();
   // Members made so far are undone by their own destructors if this
   // throws; the handlers go with them.

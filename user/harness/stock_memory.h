@@ -9,9 +9,8 @@
 // its setup fails half-way, so no cgroup, zram device or swap is left
 // behind by an error, nor by ^C or kill (a fatal signal's handler undoes
 // them too); what a SIGKILL or the OOM killer leaves, the next run removes
-// (a ledger per process in /run/shadowmm-bench).  Where the machine does not allow a part (not root,
-// no memory controller, swapon refused), construction throws Skip saying
-// why.
+// (a ledger per process in /run/shadowmm-bench).  Where the machine does not allow a part (not
+// root, no memory controller, swapon refused), construction throws Skip saying why.
 #ifndef SHADOWMM_HARNESS_STOCK_MEMORY_H_
 #define SHADOWMM_HARNESS_STOCK_MEMORY_H_
 
@@ -54,6 +53,12 @@ class StockMemory {
 
 // Bytes of swap the machine has on (/proc/swaps), ours included.
 uint64_t SwapTotalBytes();
+
+// Removes the cgroups, swap devices and swap files of stock runs whose
+// process is gone (SIGKILL, the OOM killer), as their ledgers in
+// /run/shadowmm-bench list them; one line on stderr per run swept.  Every
+// StockMemory does it first; shadowmm-bench --stock_sweep does only it.
+void SweepStockLeftovers();
 
 }  // namespace shadowmm
 

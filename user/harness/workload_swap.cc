@@ -54,11 +54,16 @@ class Swap : public Workload {
   std::map<std::string, std::string> Config() const override {
     char ratio[32];
     std::snprintf(ratio, sizeof(ratio), "%g", ratio_);
-    return {{"ratio", ratio},
-            {"hot_pct", std::to_string(hot_pct_)},
-            {"budget_pages", std::to_string(budget_)},
-            {"working_set_pages", std::to_string(pages_)},
-            {"hot_pages", std::to_string(hot_pages_)}};
+    std::map<std::string, std::string> config = {{"ratio", ratio},
+                                                 {"hot_pct", std::to_string(hot_pct_)}};
+    // The sizes once Setup() knows the budget (not in the parent of
+    // worker processes, which never sets up).
+    if (budget_) {
+      config["budget_pages"] = std::to_string(budget_);
+      config["working_set_pages"] = std::to_string(pages_);
+      config["hot_pages"] = std::to_string(hot_pages_);
+    }
+    return config;
   }
 
   void Setup(Backend& backend, BackendThread& main, unsigned threads) override {
