@@ -68,7 +68,7 @@ TEST(Cli, HelpExplainsEveryFlag) {
   for (const char* flag :
        {"--repetitions", "--processes", "--no_affinity", "--aslr", "--spf_test_areas",
         "--spf_test_pages", "--resident_pages", "--swap_slots", "--swap_latency_us",
-        "--swap_policy", "--swap_ratio", "--swap_hot_pct"})
+        "--swap_policy", "--swap_ratio", "--swap_hot_pct", "--stock_sweep"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
 }
 
