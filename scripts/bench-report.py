@@ -254,11 +254,14 @@ def swap_table(runs, lines):
         if not keys:
             continue
         first = groups[keys[0]][0]
+        # The shadow spaces' latency; stock's device has its own.
+        shadow = next((groups[k][0] for k in keys if k[1] != "stock"), None)
         mem = first.get("memory") or {}
+        latency = ((shadow.get("memory") or {}).get("swap_latency_us") if shadow else None)
         md.append(f"#### {env_label(env, lines, groups[keys[0]])}: budget {mem.get('max_pages')}"
                   f" pages of {first.get('page_size')} bytes, working set "
-                  f"{first.get('config', {}).get('working_set_pages')} pages, swap latency "
-                  f"{mem.get('swap_latency_us') if first['backend'] != 'stock' else '-'} µs\n")
+                  f"{first.get('config', {}).get('working_set_pages')} pages, shadow swap "
+                  f"latency {latency if latency is not None else '-'} µs per page\n")
         md += ["| backend | mode | threads | accesses/s | major faults/s | slept | retries/major |",
                "|---|---|---:|---:|---:|---:|---:|"]
         for k in keys:

@@ -14,7 +14,8 @@
 #           Debian's ppc64el kernel (64 KiB pages, the spaces in the host's
 #           geometry), under TCG, from the ppc64le cross build
 #   swap    the swap workload (4 threads, a working set twice the resident
-#           budget of $swap_pages pages, uniform): inproc in every mode, vmalock
+#           budget of $swap_pages pages, uniform, 100 us per swapped page):
+#           inproc in every mode, vmalock
 #           with each swap policy, and stock under a memory cgroup with zram
 #           swap (skipped where the machine does not allow it); in the
 #           Debian guest the same on the module
@@ -53,6 +54,8 @@ ebizzy=1
 # half of it swapped out, the state the run measures.
 swap_pages=2048
 swap_duration=1
+# The shadow swap store's latency per page (in-process the default is none).
+swap_latency=100
 while [ $# -gt 0 ]; do
 	case $1 in
 	--duration) duration=$2; shift 2 ;;
@@ -107,7 +110,8 @@ if [ "$swap" = 1 ]; then
 	stock_skip="" oom_killed=0
 	for ((r = 1; r <= reps; r++)); do
 		"$bin" --backend=inproc --mode=all --swap_policy=all "${swap_common[@]}" \
-			--json="$out/native-swap-inproc.r$r.json" >"$out/native-swap-inproc.r$r.txt"
+			--swap_latency_us=$swap_latency --json="$out/native-swap-inproc.r$r.json" \
+			>"$out/native-swap-inproc.r$r.txt"
 		[ -n "$stock_skip" ] && continue
 		rc=0
 		"$bin" --backend=stock "${swap_common[@]}" --json="$out/native-swap-stock.r$r.json" \
@@ -156,6 +160,7 @@ vm_bench() {
 	fi
 	if [ "$with_swap" = 1 ]; then
 		guest+=" shadowmm-bench --backend=module --mode=all --swap_policy=all ${swap_common[*]}"
+		guest+=" --swap_latency_us=$swap_latency"
 		guest+=" --json=/tmp/r.json >/dev/null;"
 		guest+=" echo SHADOWMM-JSON-BEGIN $prefix-swap-module.r\$r; cat /tmp/r.json;"
 		guest+=" echo SHADOWMM-JSON-END;"
