@@ -256,14 +256,13 @@ def swap_table(runs, lines):
         first = groups[keys[0]][0]
         # The shadow spaces' latency; stock's device has its own.
         shadow = next((groups[k][0] for k in keys if k[1] != "stock"), None)
-        mem = first.get("memory") or {}
         latency = ((shadow.get("memory") or {}).get("swap_latency_us") if shadow else None)
-        md.append(f"#### {env_label(env, lines, groups[keys[0]])}: budget {mem.get('max_pages')}"
-                  f" pages of {first.get('page_size')} bytes, working set "
-                  f"{first.get('config', {}).get('working_set_pages')} pages, shadow swap "
-                  f"latency {latency if latency is not None else '-'} µs per page\n")
-        md += ["| backend | mode | threads | accesses/s | major faults/s | slept | retries/major |",
-               "|---|---|---:|---:|---:|---:|---:|"]
+        ratio = first.get("config", {}).get("ratio", "?")
+        md.append(f"#### {env_label(env, lines, groups[keys[0]])}: pages of "
+                  f"{first.get('page_size')} bytes, working set {ratio} x the budget, shadow "
+                  f"swap latency {latency if latency is not None else '-'} µs per page\n")
+        md += ["| backend | mode | threads | budget (pages) | accesses/s | major faults/s | slept "
+               "| retries/major |", "|---|---|---:|---:|---:|---:|---:|---:|"]
         for k in keys:
             grs = groups[k]
             acc = bs.summary([r["records_per_s"] for r in grs])
@@ -271,7 +270,8 @@ def swap_table(runs, lines):
             slept = bs.summary([r["swap"]["slept_share"] or 0 for r in grs])["median"]
             retries = ("-" if k[1] == "stock" else
                        f"{bs.summary([r['swap']['retries_per_majfault'] or 0 for r in grs])['median']:.2f}")
-            md.append(f"| {k[1]} | {k[2]} | {k[3]} | {acc['median']:,.0f} "
+            budget = (grs[0].get("memory") or {}).get("max_pages", "-")
+            md.append(f"| {k[1]} | {k[2]} | {k[3]} | {budget} | {acc['median']:,.0f} "
                       f"{bs.fmt_interval(acc['ci95'])} | {maj['median']:,.0f} "
                       f"{bs.fmt_interval(maj['ci95'])} | {slept:.1%} | {retries} |")
         md.append("")

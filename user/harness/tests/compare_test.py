@@ -184,8 +184,8 @@ class Report(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             with open(os.path.join(out, "summary.md")) as f:
                 md = f.read()
-            self.assertIn("| inproc | vmalock/drop-retry | 4 | 1,500 [", md)
-            self.assertIn("| inproc | vmalock/vma-retry | 4 | 2,000 [", md)
+            self.assertIn("| inproc | vmalock/drop-retry | 4 | 4096 | 1,500 [", md)
+            self.assertIn("| inproc | vmalock/vma-retry | 4 | 4096 | 2,000 [", md)
             self.assertIn("| inproc | 4 | vmalock/drop-retry vs vmalock/fallback | 1.50x [", md)
             self.assertIn("| inproc | 4 | vmalock/vma-retry vs vmalock/drop-retry | 1.33x [", md)
             self.assertIn("| 50.0% | 1.00 |", md)
