@@ -113,9 +113,15 @@ if [ "$swap" = 1 ]; then
 		"4 threads, working set 2 x $swap_pages pages, ${swap_duration}s each, $reps repetitions" >&2
 	stock_skip="" oom_killed=0
 	for ((r = 1; r <= reps; r++)); do
+		# A failed run (an error in the core) is reported in the summary
+		# and costs its repetition, not the rest of the bench.
 		"$bin" --backend=inproc --mode=all --swap_policy=all "${swap_common[@]}" \
 			--swap_latency_us=$swap_latency --json="$out/native-swap-inproc.r$r.json" \
-			>"$out/native-swap-inproc.r$r.txt"
+			>"$out/native-swap-inproc.r$r.txt" 2>"$out/native-swap-inproc.err" || {
+			echo "native inproc swap, repetition $r failed: $(tail -1 "$out/native-swap-inproc.err")" \
+				>>"$out/machine.txt"
+			rm -f "$out/native-swap-inproc.r$r.json"
+		}
 		[ -n "$stock_skip" ] && continue
 		rc=0
 		"$bin" --backend=stock "${swap_common[@]}" --resident_pages=$stock_swap_pages \
@@ -164,11 +170,10 @@ vm_bench() {
 		guest+=" done;"
 	fi
 	if [ "$with_swap" = 1 ]; then
-		guest+=" shadowmm-bench --backend=module --mode=all --swap_policy=all ${swap_common[*]}"
-		guest+=" --swap_latency_us=$swap_latency"
-		guest+=" --json=/tmp/r.json >/dev/null;"
+		guest+=" if shadowmm-bench --backend=module --mode=all --swap_policy=all ${swap_common[*]}"
+		guest+=" --swap_latency_us=$swap_latency --json=/tmp/r.json >/dev/null 2>/tmp/e; then"
 		guest+=" echo SHADOWMM-JSON-BEGIN $prefix-swap-module.r\$r; cat /tmp/r.json;"
-		guest+=" echo SHADOWMM-JSON-END;"
+		guest+=" echo SHADOWMM-JSON-END; else echo SHADOWMM-SWAP-FAILED r\$r: \$(cat /tmp/e); fi;"
 	fi
 	guest+=" done;"
 	if [ "$submit" = 1 ]; then
@@ -184,6 +189,8 @@ vm_bench() {
 		>"$out/$prefix.txt" 2>&1 || { tail -20 "$out/$prefix.txt" >&2; exit 1; }
 	/usr/bin/python3 scripts/bench-extract.py "$out/$prefix-console.log" "$out"
 	grep -m1 -o 'accel: .*' "$out/$prefix.txt" | sed "s/^/$prefix /" >>"$out/machine.txt" || true
+	grep -o 'SHADOWMM-SWAP-FAILED .*' "$out/$prefix-console.log" |
+		sed "s/SHADOWMM-SWAP-FAILED/$prefix module swap, repetition/; s/\r//" >>"$out/machine.txt" || true
 	grep -m1 -o 'SHADOWMM-GUEST-KERNEL .*' "$out/$prefix-console.log" |
 		sed "s/SHADOWMM-GUEST-KERNEL/$prefix guest kernel:/" >>"$out/machine.txt" || true
 }
