@@ -164,6 +164,8 @@ int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
 		return -ENOMEM;
 	ptep = smm_pte_slot(mm, pt, addr);
 	for (;;) {
+		/* Each pass decides afresh (an -ESTALE pass is retried). */
+		ret = 0;
 		pte = READ_ONCE(*ptep);
 		if (smm_pte_is_swap(pte)) {
 			if (page) {

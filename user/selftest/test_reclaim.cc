@@ -1,16 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //
 // Reclaim and swap through the module: SET_MEMORY, RECLAIM and swap-in
-// faults in every mode and swap policy, and the kernel's own memory
-// pressure reaching the shrinker (on the debug kernel, with lockdep
-// watching the locks reclaim takes inside fs_reclaim).
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstdio>
-#include <cstring>
-#include <fstream>
+// faults in every mode and swap policy, and bad input.
 #include <string>
 #include <vector>
 
@@ -86,64 +77,11 @@ void BadInput() {
   EXPECT_ERR(s.Ioctl(c), EINVAL);
 }
 
-uint64_t MemAvailableMiB() {
-  std::ifstream f("/proc/meminfo");
-  std::string key;
-  uint64_t kb = 0;
-  std::string unit;
-  while (f >> key >> kb >> unit)
-    if (key == "MemAvailable:") return kb / 1024;
-  return 0;
-}
-
-// A space holding many resident pages with swap behind it, and a child
-// that takes the guest's memory 16 MiB at a time until the kernel's
-// reclaim (kswapd, direct) asks our shrinker for pages.
-void ShrinkerUnderPressure() {
-  const uint64_t pages = (256ULL << 20) / P;  // 256 MiB of shadow pages
-  Space s;
-  shadowmm_memory mem{};
-  mem.swap_slots = pages;
-  ASSERT_OK(s.SetMemory(mem));
-  ASSERT_OK(s.MapFixed(kBase, pages * P));
-  // Loads: zero pages, which the store keeps in no memory, so reclaim
-  // really gives memory back.
-  ASSERT_OK(s.Touch(kBase, pages * P, P, false));
-  const pid_t child = fork();
-  if (child == 0) {
-    std::vector<void*> chunks;
-    for (int i = 0; i < 512; i++) {
-      if (Counter(s.Stats(), SHADOWMM_EV_RECLAIM_SHRINKER) > 0 || MemAvailableMiB() < 48) break;
-      void* p = mmap(nullptr, 16 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (p == MAP_FAILED) break;
-      std::memset(p, 1, 16 << 20);
-      chunks.push_back(p);
-    }
-    _exit(Counter(s.Stats(), SHADOWMM_EV_RECLAIM_SHRINKER) > 0 ? 0 : 1);
-  }
-  ASSERT_TRUE(child > 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  const shadowmm_stats st = s.Stats();
-  Tap::Diag("shrinker: " + std::to_string(Counter(st, SHADOWMM_EV_RECLAIM_SHRINKER)) +
-            " calls, " + std::to_string(Counter(st, SHADOWMM_EV_PGSTEAL)) + " pages taken, " +
-            std::to_string(MemAvailableMiB()) + " MiB available after");
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  EXPECT_TRUE(Counter(st, SHADOWMM_EV_PGSTEAL) > 0);
-  // Whatever went out comes back as it was: zero.
-  uint64_t v = 1;
-  for (uint64_t i = 0; i < pages; i += 97) {
-    ASSERT_OK(s.Load(kBase + i * P, &v));
-    ASSERT_EQ(v, 0u);
-  }
-}
-
 }  // namespace
 
 void AddReclaimTests(Tap& tap) {
   tap.Add("reclaim: every page out and back, each mode and vmalock swap policy", RoundTrip);
   tap.Add("reclaim: bad SET_MEMORY, SET_SWAP_POLICY and RECLAIM fail cleanly", BadInput);
-  tap.Add("reclaim: the kernel's memory pressure reaches the shrinker", ShrinkerUnderPressure);
 }
 
 }  // namespace shadowmm::selftest
