@@ -59,6 +59,8 @@ check:
 # (SHADOWMM_VM_KERNELS picks them; default below).
 # In the guest: the ABI selftest (TAP), then a
 # stress of every mode, a stress with mode switches under race injection,
+# a stress of every mode with swap (a resident budget below what the
+# threads hold, every swap policy in turn),
 # the model test through the module's ioctls, the harness's
 # module tests (every backend op by ioctl, write() and io_uring, and the
 # same workloads leaving the same counters on the module as in-process),
@@ -66,6 +68,7 @@ check:
 # $(call vm_stress,SECONDS ALL MODES,SECONDS SWITCHING,MODEL STEPS)
 vm_stress = shadowmm-selftest --require --stress $(1) --threads 4 --mode all && \
 	shadowmm-selftest --require --stress $(2) --threads 4 --mode switch --inject 0x3f && \
+	shadowmm-selftest --require --stress $(2) --threads 4 --mode all --swap && \
 	smm-module-model --require --seeds 2 --steps $(3) && \
 	harness_tests --gtest_filter='*odule*:Submit/*' && \
 	shadowmm-bench --backend=module --mode=all --processes --threads=2 --iterations=200 >/dev/null

@@ -47,7 +47,7 @@ void Usage(FILE* out) {
                "                  while the threads run), or all (default)\n"
                "  --inject MASK   race-window injection mask during the stress (e.g. 0x3f)\n"
                "  --seed N        seed of the stress threads' choices (default 1)\n"
-               "  --swap          a budget of half the pages touched, with swap behind it:\n"
+               "  --swap          a budget of 1/8 of the pages touched, with swap behind it:\n"
                "                  faults reclaim and swap in; phases cycle the swap policies\n",
                DebugfsDir().c_str());
 }

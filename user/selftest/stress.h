@@ -25,7 +25,8 @@ struct StressOptions {
   std::vector<int> modes;  // enum shadowmm_mode values or kSwitchModes
   std::string inject;      // race-window mask for the run; empty: leave it
   uint64_t seed = 1;
-  // A resident budget of half the pages the threads touch, with swap
+  // A resident budget of an eighth of the pages the threads may touch
+  // (they zap and unmap as they go, so about half of what they hold), with swap
   // behind it: faults reclaim and swap in, phase by phase under each
   // vmalock swap policy in turn.
   bool swap = false;
