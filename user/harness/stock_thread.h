@@ -26,12 +26,16 @@ namespace shadowmm {
 int StockProt(Prot prot);
 uint64_t RusageFaults(int who);
 
-// The accesses must happen: volatile keeps the compiler from merging or
-// dropping them, and a u64 store is what a shadow TOUCH does.
+// The accesses must happen, and threads may share a page (the swap
+// workload's working set): relaxed atomics are never merged or dropped,
+// race-free for TSan, and compile to the plain u64 store or load a shadow
+// TOUCH does.
 inline void StockStore(uint64_t addr, uint64_t value) {
-  *reinterpret_cast<volatile uint64_t*>(addr) = value;
+  __atomic_store_n(reinterpret_cast<uint64_t*>(addr), value, __ATOMIC_RELAXED);
 }
-inline uint64_t StockLoad(uint64_t addr) { return *reinterpret_cast<volatile uint64_t*>(addr); }
+inline uint64_t StockLoad(uint64_t addr) {
+  return __atomic_load_n(reinterpret_cast<uint64_t*>(addr), __ATOMIC_RELAXED);
+}
 
 // ebizzy's heap: glibc's malloc/free/mallopt (backend_stock.cc says why).
 struct GlibcHeap {
