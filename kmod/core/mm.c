@@ -266,8 +266,12 @@ void smm_mmap_write_unlock(struct smm_mm *mm)
 		/*
 		 * Release (smp_wmb() before the even count): pairs with the
 		 * smp_rmb() of read_seqcount_retry() in smm_fault_spf().
+		 * READ_ONCE() although we wrote it: lockless readers check
+		 * detached, and a plain re-read would make TSan forget our
+		 * WRITE_ONCE() (it keeps one access per thread, the stronger),
+		 * hiding a reader that checks it unordered (vma_seq_relaxed).
 		 */
-		if (vma->detached)
+		if (READ_ONCE(vma->detached))
 			smm_vma_free(vma);
 		else
 			raw_write_seqcount_end(&vma->vm_sequence);

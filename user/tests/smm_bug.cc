@@ -36,8 +36,10 @@ constexpr uint64_t kBase = 0x40000000;
 // Readers race a VMA's write cycle between their first mm_lock_seq check
 // and the trylock (the injected window): the writer splits and merges the
 // VMA by protecting one page back and forth, so a reader whose re-check
-// is relaxed reads bounds written in a cycle it is not ordered after.
-// TSan reports the plain reads of vm_start/vm_end against WRITE_ONCE.
+// is relaxed uses a VMA changed in a cycle it is not ordered after.  TSan
+// reports the plain read of `detached` in lock_vma_under_rcu() against
+// the merge's WRITE_ONCE() (the bounds race too, but the writer re-reads
+// them plainly in the same cycle, and TSan then keeps only that read).
 void vma_seq_relaxed(int ms) {
   constexpr uint64_t kPages = 16;
   Space s(SHADOWMM_MODE_VMALOCK);
