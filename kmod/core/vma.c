@@ -196,6 +196,9 @@ static unsigned long get_unmapped_area(struct smm_mm *mm, unsigned long hint,
 	return 0;
 }
 
+static void merge_range(struct smm_mm *mm, struct smm_vma *vma,
+			unsigned long end);
+
 int smm_map(struct smm_mm *mm, unsigned long addr, unsigned long len,
 	    unsigned long prot, unsigned long flags, unsigned long *out)
 {
@@ -232,7 +235,8 @@ int smm_map(struct smm_mm *mm, unsigned long addr, unsigned long len,
 		if (!start)
 			goto fail;
 	}
-	ret = smm_vt_reserve(mm, 1, 0);
+	/* The insert, and the one erase a merge with the neighbours costs. */
+	ret = smm_vt_reserve(mm, 1, 1);
 	if (ret)
 		goto fail;
 
@@ -243,6 +247,15 @@ int smm_map(struct smm_mm *mm, unsigned long addr, unsigned long len,
 	smm_vma_start_write(vma);
 	prev = smm_vt_lookup(mm, start);
 	vma_link(mm, vma, prev);
+	/*
+	 * As mmap_region() does: a mapping next to one it could continue
+	 * joins it, so a program that maps piece by piece (ebizzy's records,
+	 * malloc's arenas) has the few VMAs, and their anon_vma, the kernel
+	 * would give it, not one per call.  Linked first and merged by the
+	 * one path protect uses: the new VMA has no anon_vma, so it joins
+	 * either side, and both only when theirs agree.
+	 */
+	merge_range(mm, prev ? prev : vma, start + len);
 	if (!(flags & SHADOWMM_MAP_FIXED))
 		mm->free_area_hint = start + len;
 	smm_count(mm, SHADOWMM_EV_OP_MAP);

@@ -62,7 +62,11 @@ class Model {
     }
     return true;
   }
-  void map(uint64_t a, uint64_t len, uint64_t prot) { vmas[a] = {a + len, prot, 0}; }
+  // A new mapping joins neighbours it continues, as mmap_region() does.
+  void map(uint64_t a, uint64_t len, uint64_t prot) {
+    vmas[a] = {a + len, prot, 0};
+    merge_around(a, len);
+  }
   void split_at(uint64_t a) {
     auto it = find(a);
     if (it == vmas.end() || it->first == a) return;
@@ -86,7 +90,12 @@ class Model {
     split_at(a + len);
     for (auto it = vmas.lower_bound(a); it != vmas.end() && it->first < a + len; ++it)
       it->second.prot = prot;
-    // Merge from the VMA before the range up to the one starting at its end.
+    merge_around(a, len);
+    return 0;
+  }
+  // Merges from the VMA before [a, a + len) up to the one starting at its
+  // end: same protection, and anon_vmas that agree (or none).
+  void merge_around(uint64_t a, uint64_t len) {
     auto it = vmas.lower_bound(a);
     if (it != vmas.begin()) --it;
     while (it != vmas.end()) {
@@ -102,7 +111,6 @@ class Model {
       }
       it = next;
     }
-    return 0;
   }
   int zap(uint64_t a, uint64_t len) {
     if (!covered(a, len)) return -ENOMEM;

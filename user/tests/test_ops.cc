@@ -20,7 +20,9 @@ TEST_F(Ops, MapChoosesFreeAddresses) {
   ASSERT_EQ(s.map(0, 4 * kPage, kRW, 0, &b), 0);
   EXPECT_GE(a, SHADOWMM_MMAP_MIN_ADDR);
   EXPECT_TRUE(a + 4 * kPage <= b || b + 4 * kPage <= a);
-  EXPECT_EQ(s.vmas().size(), 2u);
+  // Side by side, the second continues the first: one VMA, as mmap(2).
+  const bool adjacent = a + 4 * kPage == b || b + 4 * kPage == a;
+  EXPECT_EQ(s.vmas().size(), adjacent ? 1u : 2u);
   // A free hint is honoured.
   uint64_t c = 0;
   ASSERT_EQ(s.map(kBase, kPage, kRO, 0, &c), 0);
@@ -196,12 +198,44 @@ TEST_F(Ops, UnmapAcrossVmasAndTables) {
   ASSERT_EQ(s.touch(kBase, 4 * kTableSpan, kPage * 64, true), 0);
   ASSERT_EQ(s.unmap(kBase + kTableSpan / 2, 2 * kTableSpan), 0);
   auto v = s.vmas();
-  ASSERT_EQ(v.size(), 3u);  // half of the first, half of the third, the fourth
+  // The four maps merged into one VMA; the hole leaves its two ends.
+  ASSERT_EQ(v.size(), 2u);
   EXPECT_EQ(v[0].end, kBase + kTableSpan / 2);
   EXPECT_EQ(v[1].start, kBase + kTableSpan * 5 / 2);
+  EXPECT_EQ(v[1].end, kBase + 4 * kTableSpan);
   // The PTE table wholly inside the hole went; the partial ones stay.
   EXPECT_EQ(s.stats().tables_live, 1u + 1 + 1 + 3);
   EXPECT_EQ(s.validate(), "");
+}
+
+// mmap_region()'s merge: a new mapping joins the neighbours it continues
+// (same protection; its missing anon_vma agrees with any), and both only
+// when their anon_vmas agree.  Pages keep their place in the rmap.
+TEST_F(Ops, MapMergesWithNeighbours) {
+  Space s;
+  ASSERT_EQ(s.map(kBase, 2 * kPage, kRW), 0);
+  ASSERT_EQ(s.touch(kBase, 2 * kPage, kPage, true, nullptr, 3), 0);
+  ASSERT_EQ(s.map(kBase + 2 * kPage, 2 * kPage, kRW), 0);
+  ASSERT_EQ(s.vmas().size(), 1u);
+  // A faulted neighbour after, with its own anon_vma, and one in between.
+  ASSERT_EQ(s.map(kBase + 8 * kPage, 2 * kPage, kRW), 0);
+  ASSERT_EQ(s.touch(kBase + 8 * kPage, 2 * kPage, kPage, true, nullptr, 5), 0);
+  ASSERT_EQ(s.map(kBase + 6 * kPage, 2 * kPage, kRW), 0);
+  EXPECT_EQ(s.vmas().size(), 2u) << "joins the one after";
+  // Closing the gap: two anon_vmas, so only one side takes it.
+  ASSERT_EQ(s.map(kBase + 4 * kPage, 2 * kPage, kRW), 0);
+  auto v = s.vmas();
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0].start, kBase);
+  EXPECT_EQ(v[1].end, kBase + 10 * kPage);
+  // Another protection never merges.
+  ASSERT_EQ(s.map(kBase + 10 * kPage, kPage, kRO), 0);
+  EXPECT_EQ(s.vmas().size(), 3u);
+  EXPECT_EQ(s.validate(), "");
+  uint64_t val = 0;
+  ASSERT_EQ(s.fault(kBase + 9 * kPage, false, 0, &val), 0);
+  EXPECT_EQ(val, 5u);
+  EXPECT_EQ(s.counter(SHADOWMM_EV_OP_MAP), 6u);
 }
 
 TEST_F(Ops, ProtectSplitsAndMerges) {
