@@ -16,6 +16,10 @@
  *           for a swap-in: fallback, drop-retry (default) or vma-retry
  *           (enum shadowmm_swap_policy); a space changes its own with
  *           SET_SWAP_POLICY
+ *   anon_policy  how a vmalock fault of new spaces gives a VMA its first
+ *           anon_vma: fallback (6.4) or trylock (6.8+, default) (enum
+ *           shadowmm_anon_policy); a space changes its own with
+ *           SET_ANON_POLICY
  *   inject  race-window injection mask (enum smm_race_window bits)
  *   bugs    known-bugs mask (enum shadowmm_bug bits): puts historical
  *           bugs back so tests can prove their detectors fire
@@ -83,7 +87,7 @@ static int write_to_string(const char __user *buf, size_t count, char *kbuf,
 }
 
 /*
- * mode, geometry and swap_policy: one name, read with a newline and
+ * mode, geometry, swap_policy and anon_policy: one name, read with a newline and
  * written as sysfs takes it (a trailing newline is fine).  private_data
  * is the struct shadowmm_named_default.
  */
@@ -213,6 +217,8 @@ int shadowmm_debugfs_init(void)
 				   &shadowmm_default_geometry, &named_fops);
 	debugfs_create_file_unsafe("swap_policy", 0600, shadowmm_dir,
 				   &shadowmm_default_swap_policy, &named_fops);
+	debugfs_create_file_unsafe("anon_policy", 0600, shadowmm_dir,
+				   &shadowmm_default_anon_policy, &named_fops);
 	/* The data is const and static: nothing to protect from removal. */
 	debugfs_create_file_unsafe("inject", 0600, shadowmm_dir,
 				   (void *)&inject_mask, &mask_fops);

@@ -78,6 +78,12 @@ struct shadowmm_named_default shadowmm_default_swap_policy = {
 	.parse = smm_swap_policy_parse,
 };
 
+struct shadowmm_named_default shadowmm_default_anon_policy = {
+	.value = SHADOWMM_ANON_TRYLOCK,
+	.name = smm_anon_policy_name,
+	.parse = smm_anon_policy_parse,
+};
+
 /* kp->arg is the struct shadowmm_named_default. */
 static int named_param_set(const char *val, const struct kernel_param *kp)
 {
@@ -105,6 +111,10 @@ module_param_cb(swap_policy, &named_param_ops, &shadowmm_default_swap_policy,
 		0644);
 MODULE_PARM_DESC(swap_policy,
 		 "What a vmalock fault of new spaces does at a swap-in: fallback, drop-retry or vma-retry (default drop-retry)");
+module_param_cb(anon_policy, &named_param_ops, &shadowmm_default_anon_policy,
+		0644);
+MODULE_PARM_DESC(anon_policy,
+		 "How a vmalock fault of new spaces gives a VMA its first anon_vma: fallback (6.4) or trylock (6.8+, default)");
 
 void shadowmm_space_params(struct smm_limits *limits, unsigned int *mode,
 			   unsigned int *geometry)
@@ -116,13 +126,15 @@ void shadowmm_space_params(struct smm_limits *limits, unsigned int *mode,
 }
 
 /* Watermarks 0: the core derives them from the budget. */
-void shadowmm_swap_params(struct shadowmm_memory *mem, unsigned int *policy)
+void shadowmm_swap_params(struct shadowmm_memory *mem, unsigned int *policy,
+			  unsigned int *anon_policy)
 {
 	memset(mem, 0, sizeof(*mem));
 	mem->max_pages = READ_ONCE(max_pages);
 	mem->swap_slots = READ_ONCE(swap_slots);
 	mem->swap_latency_us = READ_ONCE(swap_latency_us);
 	*policy = READ_ONCE(shadowmm_default_swap_policy.value);
+	*anon_policy = READ_ONCE(shadowmm_default_anon_policy.value);
 }
 
 bool shadowmm_validate_on_release(void)
@@ -148,12 +160,13 @@ static int __init shadowmm_init(void)
 		smm_core_exit();
 		return ret;
 	}
-	pr_info("loaded: max_pages=%lu max_vmas=%lu default_mode=%s default_geometry=%s swap_slots=%lu swap_latency_us=%lu swap_policy=%s\n",
+	pr_info("loaded: max_pages=%lu max_vmas=%lu default_mode=%s default_geometry=%s swap_slots=%lu swap_latency_us=%lu swap_policy=%s anon_policy=%s\n",
 		max_pages, max_vmas,
 		shadowmm_named_default_name(&shadowmm_default_mode),
 		shadowmm_named_default_name(&shadowmm_default_geometry),
 		swap_slots, swap_latency_us,
-		shadowmm_named_default_name(&shadowmm_default_swap_policy));
+		shadowmm_named_default_name(&shadowmm_default_swap_policy),
+		shadowmm_named_default_name(&shadowmm_default_anon_policy));
 	return 0;
 }
 

@@ -27,6 +27,7 @@ struct shadowmm_named_default {
 extern struct shadowmm_named_default shadowmm_default_mode;
 extern struct shadowmm_named_default shadowmm_default_geometry;
 extern struct shadowmm_named_default shadowmm_default_swap_policy;
+extern struct shadowmm_named_default shadowmm_default_anon_policy;
 int shadowmm_named_default_set(struct shadowmm_named_default *d,
 			       const char *name);
 const char *shadowmm_named_default_name(const struct shadowmm_named_default *d);
@@ -34,7 +35,8 @@ const char *shadowmm_named_default_name(const struct shadowmm_named_default *d);
 void shadowmm_space_params(struct smm_limits *limits, unsigned int *mode,
 			   unsigned int *geometry);
 /* What SET_MEMORY and SET_SWAP_POLICY give a new space once it exists. */
-void shadowmm_swap_params(struct shadowmm_memory *mem, unsigned int *policy);
+void shadowmm_swap_params(struct shadowmm_memory *mem, unsigned int *policy,
+			  unsigned int *anon_policy);
 bool shadowmm_validate_on_release(void);
 
 /* shadowmm_ctl.c: one open() of ctl is one shadow address space */

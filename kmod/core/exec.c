@@ -133,6 +133,10 @@ int smm_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 		if (cmd->value >= SHADOWMM_NR_SWAP_POLICIES || cmd->flags)
 			return -EINVAL;
 		return smm_set_swap_policy(mm, cmd->value);
+	case SHADOWMM_OP_SET_ANON_POLICY:
+		if (cmd->value >= SHADOWMM_NR_ANON_POLICIES || cmd->flags)
+			return -EINVAL;
+		return smm_set_anon_policy(mm, cmd->value);
 	case SHADOWMM_OP_COPY:
 		return smm_exec_copy(mm, cmd);
 	case SHADOWMM_OP_SEARCH:

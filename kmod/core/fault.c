@@ -129,6 +129,36 @@ void smm_fault_wait(struct smm_mm *mm, struct smm_fault *vmf)
 }
 
 /*
+ * Gives @vma its anon_vma for a first fault.  Under mmap_lock, as
+ * anon_vma_prepare(); under the VMA lock, as 6.8's vmf_anon_prepare():
+ * anon_vma_prepare() needs mmap_lock, which ranks above the VMA lock we
+ * hold, so only a trylock may take it; if a writer has it, the fault is
+ * redone under mmap_lock (-EAGAIN).
+ */
+static int anon_prepare(struct smm_mm *mm, struct smm_vma *vma,
+			struct smm_fault *vmf, struct smm_anon_vma **av_new,
+			struct smm_avc **avc_new)
+{
+	bool vma_locked = vmf->flags & SMM_FAULT_VMA_LOCK;
+	int ret;
+
+	if (vma_locked && !down_read_trylock(&mm->mmap_lock)) {
+		smm_count(mm, SHADOWMM_EV_VMA_LOCK_NO_ANON);
+		return -EAGAIN;
+	}
+	ret = smm_anon_vma_prepare_alloc(mm, av_new, avc_new);
+	if (!ret)
+		smm_anon_vma_prepare(vma, av_new, avc_new);
+	if (vma_locked) {
+		up_read(&mm->mmap_lock);
+		/* Ours was used, not a concurrent first fault's. */
+		if (!ret && !*av_new)
+			smm_count(mm, SHADOWMM_EV_VMA_LOCK_ANON_PREPARE);
+	}
+	return ret;
+}
+
+/*
  * The fault proper, with @vma stable: the mmap lock (classic) or the VMA
  * read lock (vmalock, SMM_FAULT_VMA_LOCK) is held.  May allocate tables,
  * a page (reclaiming for it) and the VMA's anon_vma; a page it did not
@@ -152,10 +182,12 @@ int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
 	if (!smm_prot_allows(vma->vm_prot, write))
 		return -EFAULT;
 	/*
-	 * 6.4's lock_vma_under_rcu(): a VMA without an anon_vma takes its
-	 * first fault under mmap_lock, where anon_vma_prepare() may run.
+	 * 6.4 to 6.7: a VMA without an anon_vma takes its first fault under
+	 * mmap_lock, where anon_vma_prepare() may run.  (TRYLOCK decides
+	 * below, once the page is there, in vma_lock_anon_prepare().)
 	 */
-	if ((vmf->flags & SMM_FAULT_VMA_LOCK) && !smm_vma_anon(vma)) {
+	if ((vmf->flags & SMM_FAULT_VMA_LOCK) && !smm_vma_anon(vma) &&
+	    READ_ONCE(mm->anon_policy) == SHADOWMM_ANON_FALLBACK) {
 		smm_count(mm, SHADOWMM_EV_VMA_LOCK_NO_ANON);
 		return -EAGAIN;
 	}
@@ -197,11 +229,10 @@ int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
 			 * nothing, so the VMA may still merge as before.
 			 */
 			if (!smm_vma_anon(vma)) {
-				ret = smm_anon_vma_prepare_alloc(mm, &av_new,
-								 &avc_new);
+				ret = anon_prepare(mm, vma, vmf, &av_new,
+						   &avc_new);
 				if (ret)
 					break;
-				smm_anon_vma_prepare(vma, &av_new, &avc_new);
 			}
 		}
 		spin_lock(&pt->ptl);

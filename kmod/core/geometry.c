@@ -200,4 +200,5 @@ void smm_mm_info(struct smm_mm *mm, struct shadowmm_info *info)
 	info->swap_slots = READ_ONCE(mm->swap_slots);
 	info->swap_latency_us = READ_ONCE(mm->swap_latency_us);
 	info->swap_policy = READ_ONCE(mm->swap_policy);
+	info->anon_policy = READ_ONCE(mm->anon_policy);
 }

@@ -171,6 +171,7 @@ int smm_mm_create(const struct smm_limits *limits, unsigned int mode,
 	spin_lock_init(&mm->swap_lock);
 	mm->swap_free = -1;
 	mm->swap_policy = SHADOWMM_SWAP_DROP_RETRY;
+	mm->anon_policy = SHADOWMM_ANON_TRYLOCK;
 	atomic_long_set(&mm->nr_pages, 0);
 	mm->mode = mode;
 	mm->free_area_hint = SMM_MMAP_MIN_ADDR;

@@ -136,6 +136,34 @@ void smm_anon_vma_prepare_release(struct smm_mm *mm, struct smm_anon_vma *av,
 		smm_avc_free(avc);
 }
 
+static const char *const smm_anon_policy_names[] = {
+	[SHADOWMM_ANON_FALLBACK] = "fallback",
+	[SHADOWMM_ANON_TRYLOCK] = "trylock",
+};
+
+const char *smm_anon_policy_name(unsigned int p)
+{
+	return p < SHADOWMM_NR_ANON_POLICIES ? smm_anon_policy_names[p] : NULL;
+}
+
+int smm_anon_policy_parse(const char *name)
+{
+	unsigned int p;
+
+	for (p = 0; p < SHADOWMM_NR_ANON_POLICIES; p++)
+		if (sysfs_streq(name, smm_anon_policy_names[p]))
+			return p;
+	return -EINVAL;
+}
+
+int smm_set_anon_policy(struct smm_mm *mm, unsigned int policy)
+{
+	if (policy >= SHADOWMM_NR_ANON_POLICIES)
+		return -EINVAL;
+	WRITE_ONCE(mm->anon_policy, policy);
+	return 0;
+}
+
 /* Allocates the anon_vma and chain a first fault may need. */
 int smm_anon_vma_prepare_alloc(struct smm_mm *mm, struct smm_anon_vma **av,
 			       struct smm_avc **avc)

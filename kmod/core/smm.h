@@ -280,6 +280,7 @@ struct smm_mm {
 	long swap_free;			/* free list head, -1: none */
 	unsigned long swap_latency_us;	/* READ_ONCE */
 	unsigned int swap_policy;	/* enum shadowmm_swap_policy */
+	unsigned int anon_policy;	/* enum shadowmm_anon_policy */
 
 	struct smm_events __percpu *events;
 	struct list_head mm_list;	/* smm_mm_list */

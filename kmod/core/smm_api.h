@@ -57,6 +57,11 @@ int smm_set_swap_policy(struct smm_mm *mm, unsigned int policy);
 /* Name of swap policy @p ("fallback", "drop-retry", "vma-retry"), or NULL. */
 const char *smm_swap_policy_name(unsigned int p);
 int smm_swap_policy_parse(const char *name);
+/* SET_ANON_POLICY; -EINVAL for an unknown policy. */
+int smm_set_anon_policy(struct smm_mm *mm, unsigned int policy);
+/* Name of anon policy @p ("fallback", "trylock"), or NULL. */
+const char *smm_anon_policy_name(unsigned int p);
+int smm_anon_policy_parse(const char *name);
 
 /*
  * The kernel's memory pressure (the module's shrinker): resident pages

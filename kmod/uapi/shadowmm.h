@@ -105,6 +105,24 @@ enum shadowmm_swap_policy {
 };
 
 /*
+ * What a vmalock fault does in a VMA that has no anon_vma yet (its first
+ * fault since map, or since a merge or split left it without one)
+ * (SET_ANON_POLICY, <debugfs>/shadowmm/anon_policy for new spaces).
+ * Workloads that map, touch once and unmap (ebizzy -mTRp's records) take
+ * every fault there, so this decides what per-VMA locks buy them.
+ */
+enum shadowmm_anon_policy {
+	/* 6.4 to 6.7: give up the VMA lock and fault under mmap_lock. */
+	SHADOWMM_ANON_FALLBACK = 0,
+	/*
+	 * 6.8+ (vmf_anon_prepare()): make the anon_vma under the VMA lock if
+	 * mmap_read_trylock() succeeds; fall back to mmap_lock if not.
+	 */
+	SHADOWMM_ANON_TRYLOCK = 1,
+	SHADOWMM_NR_ANON_POLICIES
+};
+
+/*
  * Known bugs, on purpose: bits of <debugfs>/shadowmm/bugs (smm_set_bugs()
  * in-process).  Each puts back a historical ordering or locking mistake so
  * that a test can prove its detector still fires.  Module-wide, off by
@@ -187,6 +205,8 @@ enum shadowmm_op {
 	 * they do not nest, -EBUSY if fewer slots than are in use.
 	 */
 	SHADOWMM_OP_SET_MEMORY = 15,
+	/* SET_ANON_POLICY in: value (enum shadowmm_anon_policy). */
+	SHADOWMM_OP_SET_ANON_POLICY = 16,
 	SHADOWMM_NR_OPS
 };
 
@@ -227,6 +247,7 @@ struct shadowmm_cmd {
 #define SHADOWMM_IOC_RECLAIM	SHADOWMM_IOC(SHADOWMM_OP_RECLAIM)
 #define SHADOWMM_IOC_SET_SWAP_POLICY SHADOWMM_IOC(SHADOWMM_OP_SET_SWAP_POLICY)
 #define SHADOWMM_IOC_SET_MEMORY	SHADOWMM_IOC(SHADOWMM_OP_SET_MEMORY)
+#define SHADOWMM_IOC_SET_ANON_POLICY SHADOWMM_IOC(SHADOWMM_OP_SET_ANON_POLICY)
 
 /*
  * Counters, named after the kernel's vm events where one exists.  The list
@@ -302,7 +323,9 @@ struct shadowmm_cmd {
 	X(VMA_LOCK_SWAP_DROP_RETRY, "vma_lock_swap_drop_retry")	\
 	X(VMA_LOCK_SWAP_VMA_RETRY, "vma_lock_swap_vma_retry")		\
 	X(ANON_VMA_ALLOC, "anon_vma_alloc")				\
-	X(ANON_VMA_FREE, "anon_vma_free")
+	X(ANON_VMA_FREE, "anon_vma_free")				\
+	/* anon_vmas a vmalock fault made (mmap_read_trylock(), 6.8+) */ \
+	X(VMA_LOCK_ANON_PREPARE, "vma_lock_anon_prepare")
 
 #define SHADOWMM_COUNTER_ENUM(name, str) SHADOWMM_EV_##name,
 enum shadowmm_counter {
@@ -348,6 +371,7 @@ struct shadowmm_info {
 	__u64 swap_slots;
 	__u64 swap_latency_us;
 	__u64 swap_policy;	/* enum shadowmm_swap_policy */
+	__u64 anon_policy;	/* enum shadowmm_anon_policy */
 };
 
 /*

@@ -24,6 +24,10 @@ static_assert(std::size(kGeometryNames) == SHADOWMM_NR_GEOMS);
 constexpr std::string_view kSwapPolicyNames[] = {"fallback", "drop-retry", "vma-retry"};
 static_assert(std::size(kSwapPolicyNames) == SHADOWMM_NR_SWAP_POLICIES);
 
+// Indexed by enum shadowmm_anon_policy; smm_anon_policy_name() agrees.
+constexpr std::string_view kAnonPolicyNames[] = {"fallback", "trylock"};
+static_assert(std::size(kAnonPolicyNames) == SHADOWMM_NR_ANON_POLICIES);
+
 constexpr std::string_view kCounterNames[] = {
 #define SHADOWMM_HARNESS_COUNTER_NAME(name, str) str,
     SHADOWMM_COUNTERS(SHADOWMM_HARNESS_COUNTER_NAME)
@@ -62,6 +66,16 @@ std::string_view SwapPolicyName(unsigned policy) {
 std::optional<unsigned> ParseSwapPolicy(std::string_view name) {
   for (unsigned i = 0; i < std::size(kSwapPolicyNames); i++)
     if (name == kSwapPolicyNames[i]) return i;
+  return std::nullopt;
+}
+
+std::string_view AnonPolicyName(unsigned policy) {
+  return policy < std::size(kAnonPolicyNames) ? kAnonPolicyNames[policy] : "?";
+}
+
+std::optional<unsigned> ParseAnonPolicy(std::string_view name) {
+  for (unsigned i = 0; i < std::size(kAnonPolicyNames); i++)
+    if (name == kAnonPolicyNames[i]) return i;
   return std::nullopt;
 }
 

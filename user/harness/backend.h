@@ -69,6 +69,10 @@ std::optional<unsigned> ParseGeometry(std::string_view name);
 std::string_view SwapPolicyName(unsigned policy);
 std::optional<unsigned> ParseSwapPolicy(std::string_view name);
 
+// enum shadowmm_anon_policy by name: "fallback", "trylock".
+std::string_view AnonPolicyName(unsigned policy);
+std::optional<unsigned> ParseAnonPolicy(std::string_view name);
+
 // A run that cannot happen on this machine for a reason the user cannot fix
 // by a flag (not root, no memory cgroup, the kernel refuses swap): one line
 // saying why; shadowmm-bench reports it as a skip, not a failure.
@@ -160,6 +164,8 @@ class Backend {
   // policy none: the kernel has its own).
   virtual shadowmm_memory Memory() = 0;
   virtual std::optional<unsigned> SwapPolicy() = 0;
+  // The space's enum shadowmm_anon_policy (GET_INFO); stock: none.
+  virtual std::optional<unsigned> AnonPolicy() { return std::nullopt; }
   // SET_MEMORY.  Stock: max_pages becomes the limit of a memory cgroup this
   // process joins, swap_slots a swap device (zram, else a swap file), both
   // undone when the backend goes; throws Skip where the machine does not
@@ -209,6 +215,9 @@ struct BackendConfig {
   // SET_SWAP_POLICY right after the space is made; none: the default
   // (module: <debugfs>/shadowmm/swap_policy).
   std::optional<unsigned> swap_policy;
+  // SET_ANON_POLICY right after the space is made; none: the default
+  // (module: <debugfs>/shadowmm/anon_policy).  Stock: the kernel's own.
+  std::optional<unsigned> anon_policy;
   // SET_GEOMETRY right after the space is made; none: the space's default
   // (inproc: the host's; module: <debugfs>/shadowmm/geometry).  Stock: host
   // only.

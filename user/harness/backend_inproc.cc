@@ -69,6 +69,10 @@ MmPtr CreateSpace(const BackendConfig& config) {
     shadowmm_cmd cmd = SwapPolicyCmd(*config.swap_policy);
     if ((ret = smm_exec(mm, &cmd))) throw SysError("smm_exec SET_SWAP_POLICY", -ret);
   }
+  if (config.anon_policy) {
+    shadowmm_cmd cmd = AnonPolicyCmd(*config.anon_policy);
+    if ((ret = smm_exec(mm, &cmd))) throw SysError("smm_exec SET_ANON_POLICY", -ret);
+  }
   return owned;
 }
 
@@ -117,6 +121,10 @@ class InprocBackend : public Backend {
 
   std::optional<unsigned> SwapPolicy() override {
     return static_cast<unsigned>(SpaceInfo(mm_.get()).swap_policy);
+  }
+
+  std::optional<unsigned> AnonPolicy() override {
+    return static_cast<unsigned>(SpaceInfo(mm_.get()).anon_policy);
   }
 
   void SetMemory(const shadowmm_memory& memory) override {

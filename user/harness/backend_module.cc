@@ -149,6 +149,10 @@ class ModuleBackend : public Backend {
   std::optional<unsigned> SwapPolicy() override {
     return static_cast<unsigned>(GetInfo(fd_.get()).swap_policy);
   }
+
+  std::optional<unsigned> AnonPolicy() override {
+    return static_cast<unsigned>(GetInfo(fd_.get()).anon_policy);
+  }
   void SetMemory(const shadowmm_memory& memory) override { SetMemory(fd_.get(), memory); }
   void SetSwapPolicy(unsigned policy) override { SetSwapPolicy(fd_.get(), policy); }
 
@@ -185,6 +189,15 @@ class ModuleBackend : public Backend {
     }
   }
 
+  static void SetAnonPolicy(int fd, unsigned policy) {
+    shadowmm_cmd cmd = AnonPolicyCmd(policy);
+    if (int err = Ioctl(fd, cmd)) {
+      if (err == ENOTTY)
+        throw Error("module backend: shadowmm.ko predates SET_ANON_POLICY; reload it");
+      throw SysError("ioctl SET_ANON_POLICY", err);
+    }
+  }
+
   static void SetSwapPolicy(int fd, unsigned policy) {
     shadowmm_cmd cmd = SwapPolicyCmd(policy);
     if (int err = Ioctl(fd, cmd)) {
@@ -207,6 +220,7 @@ class ModuleBackend : public Backend {
     shadowmm_info info = GetInfo(fd);
     if (std::optional<shadowmm_memory> mem = ConfiguredMemory(info, config)) SetMemory(fd, *mem);
     if (config.swap_policy) SetSwapPolicy(fd, *config.swap_policy);
+    if (config.anon_policy) SetAnonPolicy(fd, *config.anon_policy);
     return GetInfo(fd);
   }
 

@@ -96,6 +96,12 @@ DEFINE_string(swap_policy, "",
               "retry under mmap_lock), vma-retry (retry under the VMA lock), a comma list or "
               "all: one run each with vmalock, the first only with the other modes. Default: "
               "the space's (module: <debugfs>/shadowmm/swap_policy).");
+DEFINE_string(anon_policy, "",
+              "Shadow backends: how a vmalock fault gives a VMA its first anon_vma: fallback "
+              "(6.4 to 6.7: redo the fault under mmap_lock) or trylock (6.8+, vmf_anon_prepare(): "
+              "under the VMA lock if mmap_read_trylock() succeeds). ebizzy -mTRp's records each "
+              "take one such fault. Default: the space's (module: <debugfs>/shadowmm/anon_policy, "
+              "trylock).");
 DEFINE_bool(stock_sweep, false,
             "Only remove what stock runs killed by SIGKILL or the OOM killer left behind (their "
             "memory cgroup, swap device or file, listed in /run/shadowmm-bench), then exit.");
@@ -206,6 +212,7 @@ RawFlags FromGflags() {
   if (given("swap_slots")) raw.swap_slots = FLAGS_swap_slots;
   if (given("swap_latency_us")) raw.swap_latency_us = FLAGS_swap_latency_us;
   raw.swap_policy = FLAGS_swap_policy;
+  raw.anon_policy = FLAGS_anon_policy;
   raw.swap_ratio = FLAGS_swap_ratio;
   raw.swap_hot_pct = FLAGS_swap_hot_pct;
   raw.geometry = FLAGS_geometry;
@@ -330,6 +337,7 @@ int Main(int argc, char** argv) {
           bc.swap_slots = o.swap_slots;
           bc.swap_latency_us = o.swap_latency_us;
           bc.swap_policy = policy;
+          bc.anon_policy = o.anon_policy;
           bc.geometry = o.geometry;
 
           RunConfig rc;
@@ -363,6 +371,7 @@ int Main(int argc, char** argv) {
           run.page_size = backend->PageSize();
           run.memory = backend->Memory();
           if (run.memory->swap_slots) run.swap_policy = backend->SwapPolicy();
+          if (mode == Mode::kVmalock) run.anon_policy = backend->AnonPolicy();
           run.memory_note = backend->MemoryNote();
           if (o.processes) backend.reset();
 
@@ -382,6 +391,8 @@ int Main(int argc, char** argv) {
                         static_cast<unsigned long long>(run.memory->swap_latency_us));
           if (run.swap_policy)
             std::printf(" swap_policy=%s", std::string(SwapPolicyName(*run.swap_policy)).c_str());
+          if (run.anon_policy)
+            std::printf(" anon_policy=%s", std::string(AnonPolicyName(*run.anon_policy)).c_str());
           if (!run.memory_note.empty()) std::printf(" (%s)", run.memory_note.c_str());
           std::printf("\n");
           std::fflush(stdout);

@@ -134,6 +134,13 @@ std::string ParseOptions(const RawFlags& raw, Options* out) {
       }
     }
   }
+  if (!raw.anon_policy.empty()) {
+    if (raw.backend == "stock")
+      return "--anon_policy: the stock backend's faults are the running kernel's own";
+    o.anon_policy = ParseAnonPolicy(raw.anon_policy);
+    if (!o.anon_policy)
+      return "--anon_policy: unknown policy '" + raw.anon_policy + "' (fallback|trylock)";
+  }
   if (!raw.geometry.empty()) {
     o.geometry = ParseGeometry(raw.geometry);
     if (!o.geometry) return "--geometry: unknown geometry '" + raw.geometry + "' (host|4k|64k)";

@@ -44,6 +44,7 @@ struct RawFlags {
   std::optional<int64_t> swap_slots;
   std::optional<int64_t> swap_latency_us;
   std::string swap_policy;  // "": not given; a name, a comma list or "all"
+  std::string anon_policy;  // "": not given
   double swap_ratio = 2;
   int64_t swap_hot_pct = 0;
   std::string geometry;  // "": not given
@@ -80,7 +81,8 @@ struct Options {
   // enum shadowmm_swap_policy values, one run each for vmalock (the other
   // modes run the first only: the policy is vmalock's); empty: the space's.
   std::vector<unsigned> swap_policies;
-  std::optional<unsigned> geometry;  // enum shadowmm_geometry; none: default
+  std::optional<unsigned> anon_policy;  // enum shadowmm_anon_policy; none: the space's
+  std::optional<unsigned> geometry;     // enum shadowmm_geometry; none: default
   WorkloadOptions workload;
 };
 

@@ -383,6 +383,8 @@ std::string ToJson(const std::vector<RunRecord>& runs) {
     }
     j << ", \"swap_policy\": "
       << (run.swap_policy ? JsonString(SwapPolicyName(*run.swap_policy)) : "null");
+    j << ", \"anon_policy\": "
+      << (run.anon_policy ? JsonString(AnonPolicyName(*run.anon_policy)) : "null");
     SwapSummary sw = SummarizeSwap(r.delta);
     j << ",\n     \"swap\": {\"majfaults\": " << sw.majfaults
       << ", \"majfaults_per_s\": " << JsonNumber(PerSecond(sw.majfaults, RunSeconds(r)))

@@ -40,6 +40,8 @@ struct RunRecord {
   // stock backend set up for them.
   std::optional<shadowmm_memory> memory;
   std::optional<unsigned> swap_policy;
+  // vmalock runs: how a VMA's first fault got its anon_vma.
+  std::optional<unsigned> anon_policy;
   std::string memory_note;
   RunResult result;
 };

@@ -27,6 +27,7 @@ shadowmm_memory MemoryOf(const shadowmm_info& info);
 std::optional<shadowmm_memory> ConfiguredMemory(const shadowmm_info& info,
                                                 const BackendConfig& config);
 shadowmm_cmd SwapPolicyCmd(unsigned policy);
+shadowmm_cmd AnonPolicyCmd(unsigned policy);
 shadowmm_cmd ReclaimCmd(uint64_t addr, uint64_t len, uint64_t pages);
 
 class ShadowThread : public BackendThread {

@@ -241,6 +241,12 @@ int Space::SetSwapPolicy(uint64_t policy) const {
   return Ioctl(c);
 }
 
+int Space::SetAnonPolicy(uint64_t policy) const {
+  shadowmm_cmd c = Cmd(SHADOWMM_OP_SET_ANON_POLICY);
+  c.value = policy;
+  return Ioctl(c);
+}
+
 shadowmm_info Space::Info() const {
   shadowmm_info info{};
   shadowmm_cmd c = Cmd(SHADOWMM_OP_GET_INFO);

@@ -97,6 +97,7 @@ class Space {
   int SetGeometry(uint64_t geometry) const;
   int SetMemory(const shadowmm_memory& mem) const;
   int SetSwapPolicy(uint64_t policy) const;
+  int SetAnonPolicy(uint64_t policy) const;
   shadowmm_stats Stats() const;  // ASSERTs GET_STATS works
   shadowmm_info Info() const;    // ASSERTs GET_INFO works
 

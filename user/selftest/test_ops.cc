@@ -540,18 +540,51 @@ void ModeCounters() {
         EXPECT_EQ(c(SHADOWMM_EV_SPF_ATTEMPT), 0u);
         break;
       case SHADOWMM_MODE_VMALOCK:
-        // The VMA's first fault takes mmap_lock for its anon_vma (6.4).
-        EXPECT_EQ(c(SHADOWMM_EV_VMA_LOCK_SUCCESS), 1u);
-        EXPECT_EQ(c(SHADOWMM_EV_VMA_LOCK_NO_ANON), 1u);
+        // The VMA's first fault makes its anon_vma under the VMA lock,
+        // trylocking mmap_lock (anon_policy trylock, the default: 6.8+).
+        EXPECT_EQ(c(SHADOWMM_EV_VMA_LOCK_SUCCESS), 2u);
+        EXPECT_EQ(c(SHADOWMM_EV_VMA_LOCK_ANON_PREPARE), 1u);
+        EXPECT_EQ(c(SHADOWMM_EV_VMA_LOCK_NO_ANON), 0u);
         EXPECT_EQ(c(SHADOWMM_EV_VMA_LOCK_ABORT), 2u);
-        EXPECT_EQ(c(SHADOWMM_EV_FALLBACK), 3u);
-        EXPECT_EQ(c(SHADOWMM_EV_FAULT_CLASSIC), 1u);
+        EXPECT_EQ(c(SHADOWMM_EV_FALLBACK), 2u);
+        EXPECT_EQ(c(SHADOWMM_EV_FAULT_CLASSIC), 0u);
         break;
     }
     uint64_t v = 0;
     ASSERT_OK(s.Load(kBase + P, &v));
     EXPECT_EQ(v, 2u);
   }
+}
+
+// anon_policy per space: fallback (6.4) redoes a VMA's first fault under
+// mmap_lock, trylock (6.8+) makes the anon_vma under the VMA lock; new
+// spaces take the debugfs default (also the module parameter).
+void AnonPolicy() {
+  EXPECT_EQ(ReadLine(DebugfsFile("anon_policy")), "trylock");
+  EXPECT_EQ(ReadLine(ParamFile("anon_policy")), "trylock");
+  EXPECT_ERR(WriteFile(DebugfsFile("anon_policy"), "sometimes"), EINVAL);
+  for (uint64_t policy : {SHADOWMM_ANON_FALLBACK, SHADOWMM_ANON_TRYLOCK}) {
+    SettingGuard guard(DebugfsFile("anon_policy"),
+                       policy == SHADOWMM_ANON_FALLBACK ? "fallback" : "trylock");
+    Space s;
+    EXPECT_EQ(s.Info().anon_policy, policy);
+    ASSERT_OK(s.SetMode(SHADOWMM_MODE_VMALOCK));
+    ASSERT_OK(s.MapFixed(kBase, 4 * P));
+    ASSERT_OK(s.Store(kBase, 1));
+    ASSERT_OK(s.Store(kBase + P, 2));
+    const shadowmm_stats st = s.Stats();
+    const bool fallback = policy == SHADOWMM_ANON_FALLBACK;
+    EXPECT_EQ(Counter(st, SHADOWMM_EV_VMA_LOCK_NO_ANON), fallback ? 1u : 0u);
+    EXPECT_EQ(Counter(st, SHADOWMM_EV_VMA_LOCK_ANON_PREPARE), fallback ? 0u : 1u);
+    EXPECT_EQ(Counter(st, SHADOWMM_EV_VMA_LOCK_SUCCESS), fallback ? 1u : 2u);
+    // A space changes its own, whatever the default.
+    ASSERT_OK(s.SetAnonPolicy(fallback ? SHADOWMM_ANON_TRYLOCK : SHADOWMM_ANON_FALLBACK));
+    EXPECT_EQ(s.Info().anon_policy, fallback ? SHADOWMM_ANON_TRYLOCK : SHADOWMM_ANON_FALLBACK);
+  }
+  Space s;
+  EXPECT_ERR(s.SetAnonPolicy(SHADOWMM_NR_ANON_POLICIES), EINVAL);
+  EXPECT_ERR(s.SetAnonPolicy(~0ULL), EINVAL);
+  EXPECT_EQ(s.Info().anon_policy, uint64_t{SHADOWMM_ANON_TRYLOCK});
 }
 
 void ModeInvalid() {
@@ -589,6 +622,7 @@ void AddOpTests(Tap& tap) {
   tap.Add("budget: max_vmas stops maps, hole punches and splits (ENOMEM)", BudgetVmas);
   tap.Add("modes: each fault path's success and abort counters", ModeCounters);
   tap.Add("modes: SET_MODE out of range is EINVAL", ModeInvalid);
+  tap.Add("anon_policy: fallback and trylock per space, the default, EINVAL", AnonPolicy);
 }
 
 }  // namespace shadowmm::selftest

@@ -54,18 +54,63 @@ TEST_F(FaultPaths, SpeculativeSingleThread) {
 }
 
 TEST_F(FaultPaths, VmaLockSingleThread) {
+  for (unsigned policy : {SHADOWMM_ANON_FALLBACK, SHADOWMM_ANON_TRYLOCK}) {
+    SCOPED_TRACE(smm_anon_policy_name(policy));
+    Space s(SHADOWMM_MODE_VMALOCK);
+    ASSERT_EQ(smm_set_anon_policy(s.get(), policy), 0);
+    ASSERT_EQ(s.map(kBase, 2 * kTableSpan, kRW), 0);
+    ASSERT_EQ(s.touch(kBase, 2 * kTableSpan, kPage, true), 0);
+    auto st = s.stats();
+    // The first fault gives the VMA its anon_vma: under mmap_lock (6.4),
+    // or under the VMA lock with mmap_lock trylocked (6.8+).
+    const bool fallback = policy == SHADOWMM_ANON_FALLBACK;
+    EXPECT_EQ(st.counter[SHADOWMM_EV_VMA_LOCK_SUCCESS], fallback ? 1023u : 1024u);
+    EXPECT_EQ(st.counter[SHADOWMM_EV_VMA_LOCK_NO_ANON], fallback ? 1u : 0u);
+    EXPECT_EQ(st.counter[SHADOWMM_EV_VMA_LOCK_ANON_PREPARE], fallback ? 0u : 1u);
+    EXPECT_EQ(st.counter[SHADOWMM_EV_VMA_LOCK_ABORT], 0u);
+    EXPECT_EQ(st.counter[SHADOWMM_EV_VMA_LOCK_MISS], 0u);
+    EXPECT_EQ(st.counter[SHADOWMM_EV_FAULT_CLASSIC], fallback ? 1u : 0u);
+    EXPECT_EQ(s.fault(kBase + 2 * kTableSpan, false), -EFAULT);  // no VMA: abort
+    EXPECT_EQ(s.counter(SHADOWMM_EV_VMA_LOCK_ABORT), 1u);
+    EXPECT_EQ(s.validate(), "");
+  }
+}
+
+// 6.8's vmf_anon_prepare(): mmap_lock ranks above the VMA lock, so a
+// fault that holds the VMA lock may only trylock it.  First faults of
+// fresh VMAs while a writer keeps taking mmap_lock elsewhere: some make
+// their anon_vma under the VMA lock, the others are redone under
+// mmap_lock, and every one stores what it should.
+TEST_F(FaultPaths, VmaLockAnonTrylockFallsBackWhenMmapLockIsTaken) {
   Space s(SHADOWMM_MODE_VMALOCK);
-  ASSERT_EQ(s.map(kBase, 2 * kTableSpan, kRW), 0);
-  ASSERT_EQ(s.touch(kBase, 2 * kTableSpan, kPage, true), 0);
-  auto st = s.stats();
-  // The first fault gives the VMA its anon_vma under mmap_lock (6.4).
-  EXPECT_EQ(st.counter[SHADOWMM_EV_VMA_LOCK_SUCCESS], 1023u);
-  EXPECT_EQ(st.counter[SHADOWMM_EV_VMA_LOCK_NO_ANON], 1u);
-  EXPECT_EQ(st.counter[SHADOWMM_EV_VMA_LOCK_ABORT], 0u);
-  EXPECT_EQ(st.counter[SHADOWMM_EV_VMA_LOCK_MISS], 0u);
-  EXPECT_EQ(st.counter[SHADOWMM_EV_FAULT_CLASSIC], 1u);
-  EXPECT_EQ(s.fault(kBase + 2 * kTableSpan, false), -EFAULT);  // no VMA: abort
-  EXPECT_EQ(s.counter(SHADOWMM_EV_VMA_LOCK_ABORT), 1u);
+  ASSERT_EQ(s.map(kBase + kTableSpan, 2 * kPage, kRW), 0);
+  smm_set_race_injection(1UL << SMM_RW_WRITER_SECTION);
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    while (!stop) {
+      s.protect(kBase + kTableSpan, kPage, kRO);
+      s.protect(kBase + kTableSpan, kPage, kRW);
+    }
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  uint64_t i = 0;
+  while (
+      std::chrono::steady_clock::now() < deadline &&
+      (!s.counter(SHADOWMM_EV_VMA_LOCK_ANON_PREPARE) || !s.counter(SHADOWMM_EV_VMA_LOCK_NO_ANON))) {
+    // A gap below keeps the VMA apart from the table's other mapping.
+    ASSERT_EQ(s.map(kBase + kPage, kPage, kRW), 0);
+    ASSERT_EQ(s.fault(kBase + kPage, true, ++i), 0);
+    uint64_t v = 0;
+    ASSERT_EQ(s.fault(kBase + kPage, false, 0, &v), 0);
+    ASSERT_EQ(v, i);
+    ASSERT_EQ(s.unmap(kBase + kPage, kPage), 0);
+  }
+  stop = true;
+  writer.join();
+  smm_set_race_injection(0);
+  EXPECT_GT(s.counter(SHADOWMM_EV_VMA_LOCK_ANON_PREPARE), 0u) << i << " first faults";
+  EXPECT_GT(s.counter(SHADOWMM_EV_VMA_LOCK_NO_ANON), 0u) << i << " first faults";
+  EXPECT_EQ(s.validate(), "");
 }
 
 TEST_F(FaultPaths, VmaLockRetriesUnderMmapLockWhenOutOfMemory) {
@@ -203,8 +248,8 @@ TEST_F(FaultPaths, NeverInstallsAfterUnmap) {
       ASSERT_EQ(s.unmap(kBase, kPage), 0);
       sync.arrive_and_wait();
       __u64 v;
-      ASSERT_EQ(smm_mm_peek(s.get(), kBase, &v), 0) << "page left in an unmapped range, round "
-                                                   << i << " " << mode_name(mode);
+      ASSERT_EQ(smm_mm_peek(s.get(), kBase, &v), 0)
+          << "page left in an unmapped range, round " << i << " " << mode_name(mode);
       ASSERT_EQ(s.stats().pages_live, 1u);
     }
     faulter.join();

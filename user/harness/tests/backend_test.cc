@@ -288,6 +288,12 @@ TEST(Backend, NamesAgreeWithTheCore) {
     EXPECT_EQ(smm_swap_policy_parse(smm_swap_policy_name(p)), static_cast<int>(p));
   }
   EXPECT_FALSE(ParseSwapPolicy("retry").has_value());
+  for (unsigned p = 0; p < SHADOWMM_NR_ANON_POLICIES; p++) {
+    EXPECT_EQ(AnonPolicyName(p), smm_anon_policy_name(p));
+    EXPECT_EQ(ParseAnonPolicy(AnonPolicyName(p)), p);
+    EXPECT_EQ(smm_anon_policy_parse(smm_anon_policy_name(p)), static_cast<int>(p));
+  }
+  EXPECT_FALSE(ParseAnonPolicy("never").has_value());
   for (unsigned i = 0; i < SHADOWMM_NR_COUNTERS; i++)
     EXPECT_EQ(CounterName(i), smm_counter_name(i));
   EXPECT_EQ(ParseMode("vmalock"), Mode::kVmalock);

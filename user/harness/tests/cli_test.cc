@@ -214,6 +214,26 @@ TEST(Cli, SwapRunPerPolicy) {
     EXPECT_NE(r.out.find(key), std::string::npos) << key;
 }
 
+// ebizzy -mTRp's records are fresh VMAs, each faulted once: with
+// --anon_policy=fallback every vmalock fault goes to mmap_lock (6.4),
+// with trylock (6.8+) one thread alone never has to.
+TEST(Cli, AnonPolicyDecidesEbizzysFirstFaults) {
+  for (const char* policy : {"fallback", "trylock"}) {
+    SCOPED_TRACE(policy);
+    Result r = Bench(std::string("--backend=inproc --mode=vmalock --threads=1 --iterations=50 "
+                                 "--no-affinity --json=- --anon_policy=") +
+                     policy);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find(std::string(" anon_policy=") + policy + "\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(std::string("\"anon_policy\": \"") + policy + "\""), std::string::npos);
+    const bool fallback = std::string(policy) == "fallback";
+    EXPECT_NE(r.out.find(fallback ? "\"vma_lock_no_anon\": 50" : "\"vma_lock_anon_prepare\": 50"),
+              std::string::npos)
+        << r.out;
+  }
+  ExpectOneLineRefusal("--backend=inproc --anon_policy=maybe", "--anon_policy");
+}
+
 TEST(Cli, SwapRefusals) {
   ExpectOneLineRefusal("--workload=swap --swap_policy=turbo", "turbo");
   ExpectOneLineRefusal("--workload=swap --swap_ratio=0.5", "--swap_ratio");

@@ -261,6 +261,22 @@ TEST(Options, SwapPolicies) {
             (std::vector<Run>{{Mode::kVmalock, std::nullopt}, {Mode::kSpf, std::nullopt}}));
 }
 
+TEST(Options, AnonPolicy) {
+  RawFlags r;
+  r.anon_policy = "fallback";
+  Options o;
+  ASSERT_EQ(ParseOptions(r, &o), "");
+  EXPECT_EQ(o.anon_policy, std::optional<unsigned>(SHADOWMM_ANON_FALLBACK));
+  r.anon_policy = "trylock";
+  ASSERT_EQ(ParseOptions(r, &o), "");
+  EXPECT_EQ(o.anon_policy, std::optional<unsigned>(SHADOWMM_ANON_TRYLOCK));
+  r.anon_policy = "sometimes";
+  EXPECT_NE(Refusal(r).find("--anon_policy: unknown policy 'sometimes'"), std::string::npos);
+  r.anon_policy = "fallback";
+  r.backend = "stock";
+  EXPECT_NE(Refusal(r).find("--anon_policy"), std::string::npos);
+}
+
 TEST(Options, SwapRefusals) {
   auto with = [](auto change) {
     RawFlags r;
