@@ -185,15 +185,15 @@ long smm_reclaim(struct smm_mm *mm, unsigned long nr, unsigned long start,
  * mmap or a VMA read lock held, never a spinlock; the rmap takes anon_vma
  * locks, which writers never hold while waiting for a VMA lock.
  */
-bool smm_reclaim_direct(struct smm_mm *mm)
+void smm_reclaim_direct(struct smm_mm *mm)
 {
 	unsigned long scanned = 0;
 
 	if (!READ_ONCE(mm->swap_slots))
-		return false;
+		return;
 	smm_count(mm, SHADOWMM_EV_RECLAIM_DIRECT);
-	return smm_reclaim(mm, SMM_SWAP_CLUSTER, 0, SMM_TASK_SIZE,
-			   &scanned) > 0;
+	/* The caller retries its charge whatever this freed. */
+	smm_reclaim(mm, SMM_SWAP_CLUSTER, 0, SMM_TASK_SIZE, &scanned);
 }
 
 /* RECLAIM: @cmd validated by the dispatcher. */

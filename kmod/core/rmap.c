@@ -276,9 +276,8 @@ void smm_unlink_anon_vmas(struct smm_vma *vma)
 bool smm_anon_mergeable(const struct smm_vma *a, const struct smm_vma *b,
 			const struct smm_anon_vma *run_anon)
 {
-	unsigned int shift = a->vm_mm->geom.page_shift;
-
-	if (b->vm_pgoff != a->vm_pgoff + ((b->vm_start - a->vm_start) >> shift))
+	/* @b must continue @a's page offsets, where its pages sit. */
+	if (b->vm_pgoff != smm_vma_index(a, b->vm_start))
 		return false;
 	return !b->anon_vma || !run_anon || b->anon_vma == run_anon;
 }
@@ -505,8 +504,7 @@ int smm_rmap_validate_page(struct smm_mm *mm, struct smm_vma *vma,
 			   unsigned long addr, struct smm_page *page,
 			   char *why, unsigned long len)
 {
-	unsigned long index = vma->vm_pgoff +
-		((addr - vma->vm_start) >> mm->geom.page_shift);
+	unsigned long index = smm_vma_index(vma, addr);
 	struct rmap_count c = { .vma = vma, .addr = addr };
 
 	if (!vma->anon_vma || page->anon_vma != vma->anon_vma ||

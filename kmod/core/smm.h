@@ -547,7 +547,7 @@ int smm_swap_validate(struct smm_mm *mm, unsigned long *cached, char *why,
 /* reclaim.c */
 long smm_reclaim(struct smm_mm *mm, unsigned long nr, unsigned long start,
 		 unsigned long end, unsigned long *scanned);
-bool smm_reclaim_direct(struct smm_mm *mm);
+void smm_reclaim_direct(struct smm_mm *mm);
 int smm_exec_reclaim(struct smm_mm *mm, struct shadowmm_cmd *cmd);
 void smm_wake_reclaimer(struct smm_mm *mm);
 void smm_balance_space(struct smm_mm *mm, enum shadowmm_counter ev);

@@ -3,6 +3,7 @@
 // the core and on a reference model (model.h), compared after every step,
 // under every fault mode; and the same with the Nth allocation failing,
 // for every N, which must change nothing and leak nothing.
+#include <functional>
 #include <random>
 
 #include "model_compare.h"
@@ -44,6 +45,26 @@ TEST_P(ModelTest, RandomSequencesMatchModel) {
   }
 }
 
+// Runs @one_run(nth) for nth = 1, 2, ..., each arming fail-Nth where it
+// wants its nth allocation to fail, until a run has no failure left to
+// inject; after each run nothing may stay allocated.  Returns the last nth.
+long fail_nth_each(const std::function<void(long)>& one_run) {
+  rcu_barrier();  // a previous space's RCU frees
+  const long baseline = smm_shim_allocs_live(-1);
+  long nth;
+  for (nth = 1; nth < 100000; nth++) {
+    one_run(nth);
+    const bool reached = smm_shim_fail_nth_pending() == 0;
+    smm_shim_fail_nth(0);
+    rcu_barrier();
+    if (testing::Test::HasFatalFailure()) break;
+    const long live = smm_shim_allocs_live(-1);
+    EXPECT_EQ(live, baseline) << "leak with fail-nth " << nth;
+    if (live != baseline || !reached) break;
+  }
+  return nth;
+}
+
 // Fails the 1st, 2nd, ... allocation of a fixed sequence until a run has no
 // failure left to inject; each run must match the model and leak nothing.
 TEST_P(ModelTest, FailNthAllocationLosesNothing) {
@@ -51,29 +72,19 @@ TEST_P(ModelTest, FailNthAllocationLosesNothing) {
   const uint64_t page = Space(mode(), {}, geometry()).page_size();
   std::mt19937_64 rng(42 + mode());
   for (int i = 0; i < 120; i++) steps.push_back(random_step(rng, page));
-  rcu_barrier();  // the PGD of the space asked for its page size
-  long baseline = smm_shim_allocs_live(-1);
-  long nth;
-  for (nth = 1; nth < 100000; nth++) {
-    smm_shim_fail_nth(nth);
-    {
-      Space s(mode(), {}, geometry());
-      if (s.create_result() == 0) {
-        Model m(page);
-        for (size_t i = 0; i < steps.size(); i++) {
-          std::string diff = step_and_compare(s, m, steps[i], true);
-          ASSERT_EQ(diff, "") << "fail-nth " << nth << " step " << i;
-        }
-      } else {
-        ASSERT_EQ(s.create_result(), -ENOMEM);
-      }
+  const long nth = fail_nth_each([&](long n) {
+    smm_shim_fail_nth(n);
+    Space s(mode(), {}, geometry());
+    if (s.create_result() != 0) {
+      ASSERT_EQ(s.create_result(), -ENOMEM);
+      return;
     }
-    bool reached = smm_shim_fail_nth_pending() == 0;
-    smm_shim_fail_nth(0);
-    rcu_barrier();
-    ASSERT_EQ(smm_shim_allocs_live(-1), baseline) << "leak with fail-nth " << nth;
-    if (!reached) break;
-  }
+    Model m(page);
+    for (size_t i = 0; i < steps.size(); i++) {
+      std::string diff = step_and_compare(s, m, steps[i], true);
+      ASSERT_EQ(diff, "") << "fail-nth " << n << " step " << i;
+    }
+  });
   EXPECT_GT(nth, 50) << "the sequence should allocate more than that";
 }
 
@@ -129,31 +140,21 @@ TEST_P(ModelTest, FailNthWithSwapLosesNothing) {
   const uint64_t page = Space(mode(), {}, geometry()).page_size();
   std::mt19937_64 rng(4242 + mode());
   for (int i = 0; i < 120; i++) steps.push_back(random_step(rng, page));
-  rcu_barrier();
-  long baseline = smm_shim_allocs_live(-1);
-  long nth;
-  for (nth = 1; nth < 100000; nth++) {
-    {
-      Space s(mode(), {}, geometry());
-      add_swap(s, 24);
-      smm_shim_fail_nth(nth);
-      Model m(page);
-      std::mt19937_64 rrng(nth);
-      for (size_t i = 0; i < steps.size(); i++) {
-        std::string diff = step_and_compare(s, m, steps[i], true);
-        ASSERT_EQ(diff, "") << "fail-nth " << nth << " step " << i;
-        if (i % 5 == 4) {
-          ASSERT_EQ(reclaim_some(s, rrng, page, true), "") << "fail-nth " << nth;
-          ASSERT_EQ(compare(s, m), "") << "fail-nth " << nth << " after reclaim " << i;
-        }
+  const long nth = fail_nth_each([&](long n) {
+    Space s(mode(), {}, geometry());
+    add_swap(s, 24);
+    smm_shim_fail_nth(n);
+    Model m(page);
+    std::mt19937_64 rrng(n);
+    for (size_t i = 0; i < steps.size(); i++) {
+      std::string diff = step_and_compare(s, m, steps[i], true);
+      ASSERT_EQ(diff, "") << "fail-nth " << n << " step " << i;
+      if (i % 5 == 4) {
+        ASSERT_EQ(reclaim_some(s, rrng, page, true), "") << "fail-nth " << n;
+        ASSERT_EQ(compare(s, m), "") << "fail-nth " << n << " after reclaim " << i;
       }
     }
-    bool reached = smm_shim_fail_nth_pending() == 0;
-    smm_shim_fail_nth(0);
-    rcu_barrier();
-    ASSERT_EQ(smm_shim_allocs_live(-1), baseline) << "leak with fail-nth " << nth;
-    if (!reached) break;
-  }
+  });
   EXPECT_GT(nth, 50) << "the sequence should allocate more than that";
 }
 
