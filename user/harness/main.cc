@@ -106,6 +106,11 @@ DEFINE_bool(stock_sweep, false,
             "Only remove what stock runs killed by SIGKILL or the OOM killer left behind (their "
             "memory cgroup, swap device or file, listed in /run/shadowmm-bench), then exit.");
 DEFINE_double(swap_ratio, 2, "swap: working set as a multiple of the resident budget (1..64).");
+DEFINE_bool(swap_mapper, false,
+            "swap: worker 0 does not access the working set: it maps a page elsewhere, touches "
+            "it and unmaps it, over and over (an mmap_lock writer, as in any process that "
+            "allocates), so faults that retry under mmap_lock meet one; it needs --threads of 2 "
+            "or more, and its maps are counted apart (mapper_cycles).");
 DEFINE_int64(swap_hot_pct, 0,
              "swap: 0 picks pages uniformly; 50..99 sends that percentage of accesses to the "
              "complementary percentage of pages (90: 90% of accesses to 10% of the pages).");
@@ -215,6 +220,7 @@ RawFlags FromGflags() {
   raw.anon_policy = FLAGS_anon_policy;
   raw.swap_ratio = FLAGS_swap_ratio;
   raw.swap_hot_pct = FLAGS_swap_hot_pct;
+  raw.swap_mapper = FLAGS_swap_mapper;
   raw.geometry = FLAGS_geometry;
   raw.ebizzy = FLAGS_ebizzy;
   raw.ebizzy_rng = FLAGS_ebizzy_rng;

@@ -185,6 +185,8 @@ std::string ParseOptions(const RawFlags& raw, Options* out) {
     return "--swap_hot_pct must be 0 (uniform) or 50..99";
   o.workload.swap_ratio = raw.swap_ratio;
   o.workload.swap_hot_pct = static_cast<unsigned>(raw.swap_hot_pct);
+  if (raw.swap_mapper && raw.workload != "swap") return "--swap_mapper is the swap workload's";
+  o.workload.swap_mapper = raw.swap_mapper;
 
   std::unique_ptr<Workload> workload;
   try {

@@ -47,6 +47,7 @@ struct RawFlags {
   std::string anon_policy;  // "": not given
   double swap_ratio = 2;
   int64_t swap_hot_pct = 0;
+  bool swap_mapper = false;
   std::string geometry;  // "": not given
   std::string ebizzy = "-mTRp";
   std::string ebizzy_rng = "0.3";

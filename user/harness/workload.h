@@ -131,6 +131,7 @@ struct WorkloadOptions {
   uint64_t spf_test_pages = 16;
   double swap_ratio = 2;      // swap: working set / resident budget
   unsigned swap_hot_pct = 0;  // swap: 0 uniform, else % of accesses to (100 - it)% of pages
+  bool swap_mapper = false;   // swap: worker 0 maps, touches and unmaps elsewhere instead
 };
 
 // Throws Error for an unknown workload or bad workload options.

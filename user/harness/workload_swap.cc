@@ -15,7 +15,16 @@
 //
 // The budget is the space's (Backend::Memory(): SET_MEMORY on the shadow
 // backends, the memory cgroup's limit on stock); none is an error.
+//
+// --swap_mapper turns worker 0 into an mmap_lock writer: it maps a page
+// outside the working set, touches it and unmaps it, again and again.
+// Without one nothing ever write-locks mmap_lock, and a fault that waits
+// for a swap-in and then retries under mmap_lock (fallback, drop-retry)
+// costs what one under the VMA lock does; with one, it queues behind the
+// writer, which is what 6.6's drop-retry saved the fallback path from
+// (fallback takes mmap_lock twice per major fault, drop-retry once).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 
@@ -47,15 +56,16 @@ class Random {
 
 class Swap : public Workload {
  public:
-  Swap(double ratio, unsigned hot_pct) : ratio_(ratio), hot_pct_(hot_pct) {}
+  Swap(double ratio, unsigned hot_pct, bool mapper)
+      : ratio_(ratio), hot_pct_(hot_pct), mapper_(mapper) {}
 
   std::string_view Name() const override { return "swap"; }
   std::string_view RecordUnit() const override { return "accesses"; }
   std::map<std::string, std::string> Config() const override {
     char ratio[32];
     std::snprintf(ratio, sizeof(ratio), "%g", ratio_);
-    std::map<std::string, std::string> config = {{"ratio", ratio},
-                                                 {"hot_pct", std::to_string(hot_pct_)}};
+    std::map<std::string, std::string> config = {
+        {"ratio", ratio}, {"hot_pct", std::to_string(hot_pct_)}, {"mapper", mapper_ ? "1" : "0"}};
     // The sizes once Setup() knows the budget (not in the parent of
     // worker processes, which never sets up).
     if (budget_) {
@@ -63,10 +73,15 @@ class Swap : public Workload {
       config["working_set_pages"] = std::to_string(pages_);
       config["hot_pages"] = std::to_string(hot_pages_);
     }
+    if (mapper_) config["mapper_cycles"] = std::to_string(mapper_cycles_.load());
     return config;
   }
 
   void Setup(Backend& backend, BackendThread& main, unsigned threads) override {
+    if (mapper_ && threads < 2)
+      throw Error(
+          "swap workload: --swap_mapper takes worker 0 away from the working set: "
+          "give --threads of 2 or more");
     page_ = backend.PageSize();
     budget_ = backend.Memory().max_pages;
     if (budget_ == 0)
@@ -83,6 +98,17 @@ class Swap : public Workload {
 
   void Run(Backend&, WorkerContext& ctx) override {
     BackendThread& t = ctx.thread;
+    if (mapper_ && ctx.index == 0) {
+      // Its cycles are not accesses: no records, its own counter (and
+      // with --iterations, as many cycles as the others make accesses).
+      while (ctx.Next()) {
+        uint64_t addr = t.Map(page_, Prot::kReadWrite);
+        t.Fault(addr, Access::kWrite, 1);
+        t.Unmap(addr, page_);
+        mapper_cycles_.fetch_add(1, std::memory_order_relaxed);
+      }
+      return;
+    }
     Random rng(ctx.index + 1);
     for (uint64_t n = 0; ctx.Next(); n++) {
       uint64_t i = Pick(rng);
@@ -113,6 +139,8 @@ class Swap : public Workload {
 
   double ratio_;
   unsigned hot_pct_;
+  bool mapper_;
+  std::atomic<uint64_t> mapper_cycles_{0};
   uint64_t page_ = 0;
   uint64_t budget_ = 0;
   uint64_t pages_ = 0;
@@ -129,7 +157,7 @@ std::unique_ptr<Workload> MakeSwap(const WorkloadOptions& options) {
     throw Error(
         "--swap_hot_pct must be 0 (uniform) or 50..99 (that percentage of accesses to "
         "the rest of the pages)");
-  return std::make_unique<Swap>(options.swap_ratio, options.swap_hot_pct);
+  return std::make_unique<Swap>(options.swap_ratio, options.swap_hot_pct, options.swap_mapper);
 }
 
 }  // namespace shadowmm

@@ -234,6 +234,24 @@ TEST(Cli, AnonPolicyDecidesEbizzysFirstFaults) {
   ExpectOneLineRefusal("--backend=inproc --anon_policy=maybe", "--anon_policy");
 }
 
+// --swap_mapper: worker 0 maps, touches and unmaps elsewhere (an
+// mmap_lock writer); the others' accesses are the records.
+TEST(Cli, SwapWithAMapper) {
+  Result r = Bench(
+      "--backend=inproc --workload=swap --mode=vmalock --swap_policy=drop-retry --threads=3 "
+      "--iterations=100 --resident_pages=64 --swap_latency_us=0 --no-affinity --swap_mapper "
+      "--json=-");
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const char* key : {"\"mapper\": \"1\"", "\"mapper_cycles\": \"100\"", "\"records\": 200",
+                          "\"op_map\": 100", "\"op_unmap\": 100"})
+    EXPECT_NE(r.out.find(key), std::string::npos) << key << "\n" << r.out;
+  ExpectOneLineRefusal(
+      "--backend=inproc --workload=swap --threads=1 --swap_mapper "
+      "--resident_pages=64 --iterations=10",
+      "--swap_mapper");
+  ExpectOneLineRefusal("--backend=inproc --workload=ebizzy --swap_mapper", "--swap_mapper");
+}
+
 TEST(Cli, SwapRefusals) {
   ExpectOneLineRefusal("--workload=swap --swap_policy=turbo", "turbo");
   ExpectOneLineRefusal("--workload=swap --swap_ratio=0.5", "--swap_ratio");
