@@ -64,14 +64,16 @@ check:
 # the model test through the module's ioctls, the harness's
 # module tests (every backend op by ioctl, write() and io_uring, and the
 # same workloads leaving the same counters on the module as in-process),
-# and ebizzy with a process and a space per worker (--processes).
+# ebizzy with a process and a space per worker (--processes), and ebizzy
+# with every thread in one range beside a written page (--layout=shared).
 # $(call vm_stress,SECONDS ALL MODES,SECONDS SWITCHING,MODEL STEPS)
 vm_stress = shadowmm-selftest --require --stress $(1) --threads 4 --mode all && \
 	shadowmm-selftest --require --stress $(2) --threads 4 --mode switch --inject 0x3f && \
 	shadowmm-selftest --require --stress $(2) --threads 4 --mode all --swap && \
 	smm-module-model --require --seeds 2 --steps $(3) && \
 	harness_tests --gtest_filter='*odule*:Submit/*' && \
-	shadowmm-bench --backend=module --mode=all --processes --threads=2 --iterations=200 >/dev/null
+	shadowmm-bench --backend=module --mode=all --processes --threads=2 --iterations=200 >/dev/null && \
+	shadowmm-bench --backend=module --mode=all --layout=shared --threads=2 --iterations=200 >/dev/null
 VM_STRESS ?= $(call vm_stress,20,10,600)
 # The ppc64le guest's (vm-test.sh --stress-for ppc64le).  TCG runs it at
 # about 85% of the x86-64 guest's stress rate here, and the stage takes

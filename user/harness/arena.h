@@ -2,20 +2,27 @@
 //
 // Address arenas of the shadow backends.  A write() record cannot return
 // the address a MAP chose, so batched MAPs must be FIXED: the harness picks
-// addresses itself.  Thread i allocates from arena i, a disjoint slice of
-// the shadow space, first fit from the bottom; like the kernel's own
-// allocator it hands a freed range straight back, so ebizzy's map/unmap
-// cycle reuses one address.  Every shadow backend (inproc, module by ioctl,
-// write or io_uring) therefore lays a run out identically.
+// addresses itself, first fit from the bottom of an arena; like the
+// kernel's own allocator it hands a freed range straight back, so ebizzy's
+// map/unmap cycle reuses one address.
 //
-// A shadow backend takes the first page of each arena when it creates the
-// space and maps it PROT_NONE (NeighbourMap()).  In a process a
-// short-lived mmap lands next to other mappings (stacks, heaps, libraries,
-// other threads' buffers), so the PTE table under it usually outlives its
-// munmap.  An arena is private to its thread, so without a neighbour every
-// munmap would free the arena's only tables and every next map's first
-// fault would have to allocate them again -- which Linux running ebizzy
-// rarely does, and which would send every spf record down the classic path.
+// Two layouts (--layout).  kShared is a process's: every
+// thread maps from one arena, whose first page is an anonymous mapping
+// that has been written (NeighbourCmds()), as the data a process's
+// libraries leave beside the gap its mmaps fill.  Linux puts a short-lived
+// mmap there, and it merges: measured on the 6.18 host with ebizzy
+// -mTRp's pattern (ten 512 KiB chunks, -p, then map, touch and unmap one
+// page per record), the buffer's VMA was larger than the buffer in 99.7%
+// of checks at 1, 2 and 4 threads.  So its first fault finds an anon_vma
+// (no anon_vma_prepare()), and every thread's map and unmap splits and
+// merges the one VMA the others fault in.  kPerThread, the default (the
+// layout every published number so far had), gives thread i arena i, a
+// disjoint slice behind a PROT_NONE page: no thread's VMA is another's and
+// every record is a VMA of its own, which is not what Linux does for
+// ebizzy but isolates the fault paths from VMA sharing.  In both, the
+// first page keeps the PTE table under a short-lived mapping alive after
+// its munmap, as the neighbours in a process do.  Every shadow backend
+// (inproc, module by ioctl, write or io_uring) lays a run out alike.
 #ifndef SHADOWMM_HARNESS_ARENA_H_
 #define SHADOWMM_HARNESS_ARENA_H_
 
@@ -24,6 +31,8 @@
 #include <memory>
 #include <mutex>
 #include <vector>
+
+#include "backend.h"
 
 namespace shadowmm {
 
@@ -35,11 +44,12 @@ class AddressArenas {
   static constexpr uint64_t kArenaSize = 1ULL << 34;
   static unsigned MaxArenas();
 
-  // Arenas 0..count-1.  Throws Error if they do not fit below
-  // SHADOWMM_TASK_SIZE.
-  AddressArenas(unsigned count, uint64_t page_size);
+  // Arenas 0..count-1 (kShared: arena 0 only, whatever @count).  Throws
+  // Error if they do not fit below SHADOWMM_TASK_SIZE.
+  AddressArenas(unsigned count, uint64_t page_size, Layout layout = Layout::kPerThread);
 
-  // Lowest free range of @len bytes in arena @index; throws Error if full.
+  // Lowest free range of @len bytes in arena @index (kShared: in the one
+  // arena, for every index); throws Error if full.
   uint64_t Alloc(unsigned index, uint64_t len);
   // Returns [addr, addr + len) to the arena that holds it: any part of an
   // allocated range, from any thread.  Throws Error if the range is not
@@ -48,6 +58,7 @@ class AddressArenas {
 
   unsigned count() const { return static_cast<unsigned>(arenas_.size()); }
   uint64_t page_size() const { return page_size_; }
+  Layout layout() const { return layout_; }
   uint64_t Start(unsigned index) const { return kBase + index * kArenaSize; }
 
  private:
@@ -56,6 +67,7 @@ class AddressArenas {
     std::map<uint64_t, uint64_t> free;  // start -> end, disjoint, coalesced
   };
   uint64_t page_size_;
+  Layout layout_;
   std::vector<std::unique_ptr<Arena>> arenas_;
 };
 

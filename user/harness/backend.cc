@@ -79,6 +79,16 @@ std::optional<unsigned> ParseAnonPolicy(std::string_view name) {
   return std::nullopt;
 }
 
+std::string_view LayoutName(Layout layout) {
+  return layout == Layout::kShared ? "shared" : "per-thread";
+}
+
+std::optional<Layout> ParseLayout(std::string_view name) {
+  if (name == "shared") return Layout::kShared;
+  if (name == "per-thread") return Layout::kPerThread;
+  return std::nullopt;
+}
+
 std::string_view SubmitName(Submit submit) {
   switch (submit) {
     case Submit::kIoctl:

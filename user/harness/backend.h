@@ -187,6 +187,11 @@ class Backend {
   virtual void HeapNeverMmap() {}
 };
 
+// Where a shadow backend's threads map (arena.h): "shared", "per-thread".
+enum class Layout : uint8_t { kShared, kPerThread };
+std::string_view LayoutName(Layout layout);
+std::optional<Layout> ParseLayout(std::string_view name);
+
 // How to submit commands to <debugfs>/shadowmm/ctl.
 enum class Submit : uint8_t { kIoctl, kWrite, kUring };
 std::string_view SubmitName(Submit submit);
@@ -215,6 +220,10 @@ struct BackendConfig {
   // SET_SWAP_POLICY right after the space is made; none: the default
   // (module: <debugfs>/shadowmm/swap_policy).
   std::optional<unsigned> swap_policy;
+  // Where the threads map (arena.h): one arena beside a written page, as
+  // in a process, or one arena each behind a PROT_NONE page.  Stock: the
+  // kernel's own.
+  Layout layout = Layout::kPerThread;
   // SET_ANON_POLICY right after the space is made; none: the default
   // (module: <debugfs>/shadowmm/anon_policy).  Stock: the kernel's own.
   std::optional<unsigned> anon_policy;

@@ -87,11 +87,11 @@ class InprocBackend : public Backend {
   explicit InprocBackend(const BackendConfig& config)
       : mm_(CreateSpace(config)),
         info_(SpaceInfo(mm_.get())),
-        arenas_(config.threads + 1, info_.page_size),
+        arenas_(config.threads + 1, info_.page_size, config.layout),
         touch_chunk_pages_(config.touch_chunk_pages) {
-    for (unsigned i = 0; i < arenas_.count(); i++) {
-      shadowmm_cmd cmd = NeighbourMap(arenas_, i);
-      if (int ret = smm_exec(mm_.get(), &cmd)) throw SysError("smm_exec MAP", -ret);
+    for (shadowmm_cmd& cmd : NeighbourCmds(arenas_)) {
+      if (int ret = smm_exec(mm_.get(), &cmd))
+        throw SysError("smm_exec " + std::string(OpName(cmd.op)), -ret);
     }
   }
 

@@ -105,11 +105,11 @@ class ModuleBackend : public Backend {
       : config_(config),
         fd_(open(config.ctl_path.c_str(), O_RDWR | O_CLOEXEC)),
         info_(SetUpSpace(fd_.get(), config)),
-        arenas_(config.threads + 1, info_.page_size) {
+        arenas_(config.threads + 1, info_.page_size, config.layout) {
     SetMode(config.mode);
-    for (unsigned i = 0; i < arenas_.count(); i++) {
-      shadowmm_cmd cmd = NeighbourMap(arenas_, i);
-      if (int err = Ioctl(fd_.get(), cmd)) throw SysError("ioctl MAP", err);
+    for (shadowmm_cmd& cmd : NeighbourCmds(arenas_)) {
+      if (int err = Ioctl(fd_.get(), cmd))
+        throw SysError("ioctl " + std::string(OpName(cmd.op)), err);
     }
   }
 

@@ -96,6 +96,13 @@ DEFINE_string(swap_policy, "",
               "retry under mmap_lock), vma-retry (retry under the VMA lock), a comma list or "
               "all: one run each with vmalock, the first only with the other modes. Default: "
               "the space's (module: <debugfs>/shadowmm/swap_policy).");
+DEFINE_string(layout, "",
+              "Shadow backends: where threads map. per-thread (default): thread i in an "
+              "address range of its own behind a PROT_NONE page, every short-lived mapping a "
+              "VMA of its own; shared: every thread in one range beside a written anonymous "
+              "page, as in a process, where Linux merges a short-lived mmap with that "
+              "neighbour (so its first fault finds an anon_vma, and threads fault in the VMA "
+              "the others split and merge).");
 DEFINE_string(anon_policy, "",
               "Shadow backends: how a vmalock fault gives a VMA its first anon_vma: fallback "
               "(6.4 to 6.7: redo the fault under mmap_lock) or trylock (6.8+, vmf_anon_prepare(): "
@@ -218,6 +225,7 @@ RawFlags FromGflags() {
   if (given("swap_latency_us")) raw.swap_latency_us = FLAGS_swap_latency_us;
   raw.swap_policy = FLAGS_swap_policy;
   raw.anon_policy = FLAGS_anon_policy;
+  raw.layout = FLAGS_layout;
   raw.swap_ratio = FLAGS_swap_ratio;
   raw.swap_hot_pct = FLAGS_swap_hot_pct;
   raw.swap_mapper = FLAGS_swap_mapper;
@@ -344,6 +352,7 @@ int Main(int argc, char** argv) {
           bc.swap_latency_us = o.swap_latency_us;
           bc.swap_policy = policy;
           bc.anon_policy = o.anon_policy;
+          bc.layout = o.layout;
           bc.geometry = o.geometry;
 
           RunConfig rc;
@@ -378,6 +387,7 @@ int Main(int argc, char** argv) {
           run.memory = backend->Memory();
           if (run.memory->swap_slots) run.swap_policy = backend->SwapPolicy();
           if (mode == Mode::kVmalock) run.anon_policy = backend->AnonPolicy();
+          if (o.backend != "stock") run.layout = std::string(LayoutName(o.layout));
           run.memory_note = backend->MemoryNote();
           if (o.processes) backend.reset();
 
@@ -399,6 +409,7 @@ int Main(int argc, char** argv) {
             std::printf(" swap_policy=%s", std::string(SwapPolicyName(*run.swap_policy)).c_str());
           if (run.anon_policy)
             std::printf(" anon_policy=%s", std::string(AnonPolicyName(*run.anon_policy)).c_str());
+          if (!run.layout.empty()) std::printf(" layout=%s", run.layout.c_str());
           if (!run.memory_note.empty()) std::printf(" (%s)", run.memory_note.c_str());
           std::printf("\n");
           std::fflush(stdout);

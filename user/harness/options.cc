@@ -134,6 +134,13 @@ std::string ParseOptions(const RawFlags& raw, Options* out) {
       }
     }
   }
+  if (!raw.layout.empty()) {
+    if (raw.backend == "stock")
+      return "--layout: the stock backend's mappings go where the running kernel puts them";
+    std::optional<Layout> layout = ParseLayout(raw.layout);
+    if (!layout) return "--layout: unknown layout '" + raw.layout + "' (shared|per-thread)";
+    o.layout = *layout;
+  }
   if (!raw.anon_policy.empty()) {
     if (raw.backend == "stock")
       return "--anon_policy: the stock backend's faults are the running kernel's own";

@@ -385,6 +385,7 @@ std::string ToJson(const std::vector<RunRecord>& runs) {
       << (run.swap_policy ? JsonString(SwapPolicyName(*run.swap_policy)) : "null");
     j << ", \"anon_policy\": "
       << (run.anon_policy ? JsonString(AnonPolicyName(*run.anon_policy)) : "null");
+    j << ", \"layout\": " << (run.layout.empty() ? "null" : JsonString(run.layout));
     SwapSummary sw = SummarizeSwap(r.delta);
     j << ",\n     \"swap\": {\"majfaults\": " << sw.majfaults
       << ", \"majfaults_per_s\": " << JsonNumber(PerSecond(sw.majfaults, RunSeconds(r)))

@@ -42,6 +42,8 @@ struct RunRecord {
   std::optional<unsigned> swap_policy;
   // vmalock runs: how a VMA's first fault got its anon_vma.
   std::optional<unsigned> anon_policy;
+  // Shadow backends: where the threads mapped (--layout); "" on stock.
+  std::string layout;
   std::string memory_note;
   RunResult result;
 };

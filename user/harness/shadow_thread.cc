@@ -103,14 +103,27 @@ shadowmm_cmd ReclaimCmd(uint64_t addr, uint64_t len, uint64_t pages) {
   return cmd;
 }
 
-shadowmm_cmd NeighbourMap(AddressArenas& arenas, unsigned index) {
-  shadowmm_cmd cmd{};
-  cmd.op = SHADOWMM_OP_MAP;
-  cmd.addr = arenas.Alloc(index, arenas.page_size());
-  cmd.len = arenas.page_size();
-  cmd.prot = SHADOWMM_PROT_NONE;
-  cmd.flags = SHADOWMM_MAP_FIXED;
-  return cmd;
+std::vector<shadowmm_cmd> NeighbourCmds(AddressArenas& arenas) {
+  std::vector<shadowmm_cmd> cmds;
+  const bool shared = arenas.layout() == Layout::kShared;
+  for (unsigned i = 0; i < arenas.count(); i++) {
+    shadowmm_cmd map{};
+    map.op = SHADOWMM_OP_MAP;
+    map.addr = arenas.Alloc(i, arenas.page_size());
+    map.len = arenas.page_size();
+    map.prot = shared ? SHADOWMM_PROT_READ | SHADOWMM_PROT_WRITE : SHADOWMM_PROT_NONE;
+    map.flags = SHADOWMM_MAP_FIXED;
+    cmds.push_back(map);
+    if (!shared) continue;
+    // Written, so it has its anon_vma before the first map joins it.
+    shadowmm_cmd write{};
+    write.op = SHADOWMM_OP_FAULT;
+    write.addr = map.addr;
+    write.flags = SHADOWMM_ACCESS_WRITE;
+    write.value = 1;
+    cmds.push_back(write);
+  }
+  return cmds;
 }
 
 bool ShadowThread::Run(shadowmm_cmd& cmd, bool need_out) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "arena.h"
 #include "backend.h"
@@ -15,9 +16,10 @@
 namespace shadowmm {
 
 uint64_t ShadowProt(Prot prot);
-// Takes arena @index's first page for its PROT_NONE neighbour mapping
-// (arena.h says why) and returns the MAP that puts it in place.
-shadowmm_cmd NeighbourMap(AddressArenas& arenas, unsigned index);
+// Takes each arena's first page for its neighbour mapping (arena.h says
+// why) and returns the commands that put them in place: per thread a
+// PROT_NONE MAP; shared, a read-write MAP and a write to it.
+std::vector<shadowmm_cmd> NeighbourCmds(AddressArenas& arenas);
 std::string_view OpName(uint64_t op);
 // The space's memory settings as GET_INFO reports them.
 shadowmm_memory MemoryOf(const shadowmm_info& info);

@@ -224,7 +224,9 @@ TEST(Cli, AnonPolicyDecidesEbizzysFirstFaults) {
                                  "--no-affinity --json=- --anon_policy=") +
                      policy);
     ASSERT_EQ(r.status, 0) << r.err;
-    EXPECT_NE(r.out.find(std::string(" anon_policy=") + policy + "\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(std::string(" anon_policy=") + policy + " layout=per-thread\n"),
+              std::string::npos)
+        << r.out;
     EXPECT_NE(r.out.find(std::string("\"anon_policy\": \"") + policy + "\""), std::string::npos);
     const bool fallback = std::string(policy) == "fallback";
     EXPECT_NE(r.out.find(fallback ? "\"vma_lock_no_anon\": 50" : "\"vma_lock_anon_prepare\": 50"),
@@ -236,6 +238,24 @@ TEST(Cli, AnonPolicyDecidesEbizzysFirstFaults) {
 
 // --swap_mapper: worker 0 maps, touches and unmaps elsewhere (an
 // mmap_lock writer); the others' accesses are the records.
+// --layout=shared: a record's mapping joins the written page beside it,
+// as in a process, so even with 6.4's fallback its fault under the VMA
+// lock finds the anon_vma there; and the threads share that VMA.
+TEST(Cli, SharedLayoutMergesRecordsWithTheirNeighbour) {
+  Result r = Bench(
+      "--backend=inproc --mode=vmalock --anon_policy=fallback --layout=shared --threads=2 "
+      "--iterations=50 --no-affinity --json=-");
+  ASSERT_EQ(r.status, 0) << r.err;
+  // No record needs an anon_vma of its own; a fault may still lose its
+  // VMA to the other thread's map or unmap (vma_lock_abort, _miss).
+  for (const char* key : {" layout=shared\n", "\"layout\": \"shared\"", "\"op_map\": 100,",
+                          "\"vma_lock_no_anon\": 0,", "\"anon_vma_alloc\": 0,"})
+    EXPECT_NE(r.out.find(key), std::string::npos) << key << "\n" << r.out;
+  EXPECT_EQ(r.out.find("\"vma_lock_success\": 0,"), std::string::npos) << r.out;
+  ExpectOneLineRefusal("--backend=inproc --layout=tiled", "--layout");
+  ExpectOneLineRefusal("--backend=stock --mode=stock --layout=shared", "--layout");
+}
+
 TEST(Cli, SwapWithAMapper) {
   Result r = Bench(
       "--backend=inproc --workload=swap --mode=vmalock --swap_policy=drop-retry --threads=3 "

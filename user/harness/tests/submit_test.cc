@@ -75,10 +75,8 @@ class RecordingBackend : public Backend {
   RecordingBackend(unsigned threads, Submit how)
       : arenas_(threads + 1, SHADOWMM_PAGE_SIZE_MIN), how_(how) {
     // As the real shadow backends do when they create the space.
-    for (unsigned i = 0; i < arenas_.count(); i++) {
-      shadowmm_cmd cmd = NeighbourMap(arenas_, i);
+    for (const shadowmm_cmd& cmd : NeighbourCmds(arenas_))
       EXPECT_EQ(write(file.fd(), &cmd, sizeof(cmd)), static_cast<ssize_t>(sizeof(cmd)));
-    }
   }
   std::string_view Name() const override { return "recording"; }
   uint64_t PageSize() const override { return SHADOWMM_PAGE_SIZE_MIN; }
