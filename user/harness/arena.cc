@@ -17,7 +17,6 @@ AddressArenas::AddressArenas(unsigned count, uint64_t page_size, Layout layout)
   if (count == 0 || count > MaxArenas())
     throw Error("cannot lay out " + std::to_string(count) + " address arenas (at most " +
                 std::to_string(MaxArenas()) + ")");
-  if (layout == Layout::kShared) count = 1;
   arenas_.reserve(count);
   for (unsigned i = 0; i < count; i++) {
     auto arena = std::make_unique<Arena>();
@@ -28,7 +27,6 @@ AddressArenas::AddressArenas(unsigned count, uint64_t page_size, Layout layout)
 
 uint64_t AddressArenas::Alloc(unsigned index, uint64_t len) {
   len = RoundUp(len, page_size_);
-  if (layout_ == Layout::kShared) index = 0;
   if (index >= arenas_.size() || len == 0)
     throw Error("bad arena allocation: arena " + std::to_string(index) + ", " +
                 std::to_string(len) + " bytes");

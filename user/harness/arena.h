@@ -15,7 +15,13 @@
 // page per record), the buffer's VMA was larger than the buffer in 99.7%
 // of checks at 1, 2 and 4 threads.  So its first fault finds an anon_vma
 // (no anon_vma_prepare()), and every thread's map and unmap splits and
-// merges the one VMA the others fault in.  kPerThread, the default (the
+// merges the one VMA the others fault in.  There the space picks every
+// address itself (MAP without FIXED, synchronous even with batched
+// submission), first fit above that page, under its mmap_lock as
+// get_unmapped_area() runs under the kernel's: were the harness to pick,
+// two threads could map out of order and leave a gap between a mapping and
+// its neighbour that Linux never leaves.  The arenas go unused.
+// kPerThread, the default (the
 // layout every published number so far had), gives thread i arena i, a
 // disjoint slice behind a PROT_NONE page: no thread's VMA is another's and
 // every record is a VMA of its own, which is not what Linux does for
@@ -44,12 +50,11 @@ class AddressArenas {
   static constexpr uint64_t kArenaSize = 1ULL << 34;
   static unsigned MaxArenas();
 
-  // Arenas 0..count-1 (kShared: arena 0 only, whatever @count).  Throws
-  // Error if they do not fit below SHADOWMM_TASK_SIZE.
+  // Arenas 0..count-1.  Throws Error if they do not fit below
+  // SHADOWMM_TASK_SIZE.  @layout is the run's, for the threads to see.
   AddressArenas(unsigned count, uint64_t page_size, Layout layout = Layout::kPerThread);
 
-  // Lowest free range of @len bytes in arena @index (kShared: in the one
-  // arena, for every index); throws Error if full.
+  // Lowest free range of @len bytes in arena @index; throws Error if full.
   uint64_t Alloc(unsigned index, uint64_t len);
   // Returns [addr, addr + len) to the arena that holds it: any part of an
   // allocated range, from any thread.  Throws Error if the range is not

@@ -105,23 +105,30 @@ shadowmm_cmd ReclaimCmd(uint64_t addr, uint64_t len, uint64_t pages) {
 
 std::vector<shadowmm_cmd> NeighbourCmds(AddressArenas& arenas) {
   std::vector<shadowmm_cmd> cmds;
-  const bool shared = arenas.layout() == Layout::kShared;
-  for (unsigned i = 0; i < arenas.count(); i++) {
+  if (arenas.layout() == Layout::kShared) {
+    // Where the space's allocator starts, so every later MAP lands above
+    // it; written, so it has its anon_vma before the first map joins it.
     shadowmm_cmd map{};
     map.op = SHADOWMM_OP_MAP;
-    map.addr = arenas.Alloc(i, arenas.page_size());
+    map.addr = SHADOWMM_MMAP_MIN_ADDR;
     map.len = arenas.page_size();
-    map.prot = shared ? SHADOWMM_PROT_READ | SHADOWMM_PROT_WRITE : SHADOWMM_PROT_NONE;
+    map.prot = SHADOWMM_PROT_READ | SHADOWMM_PROT_WRITE;
     map.flags = SHADOWMM_MAP_FIXED;
-    cmds.push_back(map);
-    if (!shared) continue;
-    // Written, so it has its anon_vma before the first map joins it.
     shadowmm_cmd write{};
     write.op = SHADOWMM_OP_FAULT;
     write.addr = map.addr;
     write.flags = SHADOWMM_ACCESS_WRITE;
     write.value = 1;
-    cmds.push_back(write);
+    return {map, write};
+  }
+  for (unsigned i = 0; i < arenas.count(); i++) {
+    shadowmm_cmd map{};
+    map.op = SHADOWMM_OP_MAP;
+    map.addr = arenas.Alloc(i, arenas.page_size());
+    map.len = arenas.page_size();
+    map.prot = SHADOWMM_PROT_NONE;
+    map.flags = SHADOWMM_MAP_FIXED;
+    cmds.push_back(map);
   }
   return cmds;
 }
@@ -137,6 +144,15 @@ bool ShadowThread::Run(shadowmm_cmd& cmd, bool need_out) {
 
 uint64_t ShadowThread::Map(uint64_t len, Prot prot) {
   len = RoundUp(len, arenas_.page_size());
+  if (arenas_.layout() == Layout::kShared) {
+    // The space picks, under its mmap_lock (arena.h says why).
+    shadowmm_cmd cmd{};
+    cmd.op = SHADOWMM_OP_MAP;
+    cmd.len = len;
+    cmd.prot = ShadowProt(prot);
+    Run(cmd, /*need_out=*/true);
+    return cmd.out_addr;
+  }
   uint64_t addr = arenas_.Alloc(index_, len);
   shadowmm_cmd cmd{};
   cmd.op = SHADOWMM_OP_MAP;
@@ -163,7 +179,7 @@ void ShadowThread::Unmap(uint64_t addr, uint64_t len) {
   // Queued, not yet done: reusing the range is still safe, as this
   // thread's later commands run after it and a FIXED MAP by another thread
   // would fail rather than replace.
-  arenas_.Free(addr, len);
+  if (arenas_.layout() == Layout::kPerThread) arenas_.Free(addr, len);
 }
 
 void ShadowThread::Protect(uint64_t addr, uint64_t len, Prot prot) {

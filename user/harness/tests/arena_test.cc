@@ -24,16 +24,9 @@ TEST(Arena, FirstFitFromTheBottomAndReuse) {
   EXPECT_EQ(arenas.Alloc(1, kPage), a1 + 3 * kPage);
 }
 
-// Shared: one arena, whichever thread asks; what one frees another gets.
-TEST(Arena, SharedLayoutIsOneArenaForEveryThread) {
-  AddressArenas arenas(3, kPage, Layout::kShared);
-  EXPECT_EQ(arenas.count(), 1u);
-  EXPECT_EQ(arenas.layout(), Layout::kShared);
-  const uint64_t a = arenas.Alloc(2, kPage);
-  EXPECT_EQ(a, AddressArenas::kBase);
-  EXPECT_EQ(arenas.Alloc(0, kPage), a + kPage);
-  arenas.Free(a, kPage);
-  EXPECT_EQ(arenas.Alloc(1, kPage), a);
+TEST(Arena, Layouts) {
+  EXPECT_EQ(AddressArenas(3, kPage).layout(), Layout::kPerThread);
+  EXPECT_EQ(AddressArenas(3, kPage, Layout::kShared).layout(), Layout::kShared);
   EXPECT_EQ(ParseLayout(LayoutName(Layout::kShared)), Layout::kShared);
   EXPECT_EQ(ParseLayout(LayoutName(Layout::kPerThread)), Layout::kPerThread);
   EXPECT_FALSE(ParseLayout("tiled").has_value());
