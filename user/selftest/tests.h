@@ -20,7 +20,7 @@ void AddOpTests(Tap& tap);       // test_ops.cc: every command and its errors
 void AddCopySearchTests(Tap& tap);  // test_copy_search.cc: COPY and SEARCH
 void AddAbiTests(Tap& tap);      // test_abi.cc: ioctl and write() framing
 void AddSpaceTests(Tap& tap);    // test_spaces.cc: several spaces, threads, fork
-void AddReclaimTests(Tap& tap);  // test_reclaim.cc: SET_MEMORY, RECLAIM, swap-in
+void AddReclaimTests(Tap& tap);  // test_reclaim.cc: SET_MEMORY, RECLAIM, swap, shrinker
 void AddFailNthTests(Tap& tap);  // test_failnth.cc: allocation failures
 void AddCleanupTests(Tap& tap);  // test_spaces.cc: nothing left behind
 // Global stats before the first test, for AddCleanupTests' comparison.
