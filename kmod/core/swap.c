@@ -192,8 +192,12 @@ int smm_swap_out_begin(struct smm_mm *mm, struct smm_page *page)
 	void *buf;
 	long slot;
 
-	/* No reclaim from reclaim: GFP_NOWAIT, as zram's first try. */
-	buf = kmalloc(smm_page_size(mm), GFP_NOWAIT);
+	/*
+	 * No reclaim from reclaim: GFP_NOWAIT, as zram's first try.  Failing
+	 * is expected under pressure (the page stays and is tried later), so
+	 * no allocation-failure splat: NOWARN.
+	 */
+	buf = kmalloc(smm_page_size(mm), GFP_NOWAIT | __GFP_NOWARN);
 	if (!buf)
 		return -ENOMEM;
 	spin_lock(&mm->swap_lock);

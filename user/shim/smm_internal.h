@@ -35,6 +35,7 @@ typedef unsigned int gfp_t;
 #define GFP_KERNEL	0x1u
 #define GFP_NOWAIT	0x2u
 #define __GFP_ZERO	0x4u
+#define __GFP_NOWARN	0x8u	/* no failure report: the host never makes one */
 
 #define __rcu
 #define __percpu
