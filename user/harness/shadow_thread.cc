@@ -52,6 +52,8 @@ std::string_view OpName(uint64_t op) {
       return "SET_SWAP_POLICY";
     case SHADOWMM_OP_SET_MEMORY:
       return "SET_MEMORY";
+    case SHADOWMM_OP_SET_ANON_POLICY:
+      return "SET_ANON_POLICY";
   }
   return "op?";
 }

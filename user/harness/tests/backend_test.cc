@@ -14,6 +14,7 @@
 #include <tuple>
 
 #include "arena.h"
+#include "shadow_thread.h"
 #include "test_util.h"
 
 extern "C" {
@@ -294,6 +295,8 @@ TEST(Backend, NamesAgreeWithTheCore) {
     EXPECT_EQ(smm_anon_policy_parse(smm_anon_policy_name(p)), static_cast<int>(p));
   }
   EXPECT_FALSE(ParseAnonPolicy("never").has_value());
+  // Every op has a name for error messages, none the fallback's.
+  for (uint64_t op = 1; op < SHADOWMM_NR_OPS; op++) EXPECT_NE(OpName(op), "op?") << op;
   for (unsigned i = 0; i < SHADOWMM_NR_COUNTERS; i++)
     EXPECT_EQ(CounterName(i), smm_counter_name(i));
   EXPECT_EQ(ParseMode("vmalock"), Mode::kVmalock);
