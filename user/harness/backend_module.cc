@@ -178,34 +178,26 @@ class ModuleBackend : public Backend {
     return info;
   }
 
+  // An op an older shadowmm.ko lacks: its ENOTTY says to reload it.
+  static void IoctlNewerOp(int fd, shadowmm_cmd cmd) {
+    if (int err = Ioctl(fd, cmd)) {
+      const std::string op(OpName(cmd.op));
+      if (err == ENOTTY) throw Error("module backend: shadowmm.ko predates " + op + "; reload it");
+      throw SysError("ioctl " + op, err);
+    }
+  }
+
   static void SetMemory(int fd, const shadowmm_memory& memory) {
     shadowmm_cmd cmd{};
     cmd.op = SHADOWMM_OP_SET_MEMORY;
     cmd.ptr = reinterpret_cast<uintptr_t>(&memory);
     cmd.len = sizeof(memory);
-    if (int err = Ioctl(fd, cmd)) {
-      if (err == ENOTTY) throw Error("module backend: shadowmm.ko predates SET_MEMORY; reload it");
-      throw SysError("ioctl SET_MEMORY", err);
-    }
+    IoctlNewerOp(fd, cmd);
   }
 
-  static void SetAnonPolicy(int fd, unsigned policy) {
-    shadowmm_cmd cmd = AnonPolicyCmd(policy);
-    if (int err = Ioctl(fd, cmd)) {
-      if (err == ENOTTY)
-        throw Error("module backend: shadowmm.ko predates SET_ANON_POLICY; reload it");
-      throw SysError("ioctl SET_ANON_POLICY", err);
-    }
-  }
+  static void SetAnonPolicy(int fd, unsigned policy) { IoctlNewerOp(fd, AnonPolicyCmd(policy)); }
 
-  static void SetSwapPolicy(int fd, unsigned policy) {
-    shadowmm_cmd cmd = SwapPolicyCmd(policy);
-    if (int err = Ioctl(fd, cmd)) {
-      if (err == ENOTTY)
-        throw Error("module backend: shadowmm.ko predates SET_SWAP_POLICY; reload it");
-      throw SysError("ioctl SET_SWAP_POLICY", err);
-    }
-  }
+  static void SetSwapPolicy(int fd, unsigned policy) { IoctlNewerOp(fd, SwapPolicyCmd(policy)); }
 
   // SET_GEOMETRY first, if asked for (the space is empty), then the memory
   // and swap policy asked for, then GET_INFO.
