@@ -35,6 +35,19 @@ constexpr std::string_view kCounterNames[] = {
 };
 static_assert(std::size(kCounterNames) == SHADOWMM_NR_COUNTERS);
 
+// A name table's entry @i, or "?"; and the index of @name in it.
+template <size_t N>
+std::string_view NameAt(const std::string_view (&names)[N], unsigned i) {
+  return i < N ? names[i] : "?";
+}
+
+template <size_t N>
+std::optional<unsigned> IndexOf(const std::string_view (&names)[N], std::string_view name) {
+  for (unsigned i = 0; i < N; i++)
+    if (name == names[i]) return i;
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string_view ModeName(Mode mode) {
@@ -43,40 +56,27 @@ std::string_view ModeName(Mode mode) {
 }
 
 std::optional<Mode> ParseMode(std::string_view name) {
-  for (unsigned i = 0; i < std::size(kModeNames); i++)
-    if (name == kModeNames[i]) return static_cast<Mode>(i);
+  if (std::optional<unsigned> i = IndexOf(kModeNames, name)) return static_cast<Mode>(*i);
   if (name == "stock") return Mode::kStock;
   return std::nullopt;
 }
 
-std::string_view GeometryName(unsigned geometry) {
-  return geometry < std::size(kGeometryNames) ? kGeometryNames[geometry] : "?";
-}
+std::string_view GeometryName(unsigned geometry) { return NameAt(kGeometryNames, geometry); }
 
 std::optional<unsigned> ParseGeometry(std::string_view name) {
-  for (unsigned i = 0; i < std::size(kGeometryNames); i++)
-    if (name == kGeometryNames[i]) return i;
-  return std::nullopt;
+  return IndexOf(kGeometryNames, name);
 }
 
-std::string_view SwapPolicyName(unsigned policy) {
-  return policy < std::size(kSwapPolicyNames) ? kSwapPolicyNames[policy] : "?";
-}
+std::string_view SwapPolicyName(unsigned policy) { return NameAt(kSwapPolicyNames, policy); }
 
 std::optional<unsigned> ParseSwapPolicy(std::string_view name) {
-  for (unsigned i = 0; i < std::size(kSwapPolicyNames); i++)
-    if (name == kSwapPolicyNames[i]) return i;
-  return std::nullopt;
+  return IndexOf(kSwapPolicyNames, name);
 }
 
-std::string_view AnonPolicyName(unsigned policy) {
-  return policy < std::size(kAnonPolicyNames) ? kAnonPolicyNames[policy] : "?";
-}
+std::string_view AnonPolicyName(unsigned policy) { return NameAt(kAnonPolicyNames, policy); }
 
 std::optional<unsigned> ParseAnonPolicy(std::string_view name) {
-  for (unsigned i = 0; i < std::size(kAnonPolicyNames); i++)
-    if (name == kAnonPolicyNames[i]) return i;
-  return std::nullopt;
+  return IndexOf(kAnonPolicyNames, name);
 }
 
 std::string_view LayoutName(Layout layout) {
