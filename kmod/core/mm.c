@@ -52,14 +52,20 @@ const char *smm_mode_name(unsigned int m)
 	return m < SHADOWMM_NR_MODES ? smm_mode_names[m] : NULL;
 }
 
+/* The index of @name in @names (@n of them), as sysfs writes it, or -EINVAL. */
+int smm_name_index(const char *const *names, unsigned int n, const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (sysfs_streq(name, names[i]))
+			return i;
+	return -EINVAL;
+}
+
 int smm_mode_parse(const char *name)
 {
-	unsigned int m;
-
-	for (m = 0; m < SHADOWMM_NR_MODES; m++)
-		if (sysfs_streq(name, smm_mode_names[m]))
-			return m;
-	return -EINVAL;
+	return smm_name_index(smm_mode_names, SHADOWMM_NR_MODES, name);
 }
 
 static void smm_background_reclaim(void);

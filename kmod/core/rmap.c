@@ -148,12 +148,8 @@ const char *smm_anon_policy_name(unsigned int p)
 
 int smm_anon_policy_parse(const char *name)
 {
-	unsigned int p;
-
-	for (p = 0; p < SHADOWMM_NR_ANON_POLICIES; p++)
-		if (sysfs_streq(name, smm_anon_policy_names[p]))
-			return p;
-	return -EINVAL;
+	return smm_name_index(smm_anon_policy_names, SHADOWMM_NR_ANON_POLICIES,
+			      name);
 }
 
 int smm_set_anon_policy(struct smm_mm *mm, unsigned int policy)

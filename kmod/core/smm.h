@@ -359,6 +359,7 @@ void smm_vma_start_write(struct smm_vma *vma);
 struct smm_vma *smm_vma_alloc(struct smm_mm *mm);
 void smm_vma_free(struct smm_vma *vma);
 void smm_race_window(enum smm_race_window w);
+int smm_name_index(const char *const *names, unsigned int n, const char *name);
 
 extern unsigned long smm_bugs;
 

@@ -41,12 +41,8 @@ const char *smm_swap_policy_name(unsigned int p)
 
 int smm_swap_policy_parse(const char *name)
 {
-	unsigned int p;
-
-	for (p = 0; p < SHADOWMM_NR_SWAP_POLICIES; p++)
-		if (sysfs_streq(name, smm_swap_policy_names[p]))
-			return p;
-	return -EINVAL;
+	return smm_name_index(smm_swap_policy_names, SHADOWMM_NR_SWAP_POLICIES,
+			      name);
 }
 
 int smm_set_swap_policy(struct smm_mm *mm, unsigned int policy)
