@@ -170,7 +170,7 @@ int smm_mm_validate(struct smm_mm *mm, char *why, unsigned long why_len)
 		smm_vma_start_write(vma);
 	synchronize_rcu();
 	/* And reclaim, which needs no mmap lock. */
-	mutex_lock(&mm->reclaim_lock);
+	mutex_lock(&mm->mem->reclaim_lock);
 	stamp = ++smm_check_stamp;
 	list_for_each_entry(vma, &mm->vma_list, vm_list) {
 		n++;
@@ -206,7 +206,7 @@ int smm_mm_validate(struct smm_mm *mm, char *why, unsigned long why_len)
 	if (!ret)
 		ret = smm_pt_validate(mm, why, why_len);
 out:
-	mutex_unlock(&mm->reclaim_lock);
+	mutex_unlock(&mm->mem->reclaim_lock);
 	smm_mmap_write_unlock(mm);
 	return ret;
 }

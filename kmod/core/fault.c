@@ -57,7 +57,7 @@ void smm_fault_install(struct smm_mm *mm, struct smm_pt *pt,
 		*pagep = NULL;
 		pt->nr_used++;
 		WRITE_ONCE(*ptep, pte);
-		smm_lru_add(mm, page);
+		smm_lru_add(mm->mem, page);
 	} else {
 		smm_pte_mkyoung(ptep, pte);
 	}
@@ -82,7 +82,7 @@ static int do_swap_page(struct smm_mm *mm, struct smm_vma *vma,
 	bool must_read;
 	int err;
 
-	page = smm_swapin_get(mm, entry, true, &must_read, &err);
+	page = smm_swapin_get(mm->mem, entry, true, &must_read, &err);
 	if (!page)
 		return err == -EAGAIN ? -ESTALE : err;
 	/* Acquire: pairs with the release in smm_swap_read(). */
@@ -99,10 +99,10 @@ static int do_swap_page(struct smm_mm *mm, struct smm_vma *vma,
 	spin_lock(&pt->ptl);
 	if (READ_ONCE(*ptep) != entry) {
 		spin_unlock(&pt->ptl);
-		smm_swapin_put(mm, page);
+		smm_swapin_put(mm->mem, page);
 		return -ESTALE;
 	}
-	smm_swapin_map(mm, vma, ptep, addr, entry, page, vma->vm_prot);
+	smm_swapin_map(vma, ptep, addr, entry, page, vma->vm_prot);
 	smm_do_access(mm, page, addr, write, val);
 	spin_unlock(&pt->ptl);
 	return 0;
@@ -118,14 +118,14 @@ void smm_fault_wait(struct smm_mm *mm, struct smm_fault *vmf)
 	struct smm_page *page = vmf->wait_page;
 
 	if (vmf->must_read) {
-		smm_swap_read(mm, page);
+		smm_swap_read(mm->mem, page);
 		vmf->major = true;
 	} else {
 		smm_swapin_wait(page);
 	}
 	vmf->wait_page = NULL;
 	vmf->must_read = false;
-	smm_swapin_put(mm, page);
+	smm_swapin_put(mm->mem, page);
 }
 
 /*
@@ -201,7 +201,7 @@ int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
 		pte = READ_ONCE(*ptep);
 		if (smm_pte_is_swap(pte)) {
 			if (page) {
-				smm_put_page(mm, page);
+				smm_put_page(mm->mem, page);
 				page = NULL;
 			}
 			if ((vmf->flags & SMM_FAULT_VMA_LOCK) &&
@@ -219,7 +219,7 @@ int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
 		}
 		/* Allocate outside the PTE lock: it may sleep and reclaim. */
 		if (!pte && !page) {
-			page = smm_page_alloc(mm, GFP_KERNEL);
+			page = smm_page_alloc(mm->mem, GFP_KERNEL);
 			if (!page) {
 				ret = -ENOMEM;
 				break;
@@ -250,7 +250,7 @@ int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
 	}
 	/* Another fault filled the entry first, or we failed. */
 	if (page)
-		smm_put_page(mm, page);
+		smm_put_page(mm->mem, page);
 	smm_anon_vma_prepare_release(mm, av_new, avc_new);
 	return ret;
 }
@@ -380,7 +380,7 @@ int smm_mm_peek(struct smm_mm *mm, unsigned long addr, __u64 *val)
 			*val = v;
 			ret = 1;
 		} else if (smm_pte_is_swap(pte)) {
-			*val = smm_swap_peek(mm, pte,
+			*val = smm_swap_peek(mm->mem, pte,
 					     smm_page_offset(mm, addr) & ~7UL);
 			ret = 1;
 		}

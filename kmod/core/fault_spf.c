@@ -113,7 +113,7 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 		 * reclaim, or none.
 		 */
 		if (!page && !pte) {
-			page = smm_page_alloc(mm, GFP_NOWAIT);
+			page = smm_page_alloc(mm->mem, GFP_NOWAIT);
 			abort = SPF_EV(mmseq, ABORT_NOMEM);
 			if (!page)
 				goto out_abort;
@@ -154,14 +154,14 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 			  pgoff + ((addr - start) >> mm->geom.page_shift));
 	spin_unlock(&pt->ptl);
 	if (page)
-		smm_put_page(mm, page);
+		smm_put_page(mm->mem, page);
 	rcu_read_unlock();
 	smm_count(mm, SPF_EV(mmseq, SUCCESS));
 	return 0;
 
 out_abort:
 	if (page)
-		smm_put_page(mm, page);
+		smm_put_page(mm->mem, page);
 	rcu_read_unlock();
 	smm_count(mm, abort);
 	return -EAGAIN;

@@ -149,7 +149,8 @@ int smm_set_geometry(struct smm_mm *mm, unsigned int geometry)
 	smm_mmap_write_lock(mm);
 	old = rcu_dereference_protected(mm->pgd,
 					lockdep_is_held(&mm->mmap_lock));
-	if (mm->nr_vmas || old->nr_used) {
+	/* A family's pages are of one size (struct smm_mem). */
+	if (mm->nr_vmas || old->nr_used || smm_mem_shared(mm->mem)) {
 		smm_mmap_write_unlock(mm);
 		smm_pt_free(mm, pgd);
 		return -EBUSY;
@@ -163,6 +164,7 @@ int smm_set_geometry(struct smm_mm *mm, unsigned int geometry)
 		WRITE_ONCE(mm->geom.shift[level], geom.shift[level]);
 		WRITE_ONCE(mm->geom.mask[level], geom.mask[level]);
 	}
+	smm_mem_set_geometry(mm->mem, &geom);
 	smm_pt_free(mm, old);
 	synchronize_rcu();
 	rcu_assign_pointer(mm->pgd, pgd);
@@ -194,11 +196,11 @@ void smm_mm_info(struct smm_mm *mm, struct shadowmm_info *info)
 	info->task_size = SMM_TASK_SIZE;
 	info->mmap_min_addr = SMM_MMAP_MIN_ADDR;
 	info->host_page_size = BIT(smm_host_page_shift());
-	info->max_pages = READ_ONCE(mm->limits.max_pages);
-	info->wmark_high = READ_ONCE(mm->wmark_high);
-	info->wmark_low = READ_ONCE(mm->wmark_low);
-	info->swap_slots = READ_ONCE(mm->swap_slots);
-	info->swap_latency_us = READ_ONCE(mm->swap_latency_us);
+	info->max_pages = READ_ONCE(mm->mem->max_pages);
+	info->wmark_high = READ_ONCE(mm->mem->wmark_high);
+	info->wmark_low = READ_ONCE(mm->mem->wmark_low);
+	info->swap_slots = READ_ONCE(mm->mem->swap_slots);
+	info->swap_latency_us = READ_ONCE(mm->mem->swap_latency_us);
 	info->swap_policy = READ_ONCE(mm->swap_policy);
 	info->anon_policy = READ_ONCE(mm->anon_policy);
 }

@@ -11,7 +11,7 @@ struct kmem_cache *smm_pt_cachep;
 struct kmem_cache *smm_vt_cachep;
 
 /* Live spaces, for global stats, and what dead ones counted. */
-static DEFINE_MUTEX(smm_mm_list_lock);
+DEFINE_MUTEX(smm_mm_list_lock);
 static LIST_HEAD(smm_mm_list);
 static unsigned long smm_retired[SHADOWMM_NR_COUNTERS];
 static unsigned long smm_mms_live;
@@ -67,8 +67,6 @@ int smm_mode_parse(const char *name)
 {
 	return smm_name_index(smm_mode_names, SHADOWMM_NR_MODES, name);
 }
-
-static void smm_background_reclaim(void);
 
 int smm_core_init(void)
 {
@@ -171,21 +169,20 @@ int smm_mm_create(const struct smm_limits *limits, unsigned int mode,
 	spin_lock_init(&mm->page_table_lock);
 	INIT_LIST_HEAD(&mm->vma_list);
 	INIT_LIST_HEAD(&mm->write_vmas);
-	spin_lock_init(&mm->lru_lock);
-	INIT_LIST_HEAD(&mm->lru);
-	mutex_init(&mm->reclaim_lock);
-	spin_lock_init(&mm->swap_lock);
-	mm->swap_free = -1;
 	mm->swap_policy = SHADOWMM_SWAP_DROP_RETRY;
 	mm->anon_policy = SHADOWMM_ANON_TRYLOCK;
-	atomic_long_set(&mm->nr_pages, 0);
 	mm->mode = mode;
 	mm->free_area_hint = SMM_MMAP_MIN_ADDR;
 	if (limits)
 		mm->limits = *limits;
 
-	ret = smm_pgd_alloc(mm);
+	ret = -ENOMEM;
+	mm->mem = smm_mem_create(mm, mm->limits.max_pages);
+	if (mm->mem)
+		ret = smm_pgd_alloc(mm);
 	if (ret) {
+		if (mm->mem && smm_mem_put(mm->mem))
+			smm_mem_free(mm->mem);
 		free_percpu(mm->events);
 		destroy_rwsem(&mm->mmap_lock);
 		kfree(mm);
@@ -202,26 +199,31 @@ int smm_mm_create(const struct smm_limits *limits, unsigned int mode,
 }
 
 /*
- * The last user is gone: no fault or operation can run concurrently.  Off
- * the list first: the background reclaimer and the shrinker reach spaces
- * only through it, under its lock.
+ * The last user is gone: no fault or operation can run concurrently.  The
+ * family's last space takes it off the list first: the background
+ * reclaimer and the shrinker reach pages only through it, under its lock.
+ * Another space of the family may be reclaiming our pages meanwhile: the
+ * rmap and PTE locks make that safe, as for a munmap.
  */
 void smm_mm_destroy(struct smm_mm *mm)
 {
 	unsigned int i;
+	bool last;
 
 	mutex_lock(&smm_mm_list_lock);
 	list_del(&mm->mm_list);
 	mutex_unlock(&smm_mm_list_lock);
 
+	last = smm_mem_put(mm->mem);
 	smm_unmap_all(mm);
 	smm_pgd_free(mm);
-	smm_swap_destroy(mm);
+	if (last)
+		smm_mem_free(mm->mem);
 	smm_count(mm, SHADOWMM_EV_MM_DESTROY);
 
 	mutex_lock(&smm_mm_list_lock);
 	for (i = 0; i < SHADOWMM_NR_COUNTERS; i++)
-		smm_retired[i] += smm_events_sum(mm, i);
+		smm_retired[i] += smm_events_sum(mm->events, i);
 	smm_mms_live--;
 	mutex_unlock(&smm_mm_list_lock);
 
@@ -368,13 +370,14 @@ void smm_vma_free(struct smm_vma *vma)
 
 /* ---- counters ---- */
 
-unsigned long smm_events_sum(struct smm_mm *mm, enum shadowmm_counter ev)
+unsigned long smm_events_sum(struct smm_events __percpu *events,
+			     enum shadowmm_counter ev)
 {
 	unsigned long sum = 0;
 	int cpu;
 
 	for_each_possible_cpu(cpu)
-		sum += READ_ONCE(per_cpu_ptr(mm->events, cpu)->v[ev]);
+		sum += READ_ONCE(per_cpu_ptr(events, cpu)->v[ev]);
 	return sum;
 }
 
@@ -392,7 +395,7 @@ static const enum shadowmm_counter smm_gauge_frees[] = {
 	SHADOWMM_EV_SWAP_SLOT_FREE, SHADOWMM_EV_ANON_VMA_FREE,
 };
 
-static bool smm_is_gauge_free(unsigned int ev)
+bool smm_is_gauge_free(unsigned int ev)
 {
 	unsigned int i;
 
@@ -402,18 +405,13 @@ static bool smm_is_gauge_free(unsigned int ev)
 	return false;
 }
 
-/* Adds @mm's counters to @c, frees of gauges first (see above). */
-static void smm_events_add_all(struct smm_mm *mm, __u64 *c)
+void smm_events_add(struct smm_events __percpu *events, __u64 *c, bool frees)
 {
 	unsigned int i;
 
-	for (i = 0; i < ARRAY_SIZE(smm_gauge_frees); i++)
-		c[smm_gauge_frees[i]] += smm_events_sum(mm, smm_gauge_frees[i]);
-	/* Frees before allocs: pairs with the chain between the two counts. */
-	smp_rmb();
 	for (i = 0; i < SHADOWMM_NR_COUNTERS; i++)
-		if (!smm_is_gauge_free(i))
-			c[i] += smm_events_sum(mm, i);
+		if (smm_is_gauge_free(i) == frees)
+			c[i] += smm_events_sum(events, i);
 }
 
 static void smm_stats_gauges(struct shadowmm_stats *st)
@@ -426,10 +424,20 @@ static void smm_stats_gauges(struct shadowmm_stats *st)
 	st->nr_counters = SHADOWMM_NR_COUNTERS;
 }
 
+/*
+ * A space's counters and its family's (struct smm_mem): in a family of
+ * one, everything it did; after FORK the pages, slots and reclaim figures
+ * are the family's.
+ */
 void smm_mm_stats(struct smm_mm *mm, struct shadowmm_stats *st)
 {
 	memset(st, 0, sizeof(*st));
-	smm_events_add_all(mm, st->counter);
+	smm_events_add(mm->events, st->counter, true);
+	smm_events_add(mm->mem->events, st->counter, true);
+	/* Frees before allocs: pairs with the chain between the two counts. */
+	smp_rmb();
+	smm_events_add(mm->events, st->counter, false);
+	smm_events_add(mm->mem->events, st->counter, false);
 	smm_stats_gauges(st);
 	st->mode = smm_get_mode(mm);
 	st->mms_live = 1;
@@ -445,54 +453,14 @@ void smm_global_stats(struct shadowmm_stats *st)
 	for (i = 0; i < SHADOWMM_NR_COUNTERS; i++)
 		st->counter[i] = smm_retired[i];
 	list_for_each_entry(mm, &smm_mm_list, mm_list)
-		smm_events_add_all(mm, st->counter);
+		smm_events_add(mm->events, st->counter, true);
+	smm_mems_stats_add(st->counter, true);
+	/* Frees before allocs: pairs with the chain between the two counts. */
+	smp_rmb();
+	list_for_each_entry(mm, &smm_mm_list, mm_list)
+		smm_events_add(mm->events, st->counter, false);
+	smm_mems_stats_add(st->counter, false);
 	st->mms_live = smm_mms_live;
 	mutex_unlock(&smm_mm_list_lock);
 	smm_stats_gauges(st);
-}
-
-/* ---- reclaim across spaces: the background thread, the shrinker ---- */
-
-static void smm_background_reclaim(void)
-{
-	struct smm_mm *mm;
-
-	/* Destroy takes a space off the list under this lock first. */
-	mutex_lock(&smm_mm_list_lock);
-	list_for_each_entry(mm, &smm_mm_list, mm_list)
-		smm_balance_space(mm, SHADOWMM_EV_RECLAIM_BACKGROUND);
-	mutex_unlock(&smm_mm_list_lock);
-}
-
-unsigned long smm_shrink_count(void)
-{
-	unsigned long n = 0;
-	struct smm_mm *mm;
-
-	if (!mutex_trylock(&smm_mm_list_lock))
-		return 0;
-	list_for_each_entry(mm, &smm_mm_list, mm_list)
-		n += smm_space_reclaimable(mm);
-	mutex_unlock(&smm_mm_list_lock);
-	return n;
-}
-
-/*
- * Never waits for the list's lock: its holder may be allocating (a space
- * being created) and so be the reason this shrinker runs.
- */
-long smm_shrink_scan(unsigned long nr)
-{
-	struct smm_mm *mm;
-	long freed = 0;
-
-	if (!mutex_trylock(&smm_mm_list_lock))
-		return -1;
-	list_for_each_entry(mm, &smm_mm_list, mm_list) {
-		if ((unsigned long)freed >= nr)
-			break;
-		freed += smm_shrink_space(mm, nr - freed);
-	}
-	mutex_unlock(&smm_mm_list_lock);
-	return freed;
 }

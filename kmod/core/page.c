@@ -18,39 +18,39 @@ struct kmem_cache *smm_page_cachep;
  * Charges one page, reclaiming first if the budget is full and the caller
  * may sleep.  Unsigned compare: a budget of 2^63 or more is a large one.
  */
-static bool page_charge(struct smm_mm *mm, bool may_reclaim)
+static bool page_charge(struct smm_mem *mem, bool may_reclaim)
 {
-	unsigned long max = READ_ONCE(mm->limits.max_pages);
+	unsigned long max = READ_ONCE(mem->max_pages);
 	int tries = 0;
 
 	if (!max)
 		return true;
 	for (;;) {
-		unsigned long nr = atomic_long_inc_return(&mm->nr_pages);
+		unsigned long nr = atomic_long_inc_return(&mem->nr_pages);
 
 		if (nr <= max) {
-			if (nr >= smm_wmark_high(mm))
-				smm_wake_reclaimer(mm);
+			if (nr >= smm_wmark_high(mem))
+				smm_wake_reclaimer(mem);
 			return true;
 		}
-		atomic_long_dec(&mm->nr_pages);
+		atomic_long_dec(&mem->nr_pages);
 		/*
 		 * Some rounds: another faulter may take what one round
 		 * freed, or another reclaimer hold the space's clock.
 		 * Nothing to swap to, or no room after all of them: out
 		 * of memory, as before there was swap.
 		 */
-		if (!may_reclaim || !READ_ONCE(mm->swap_slots) ||
+		if (!may_reclaim || !READ_ONCE(mem->swap_slots) ||
 		    ++tries > 16)
 			return false;
-		smm_reclaim_direct(mm);
+		smm_reclaim_direct(mem);
 	}
 }
 
-static void page_uncharge(struct smm_mm *mm)
+static void page_uncharge(struct smm_mem *mem)
 {
-	if (READ_ONCE(mm->limits.max_pages))
-		atomic_long_dec(&mm->nr_pages);
+	if (READ_ONCE(mem->max_pages))
+		atomic_long_dec(&mem->nr_pages);
 }
 
 /*
@@ -58,17 +58,17 @@ static void page_uncharge(struct smm_mm *mm)
  * held (the caller's), not on the LRU.  GFP_NOWAIT callers (speculative
  * faults, under RCU) never reclaim.
  */
-struct smm_page *smm_page_alloc(struct smm_mm *mm, gfp_t gfp)
+struct smm_page *smm_page_alloc(struct smm_mem *mem, gfp_t gfp)
 {
 	struct smm_page *page;
 
-	if (!page_charge(mm, gfp == GFP_KERNEL))
+	if (!page_charge(mem, gfp == GFP_KERNEL))
 		return NULL;
 	page = kmem_cache_alloc(smm_page_cachep, gfp);
 	if (!page)
 		goto uncharge;
-	page->virt = smm_alloc_shadow_page(mm->geom.page_cache,
-					   mm->geom.page_shift, gfp);
+	page->virt = smm_alloc_shadow_page(mem->page_cache,
+					   mem->page_shift, gfp);
 	if (!page->virt) {
 		kmem_cache_free(smm_page_cachep, page);
 		goto uncharge;
@@ -81,20 +81,20 @@ struct smm_page *smm_page_alloc(struct smm_mm *mm, gfp_t gfp)
 	page->on_lru = false;
 	page->swap_slot = -1;
 	page->uptodate = true;
-	smm_count(mm, SHADOWMM_EV_PAGE_ALLOC);
+	smm_mem_count(mem, SHADOWMM_EV_PAGE_ALLOC);
 	return page;
 
 uncharge:
-	page_uncharge(mm);
+	page_uncharge(mem);
 	return NULL;
 }
 
-static void page_free(struct smm_mm *mm, struct smm_page *page)
+static void page_free(struct smm_mem *mem, struct smm_page *page)
 {
 	WARN_ON(atomic_long_read(&page->mapcount) || page->swap_slot >= 0);
-	page_uncharge(mm);
-	smm_count(mm, SHADOWMM_EV_PAGE_FREE);
-	smm_free_shadow_page(mm->geom.page_cache, mm->geom.page_shift,
+	page_uncharge(mem);
+	smm_mem_count(mem, SHADOWMM_EV_PAGE_FREE);
+	smm_free_shadow_page(mem->page_cache, mem->page_shift,
 			     page->virt);
 	kmem_cache_free(smm_page_cachep, page);
 }
@@ -104,7 +104,7 @@ static void page_free(struct smm_mm *mm, struct smm_page *page)
  * it.  May be called under a PTE lock or the swap lock (lock order: PTE
  * lock, swap_lock, lru_lock).
  */
-void smm_put_page(struct smm_mm *mm, struct smm_page *page)
+void smm_put_page(struct smm_mem *mem, struct smm_page *page)
 {
 	if (!atomic_long_dec_and_test(&page->refcount))
 		return;
@@ -112,26 +112,26 @@ void smm_put_page(struct smm_mm *mm, struct smm_page *page)
 	 * Nobody else holds it, but reclaim may be scanning the LRU: only
 	 * its lock makes the unlink safe.  on_lru is stable under it.
 	 */
-	spin_lock(&mm->lru_lock);
+	spin_lock(&mem->lru_lock);
 	if (page->on_lru) {
 		list_del(&page->lru);
 		page->on_lru = false;
-		WRITE_ONCE(mm->nr_lru, mm->nr_lru - 1);
+		WRITE_ONCE(mem->nr_lru, mem->nr_lru - 1);
 	}
-	spin_unlock(&mm->lru_lock);
-	page_free(mm, page);
+	spin_unlock(&mem->lru_lock);
+	page_free(mem, page);
 }
 
 /* Puts a mapped page at the tail of the clock (the youngest end). */
-void smm_lru_add(struct smm_mm *mm, struct smm_page *page)
+void smm_lru_add(struct smm_mem *mem, struct smm_page *page)
 {
-	spin_lock(&mm->lru_lock);
+	spin_lock(&mem->lru_lock);
 	if (!page->on_lru) {
-		list_add_tail(&page->lru, &mm->lru);
+		list_add_tail(&page->lru, &mem->lru);
 		page->on_lru = true;
-		WRITE_ONCE(mm->nr_lru, mm->nr_lru + 1);
+		WRITE_ONCE(mem->nr_lru, mem->nr_lru + 1);
 	}
-	spin_unlock(&mm->lru_lock);
+	spin_unlock(&mem->lru_lock);
 }
 
 /*

@@ -219,12 +219,12 @@ static void zap_pte_table(struct smm_mm *mm, struct smm_pt *pt,
 		WRITE_ONCE(ptes[i], 0);
 		pt->nr_used--;
 		if (smm_pte_is_swap(pte)) {
-			smm_swap_entry_free(mm, pte >> SMM_PTE_SWAP_SHIFT);
+			smm_swap_entry_free(mm->mem, pte >> SMM_PTE_SWAP_SHIFT);
 		} else {
 			struct smm_page *page = smm_pte_to_page(pte);
 
 			atomic_long_dec(&page->mapcount);
-			smm_put_page(mm, page);
+			smm_put_page(mm->mem, page);
 		}
 	}
 	spin_unlock(&pt->ptl);
@@ -317,9 +317,9 @@ static void pt_free_subtree(struct smm_mm *mm, struct smm_pt *pt, int level)
 						smm_pte_to_page(ptes[i]);
 
 					atomic_long_dec(&page->mapcount);
-					smm_put_page(mm, page);
+					smm_put_page(mm->mem, page);
 				} else if (smm_pte_is_swap(ptes[i])) {
-					smm_swap_entry_free(mm, ptes[i] >>
+					smm_swap_entry_free(mm->mem, ptes[i] >>
 							    SMM_PTE_SWAP_SHIFT);
 				}
 			}
@@ -430,7 +430,7 @@ static void pt_check_table(struct smm_mm *mm, struct smm_pt *pt, int level,
 
 				c->swapped++;
 				if (smm_pte_present(pte) || !vma->anon_vma ||
-				    !smm_swap_check_pte(mm, slot)) {
+				    !smm_swap_check_pte(mm->mem, slot)) {
 					snprintf(c->why, c->len,
 						 "pt: bad swap entry %#lx at %#lx",
 						 pte, addr);
@@ -482,34 +482,47 @@ int smm_pt_validate(struct smm_mm *mm, char *why, unsigned long len)
 	int ret;
 
 	lockdep_assert_held_write(&mm->mmap_lock);
-	lockdep_assert_held(&mm->reclaim_lock);
-	smm_swap_check_begin(mm);
+	lockdep_assert_held(&mm->mem->reclaim_lock);
+	smm_swap_check_begin(mm->mem);
 	pt_check_table(mm, smm_mm_pgd(mm), 0, 0, &c);
 	ret = c.ret;
-	if (!ret)
-		ret = smm_swap_validate(mm, &cached, why, len);
 	if (ret)
 		return ret;
-	lru = READ_ONCE(mm->nr_lru);
+	tables = smm_events_sum(mm->events, SHADOWMM_EV_PT_ALLOC) -
+		 smm_events_sum(mm->events, SHADOWMM_EV_PT_FREE);
+	if (c.tables != tables) {
+		snprintf(why, len, "pt: walk found %lu tables, counters say %lu",
+			 c.tables, tables);
+		return -EUCLEAN;
+	}
+	/*
+	 * The family's totals (slots, LRU, pages) are this space's only if
+	 * it is alone; otherwise each page's mapcount was checked against
+	 * every space that maps it, through the rmap.
+	 */
+	if (smm_mem_shared(mm->mem))
+		return 0;
+	ret = smm_swap_validate(mm->mem, &cached, why, len);
+	if (ret)
+		return ret;
+	lru = READ_ONCE(mm->mem->nr_lru);
 	if (lru != c.pages) {
 		snprintf(why, len, "lru: %lu pages on it, %lu mapped", lru,
 			 c.pages);
 		return -EUCLEAN;
 	}
-	pages = smm_events_sum(mm, SHADOWMM_EV_PAGE_ALLOC) -
-		smm_events_sum(mm, SHADOWMM_EV_PAGE_FREE);
-	tables = smm_events_sum(mm, SHADOWMM_EV_PT_ALLOC) -
-		 smm_events_sum(mm, SHADOWMM_EV_PT_FREE);
-	if (c.pages + cached != pages || c.tables != tables) {
+	pages = smm_events_sum(mm->mem->events, SHADOWMM_EV_PAGE_ALLOC) -
+		smm_events_sum(mm->mem->events, SHADOWMM_EV_PAGE_FREE);
+	if (c.pages + cached != pages) {
 		snprintf(why, len,
-			 "pt: walk found %lu pages (%lu in the swap cache) %lu tables, counters say %lu %lu",
-			 c.pages, cached, c.tables, pages, tables);
+			 "pt: walk found %lu pages (%lu in the swap cache), counters say %lu",
+			 c.pages, cached, pages);
 		return -EUCLEAN;
 	}
-	if (mm->limits.max_pages &&
-	    atomic_long_read(&mm->nr_pages) != (long)pages) {
+	if (READ_ONCE(mm->mem->max_pages) &&
+	    atomic_long_read(&mm->mem->nr_pages) != (long)pages) {
 		snprintf(why, len, "pt: %lu pages charged, %lu present",
-			 atomic_long_read(&mm->nr_pages), pages);
+			 atomic_long_read(&mm->mem->nr_pages), pages);
 		return -EUCLEAN;
 	}
 	return 0;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Reclaim: a clock over each space's resident pages.  New pages enter at
- * the tail with their PTE young; the reclaimer takes pages from the head,
+ * Reclaim: a clock over each family's resident pages (struct smm_mem).
+ * New pages enter at the tail with their PTE young; the reclaimer takes
+ * pages from the head,
  * tests and clears the young bits of every PTE mapping one (through the
  * rmap, as folio_referenced() does), gives a referenced page a second
  * chance at the tail, and swaps out the others: into the swap cache,
@@ -11,14 +12,15 @@
  * Three callers, as in the kernel: a fault that finds the budget full
  * (direct reclaim), the background thread when a space reaches its high
  * watermark (kswapd), and the host's memory pressure (the module's
- * shrinker); and RECLAIM on demand.  One reclaimer per space at a time
- * (mm->reclaim_lock), so RECLAIM's counts are its own.
+ * shrinker); and RECLAIM on demand.  One reclaimer per family at a time
+ * (mem->reclaim_lock), so RECLAIM's counts are its own.
  */
 #include "smm.h"
 
 #define SMM_SWAP_CLUSTER	32	/* SWAP_CLUSTER_MAX */
 
 struct reclaim_range {
+	struct smm_mm *mm;	/* NULL: every space of the family */
 	unsigned long start, end;
 };
 
@@ -28,7 +30,7 @@ static unsigned long page_in_range_one(struct smm_page *page,
 {
 	struct reclaim_range *r = arg;
 
-	return addr >= r->start && addr < r->end;
+	return vma->vm_mm == r->mm && addr >= r->start && addr < r->end;
 }
 
 /* Tests and clears the accessed bit of a PTE mapping @page. */
@@ -59,10 +61,10 @@ static unsigned long pte_unmap_to_swap(struct smm_mm *mm,
 				       struct smm_page *page,
 				       unsigned long *ptep, void *arg)
 {
-	smm_swap_entry_dup(mm, page);
+	smm_swap_entry_dup(mm->mem, page);
 	WRITE_ONCE(*ptep, smm_swap_entry(page));
 	atomic_long_dec(&page->mapcount);
-	smm_put_page(mm, page);
+	smm_put_page(mm->mem, page);
 	return 1;
 }
 
@@ -74,71 +76,71 @@ static unsigned long try_to_unmap_one(struct smm_page *page,
 }
 
 /* Takes the head of the clock off the LRU with a reference, or NULL. */
-static struct smm_page *isolate_head(struct smm_mm *mm)
+static struct smm_page *isolate_head(struct smm_mem *mem)
 {
 	struct smm_page *page = NULL;
 
-	spin_lock(&mm->lru_lock);
-	while (!list_empty(&mm->lru)) {
-		struct smm_page *p = list_first_entry(&mm->lru,
+	spin_lock(&mem->lru_lock);
+	while (!list_empty(&mem->lru)) {
+		struct smm_page *p = list_first_entry(&mem->lru,
 						      struct smm_page, lru);
 
 		list_del(&p->lru);
 		p->on_lru = false;
-		WRITE_ONCE(mm->nr_lru, mm->nr_lru - 1);
+		WRITE_ONCE(mem->nr_lru, mem->nr_lru - 1);
 		/* Zero: its last put is freeing it, and will skip the LRU. */
 		if (atomic_long_inc_not_zero(&p->refcount)) {
 			page = p;
 			break;
 		}
 	}
-	spin_unlock(&mm->lru_lock);
+	spin_unlock(&mem->lru_lock);
 	return page;
 }
 
 /* Back at the tail if still mapped; drops the isolation reference. */
-static void putback(struct smm_mm *mm, struct smm_page *page)
+static void putback(struct smm_mem *mem, struct smm_page *page)
 {
 	if (atomic_long_read(&page->mapcount))
-		smm_lru_add(mm, page);
-	smm_put_page(mm, page);
+		smm_lru_add(mem, page);
+	smm_put_page(mem, page);
 }
 
 /*
- * Reclaims up to @nr pages of @mm mapped in [start, end); returns how
- * many, or -ENOSPC if the swap store was full before the first.  Two
+ * Reclaims up to @nr pages of @mem (those @mm maps in [start, end) if
+ * @mm is set); returns how many, or -ENOSPC if the swap store was full before the first.  Two
  * turns of the clock at most, so every page gets its second chance once.
- * @scanned: pages looked at.  mm->reclaim_lock held.
+ * @scanned: pages looked at.  mem->reclaim_lock held.
  */
-static long shrink_space(struct smm_mm *mm, unsigned long nr,
-			 unsigned long start, unsigned long end,
-			 unsigned long *scanned)
+static long shrink_space(struct smm_mem *mem, struct smm_mm *mm,
+			 unsigned long nr, unsigned long start,
+			 unsigned long end, unsigned long *scanned)
 {
-	struct reclaim_range range = { start, end };
-	bool whole = !start && end >= SMM_TASK_SIZE;
+	struct reclaim_range range = { mm, start, end };
+	bool whole = !mm;
 	unsigned long budget, done = 0;
 	int ret = 0;
 
-	lockdep_assert_held(&mm->reclaim_lock);
-	if (!READ_ONCE(mm->swap_slots))
+	lockdep_assert_held(&mem->reclaim_lock);
+	if (!READ_ONCE(mem->swap_slots))
 		return -ENOSPC;
-	spin_lock(&mm->lru_lock);
-	budget = 2 * mm->nr_lru;
-	spin_unlock(&mm->lru_lock);
+	spin_lock(&mem->lru_lock);
+	budget = 2 * mem->nr_lru;
+	spin_unlock(&mem->lru_lock);
 	while (done < nr && budget--) {
-		struct smm_page *page = isolate_head(mm);
+		struct smm_page *page = isolate_head(mem);
 
 		if (!page)
 			break;
 		(*scanned)++;
-		smm_count(mm, SHADOWMM_EV_PGSCAN);
+		smm_mem_count(mem, SHADOWMM_EV_PGSCAN);
 		if (!whole && !smm_rmap_walk(page, page_in_range_one, &range)) {
-			putback(mm, page);
+			putback(mem, page);
 			continue;
 		}
 		if (smm_rmap_walk(page, page_referenced_one, NULL)) {
-			smm_count(mm, SHADOWMM_EV_PGACTIVATE);
-			putback(mm, page);
+			smm_mem_count(mem, SHADOWMM_EV_PGACTIVATE);
+			putback(mem, page);
 			continue;
 		}
 		/*
@@ -146,37 +148,38 @@ static long shrink_space(struct smm_mm *mm, unsigned long nr,
 		 * (shared after fork): the swap-ins will take it from there.
 		 */
 		if (READ_ONCE(page->swap_slot) >= 0) {
-			putback(mm, page);
+			putback(mem, page);
 			continue;
 		}
-		ret = smm_swap_out_begin(mm, page);
+		ret = smm_swap_out_begin(mem, page);
 		if (ret) {
-			putback(mm, page);
+			putback(mem, page);
 			/* No memory for the copy: a later round may have. */
 			if (ret == -ENOMEM)
 				ret = 0;
 			break;
 		}
 		smm_rmap_walk(page, try_to_unmap_one, NULL);
-		if (smm_swap_out_end(mm, page) &&
+		if (smm_swap_out_end(mem, page) &&
 		    !atomic_long_read(&page->mapcount)) {
-			smm_count(mm, SHADOWMM_EV_PGSTEAL);
+			smm_mem_count(mem, SHADOWMM_EV_PGSTEAL);
 			done++;
 		}
-		putback(mm, page);
+		putback(mem, page);
 		cond_resched();
 	}
 	return done ? done : ret;
 }
 
-long smm_reclaim(struct smm_mm *mm, unsigned long nr, unsigned long start,
-		 unsigned long end, unsigned long *scanned)
+long smm_reclaim(struct smm_mem *mem, struct smm_mm *mm, unsigned long nr,
+		 unsigned long start, unsigned long end,
+		 unsigned long *scanned)
 {
 	long ret;
 
-	mutex_lock(&mm->reclaim_lock);
-	ret = shrink_space(mm, nr, start, end, scanned);
-	mutex_unlock(&mm->reclaim_lock);
+	mutex_lock(&mem->reclaim_lock);
+	ret = shrink_space(mem, mm, nr, start, end, scanned);
+	mutex_unlock(&mem->reclaim_lock);
 	return ret;
 }
 
@@ -185,15 +188,15 @@ long smm_reclaim(struct smm_mm *mm, unsigned long nr, unsigned long start,
  * mmap or a VMA read lock held, never a spinlock; the rmap takes anon_vma
  * locks, which writers never hold while waiting for a VMA lock.
  */
-void smm_reclaim_direct(struct smm_mm *mm)
+void smm_reclaim_direct(struct smm_mem *mem)
 {
 	unsigned long scanned = 0;
 
-	if (!READ_ONCE(mm->swap_slots))
+	if (!READ_ONCE(mem->swap_slots))
 		return;
-	smm_count(mm, SHADOWMM_EV_RECLAIM_DIRECT);
+	smm_mem_count(mem, SHADOWMM_EV_RECLAIM_DIRECT);
 	/* The caller retries its charge whatever this freed. */
-	smm_reclaim(mm, SMM_SWAP_CLUSTER, 0, SMM_TASK_SIZE, &scanned);
+	smm_reclaim(mem, NULL, SMM_SWAP_CLUSTER, 0, SMM_TASK_SIZE, &scanned);
 }
 
 /* RECLAIM: @cmd validated by the dispatcher. */
@@ -207,7 +210,13 @@ int smm_exec_reclaim(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 		start = 0;
 		end = SMM_TASK_SIZE;
 	}
-	ret = smm_reclaim(mm, cmd->value ? cmd->value : ULONG_MAX, start, end,
+	/*
+	 * Pages this space maps there; a space alone in its family need not
+	 * ask the rmap about the whole space.
+	 */
+	ret = smm_reclaim(mm->mem,
+			  cmd->len || smm_mem_shared(mm->mem) ? mm : NULL,
+			  cmd->value ? cmd->value : ULONG_MAX, start, end,
 			  &scanned);
 	cmd->out_len = scanned;
 	cmd->out_value = ret > 0 ? ret : 0;
@@ -216,36 +225,36 @@ int smm_exec_reclaim(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 
 /* ---- the background reclaimer ---- */
 
-void smm_wake_reclaimer(struct smm_mm *mm)
+void smm_wake_reclaimer(struct smm_mem *mem)
 {
-	if (READ_ONCE(mm->swap_slots) && !READ_ONCE(mm->reclaim_wanted)) {
-		WRITE_ONCE(mm->reclaim_wanted, true);
+	if (READ_ONCE(mem->swap_slots) && !READ_ONCE(mem->reclaim_wanted)) {
+		WRITE_ONCE(mem->reclaim_wanted, true);
 		smm_host_reclaimer_wake();
 	}
 }
 
-/* Brings @mm down to its low watermark, a cluster at a time. */
-void smm_balance_space(struct smm_mm *mm, enum shadowmm_counter ev)
+/* Brings @mem down to its low watermark, a cluster at a time. */
+void smm_balance_space(struct smm_mem *mem, enum shadowmm_counter ev)
 {
-	unsigned long low = smm_wmark_low(mm), scanned = 0;
+	unsigned long low = smm_wmark_low(mem), scanned = 0;
 
-	WRITE_ONCE(mm->reclaim_wanted, false);
-	if (!READ_ONCE(mm->swap_slots) ||
-	    (unsigned long)atomic_long_read(&mm->nr_pages) < smm_wmark_high(mm))
+	WRITE_ONCE(mem->reclaim_wanted, false);
+	if (!READ_ONCE(mem->swap_slots) ||
+	    (unsigned long)atomic_long_read(&mem->nr_pages) < smm_wmark_high(mem))
 		return;
-	smm_count(mm, ev);
-	mutex_lock(&mm->reclaim_lock);
-	while ((unsigned long)atomic_long_read(&mm->nr_pages) > low &&
-	       shrink_space(mm, SMM_SWAP_CLUSTER, 0, SMM_TASK_SIZE,
+	smm_mem_count(mem, ev);
+	mutex_lock(&mem->reclaim_lock);
+	while ((unsigned long)atomic_long_read(&mem->nr_pages) > low &&
+	       shrink_space(mem, NULL, SMM_SWAP_CLUSTER, 0, SMM_TASK_SIZE,
 			    &scanned) > 0)
 		;
-	mutex_unlock(&mm->reclaim_lock);
+	mutex_unlock(&mem->reclaim_lock);
 }
 
-/* Pages of @mm the shrinker could take: resident, with swap to go to. */
-unsigned long smm_space_reclaimable(struct smm_mm *mm)
+/* Pages of @mem the shrinker could take: resident, with swap to go to. */
+unsigned long smm_space_reclaimable(struct smm_mem *mem)
 {
-	return READ_ONCE(mm->swap_slots) ? READ_ONCE(mm->nr_lru) : 0;
+	return READ_ONCE(mem->swap_slots) ? READ_ONCE(mem->nr_lru) : 0;
 }
 
 /*
@@ -253,15 +262,15 @@ unsigned long smm_space_reclaimable(struct smm_mm *mm)
  * in turn, skipping any whose reclaimer is busy (a shrinker must not wait
  * for a lock a reclaiming thread may hold while it allocates).
  */
-long smm_shrink_space(struct smm_mm *mm, unsigned long nr)
+long smm_shrink_space(struct smm_mem *mem, unsigned long nr)
 {
 	unsigned long scanned = 0;
 	long ret;
 
-	if (!smm_space_reclaimable(mm) || !mutex_trylock(&mm->reclaim_lock))
+	if (!smm_space_reclaimable(mem) || !mutex_trylock(&mem->reclaim_lock))
 		return 0;
-	smm_count(mm, SHADOWMM_EV_RECLAIM_SHRINKER);
-	ret = shrink_space(mm, nr, 0, SMM_TASK_SIZE, &scanned);
-	mutex_unlock(&mm->reclaim_lock);
+	smm_mem_count(mem, SHADOWMM_EV_RECLAIM_SHRINKER);
+	ret = shrink_space(mem, NULL, nr, 0, SMM_TASK_SIZE, &scanned);
+	mutex_unlock(&mem->reclaim_lock);
 	return ret > 0 ? ret : 0;
 }

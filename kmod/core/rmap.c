@@ -34,9 +34,9 @@ static struct smm_anon_vma *anon_vma_alloc(struct smm_mm *mm)
 	init_rwsem(&av->rwsem);
 	atomic_long_set(&av->refcount, 1);
 	av->tree.root = NULL;
-	av->mm = mm;
+	av->mem = mm->mem;
 	av->check_stamp = 0;
-	smm_count(mm, SHADOWMM_EV_ANON_VMA_ALLOC);
+	smm_mem_count(mm->mem, SHADOWMM_EV_ANON_VMA_ALLOC);
 	return av;
 }
 
@@ -55,7 +55,7 @@ void smm_put_anon_vma(struct smm_anon_vma *av)
 	if (!atomic_long_dec_and_test(&av->refcount))
 		return;
 	WARN_ON(av->tree.root);
-	smm_count(av->mm, SHADOWMM_EV_ANON_VMA_FREE);
+	smm_mem_count(av->mem, SHADOWMM_EV_ANON_VMA_FREE);
 	call_rcu(&av->rcu, anon_vma_free_rcu);
 	if (root != av)
 		smm_put_anon_vma(root);
@@ -128,7 +128,7 @@ void smm_anon_vma_prepare_release(struct smm_mm *mm, struct smm_anon_vma *av,
 {
 	if (av) {
 		atomic_long_set(&av->refcount, 0);
-		smm_count(mm, SHADOWMM_EV_ANON_VMA_FREE);
+		smm_mem_count(mm->mem, SHADOWMM_EV_ANON_VMA_FREE);
 		destroy_rwsem(&av->rwsem);
 		kmem_cache_free(smm_anon_vma_cachep, av);
 	}

@@ -196,7 +196,7 @@ struct smm_anon_vma {
 	/* chains, pins, and (root) one per anon_vma under it */
 	atomic_long_t refcount;
 	struct smm_itree tree;		/* of smm_avc.rb, root's rwsem */
-	struct smm_mm *mm;		/* for counting */
+	struct smm_mem *mem;		/* for counting */
 	unsigned long check_stamp;	/* smm_mm_validate()'s, mmap_lock */
 	struct rcu_head rcu;
 };
@@ -238,6 +238,50 @@ struct smm_events {
 	unsigned long v[SHADOWMM_NR_COUNTERS];
 };
 
+/*
+ * The memory of a fork family (mem.c): what its spaces' pages are
+ * charged to, the clock reclaim turns over them and the swap store their
+ * swap entries point into.  A space made by SET or create has its own; a
+ * FORK child shares its parent's, as a forked process stays in its
+ * parent's memory cgroup: a page COW-shared by parent and child is on
+ * one LRU, charged once, and a swap entry copied by fork names a slot of
+ * one store.  Freed with the last space of the family.
+ *
+ * Counters of what the family shares (pages, swap slots, anon_vmas, and
+ * the reclaim and swap events) are counted here, not in a space: the
+ * space that frees a page need not be the one that allocated it.
+ */
+struct smm_mem {
+	unsigned int users;		/* spaces, smm_mm_list_lock */
+	/* The family's page size: one geometry while shared. */
+	unsigned int page_shift;
+	struct kmem_cache *page_cache;
+
+	atomic_long_t nr_pages;		/* charged against max_pages */
+	unsigned long max_pages;	/* 0: no budget; READ_ONCE */
+	/* Watermarks of background reclaim (0: derived, see smm_wmark_*). */
+	unsigned long wmark_high;
+	unsigned long wmark_low;
+
+	/* Reclaim: a clock over the family's resident pages (reclaim.c). */
+	spinlock_t lru_lock;
+	struct list_head lru;
+	unsigned long nr_lru;
+	struct mutex reclaim_lock;	/* one reclaimer per family */
+	bool reclaim_wanted;		/* background reclaimer woken */
+
+	/* The shadow swap store (swap.c). */
+	spinlock_t swap_lock;
+	struct smm_swap_slot *slots;	/* swap_slots of them */
+	unsigned long swap_slots;
+	unsigned long swap_used;
+	long swap_free;			/* free list head, -1: none */
+	unsigned long swap_latency_us;	/* READ_ONCE */
+
+	struct smm_events __percpu *events;
+	struct list_head mem_list;	/* smm_mem_list */
+};
+
 struct smm_mm {
 	struct rw_semaphore mmap_lock;
 	seqcount_t mm_seq;		/* mmseq: odd while write-locked */
@@ -259,28 +303,11 @@ struct smm_mm {
 	spinlock_t page_table_lock;	/* upper-level entries, nr_used */
 	/* Replaced by smm_set_geometry() only: rcu_dereference_raw(). */
 	struct smm_pt __rcu *pgd;
-	atomic_long_t nr_pages;		/* charged against limits.max_pages */
-	struct smm_limits limits;
-	/* Watermarks of background reclaim (0: derived, see smm_mem_*). */
-	unsigned long wmark_high;
-	unsigned long wmark_low;
-
-	/* Reclaim: a clock over the space's resident pages (reclaim.c). */
-	spinlock_t lru_lock;
-	struct list_head lru;
-	unsigned long nr_lru;
-	struct mutex reclaim_lock;	/* one reclaimer per space */
-	bool reclaim_wanted;		/* background reclaimer woken */
-
-	/* The shadow swap store (swap.c). */
-	spinlock_t swap_lock;
-	struct smm_swap_slot *slots;	/* swap_slots of them */
-	unsigned long swap_slots;
-	unsigned long swap_used;
-	long swap_free;			/* free list head, -1: none */
-	unsigned long swap_latency_us;	/* READ_ONCE */
+	struct smm_limits limits;	/* max_vmas; max_pages is mem's */
 	unsigned int swap_policy;	/* enum shadowmm_swap_policy */
 	unsigned int anon_policy;	/* enum shadowmm_anon_policy */
+	/* Pages, their LRU and swap: shared with every fork relative. */
+	struct smm_mem *mem;
 
 	struct smm_events __percpu *events;
 	struct list_head mm_list;	/* smm_mm_list */
@@ -347,7 +374,30 @@ static inline void smm_count_add(struct smm_mm *mm, enum shadowmm_counter ev,
 	this_cpu_add(mm->events->v[ev], n);
 }
 
-unsigned long smm_events_sum(struct smm_mm *mm, enum shadowmm_counter ev);
+static inline void smm_mem_count(struct smm_mem *mem,
+				 enum shadowmm_counter ev)
+{
+	this_cpu_inc(mem->events->v[ev]);
+}
+
+unsigned long smm_events_sum(struct smm_events __percpu *events,
+			     enum shadowmm_counter ev);
+
+/* Adds the gauges' free counters (@frees) or every other one to @c. */
+void smm_events_add(struct smm_events __percpu *events, __u64 *c, bool frees);
+bool smm_is_gauge_free(unsigned int ev);
+
+/* mem.c */
+extern struct mutex smm_mm_list_lock;
+struct smm_mem *smm_mem_create(const struct smm_mm *mm,
+			       unsigned long max_pages);
+void smm_mem_share(struct smm_mem *mem);
+bool smm_mem_put(struct smm_mem *mem);
+void smm_mem_free(struct smm_mem *mem);
+bool smm_mem_shared(struct smm_mem *mem);
+void smm_mem_set_geometry(struct smm_mem *mem, const struct smm_geom *geom);
+void smm_mems_stats_add(__u64 *c, bool frees);
+void smm_background_reclaim(void);
 
 /* mm.c: the caches, and the write cycle every VMA change runs in */
 extern struct kmem_cache *smm_vma_cachep;
@@ -466,11 +516,16 @@ static inline unsigned long *smm_pte_slot(const struct smm_mm *mm,
 
 /* page.c */
 extern struct kmem_cache *smm_page_cachep;
-struct smm_page *smm_page_alloc(struct smm_mm *mm, gfp_t gfp);
-void smm_put_page(struct smm_mm *mm, struct smm_page *page);
-void smm_lru_add(struct smm_mm *mm, struct smm_page *page);
+struct smm_page *smm_page_alloc(struct smm_mem *mem, gfp_t gfp);
+void smm_put_page(struct smm_mem *mem, struct smm_page *page);
+void smm_lru_add(struct smm_mem *mem, struct smm_page *page);
 void smm_page_add_anon_rmap(struct smm_page *page, struct smm_anon_vma *av,
 			    unsigned long index);
+
+static inline unsigned long smm_mem_page_size(const struct smm_mem *mem)
+{
+	return BIT(READ_ONCE(mem->page_shift));
+}
 
 /* interval_tree.c */
 typedef void (*smm_itree_fn)(struct smm_itree_node *node, void *arg);
@@ -522,38 +577,38 @@ int smm_rmap_validate_page(struct smm_mm *mm, struct smm_vma *vma,
 
 /* swap.c */
 struct smm_swap_slot;
-unsigned long smm_wmark_high(struct smm_mm *mm);
-unsigned long smm_wmark_low(struct smm_mm *mm);
-void smm_swap_entry_free(struct smm_mm *mm, unsigned long slot);
-int smm_swap_out_begin(struct smm_mm *mm, struct smm_page *page);
+unsigned long smm_wmark_high(struct smm_mem *mem);
+unsigned long smm_wmark_low(struct smm_mem *mem);
+void smm_swap_entry_free(struct smm_mem *mem, unsigned long slot);
+int smm_swap_out_begin(struct smm_mem *mem, struct smm_page *page);
 unsigned long smm_swap_entry(struct smm_page *page);
-void smm_swap_entry_dup(struct smm_mm *mm, struct smm_page *page);
-bool smm_swap_out_end(struct smm_mm *mm, struct smm_page *page);
-struct smm_page *smm_swapin_get(struct smm_mm *mm, unsigned long pte,
+void smm_swap_entry_dup(struct smm_mem *mem, struct smm_page *page);
+bool smm_swap_out_end(struct smm_mem *mem, struct smm_page *page);
+struct smm_page *smm_swapin_get(struct smm_mem *mem, unsigned long pte,
 				bool may_alloc, bool *must_read, int *err);
-void smm_swap_read(struct smm_mm *mm, struct smm_page *page);
+void smm_swap_read(struct smm_mem *mem, struct smm_page *page);
 void smm_swapin_wait(struct smm_page *page);
-void smm_swapin_map(struct smm_mm *mm, struct smm_vma *vma,
-		    unsigned long *ptep, unsigned long addr,
-		    unsigned long entry, struct smm_page *page,
-		    unsigned long prot);
-void smm_swapin_put(struct smm_mm *mm, struct smm_page *page);
-u64 smm_swap_peek(struct smm_mm *mm, unsigned long pte, unsigned long off);
-void smm_swap_destroy(struct smm_mm *mm);
-void smm_swap_check_begin(struct smm_mm *mm);
-bool smm_swap_check_pte(struct smm_mm *mm, unsigned long slot);
-int smm_swap_validate(struct smm_mm *mm, unsigned long *cached, char *why,
+void smm_swapin_map(struct smm_vma *vma, unsigned long *ptep,
+		    unsigned long addr, unsigned long entry,
+		    struct smm_page *page, unsigned long prot);
+void smm_swapin_put(struct smm_mem *mem, struct smm_page *page);
+u64 smm_swap_peek(struct smm_mem *mem, unsigned long pte, unsigned long off);
+void smm_swap_destroy(struct smm_mem *mem);
+void smm_swap_check_begin(struct smm_mem *mem);
+bool smm_swap_check_pte(struct smm_mem *mem, unsigned long slot);
+int smm_swap_validate(struct smm_mem *mem, unsigned long *cached, char *why,
 		      unsigned long len);
 
 /* reclaim.c */
-long smm_reclaim(struct smm_mm *mm, unsigned long nr, unsigned long start,
-		 unsigned long end, unsigned long *scanned);
-void smm_reclaim_direct(struct smm_mm *mm);
+long smm_reclaim(struct smm_mem *mem, struct smm_mm *mm, unsigned long nr,
+		 unsigned long start, unsigned long end,
+		 unsigned long *scanned);
+void smm_reclaim_direct(struct smm_mem *mem);
 int smm_exec_reclaim(struct smm_mm *mm, struct shadowmm_cmd *cmd);
-void smm_wake_reclaimer(struct smm_mm *mm);
-void smm_balance_space(struct smm_mm *mm, enum shadowmm_counter ev);
-unsigned long smm_space_reclaimable(struct smm_mm *mm);
-long smm_shrink_space(struct smm_mm *mm, unsigned long nr);
+void smm_wake_reclaimer(struct smm_mem *mem);
+void smm_balance_space(struct smm_mem *mem, enum shadowmm_counter ev);
+unsigned long smm_space_reclaimable(struct smm_mem *mem);
+long smm_shrink_space(struct smm_mem *mem, unsigned long nr);
 
 /* fault.c */
 

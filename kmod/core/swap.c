@@ -56,89 +56,94 @@ int smm_set_swap_policy(struct smm_mm *mm, unsigned int policy)
 /* The swap store's size limit: a slot table of at most 64 MiB. */
 #define SMM_SWAP_SLOTS_MAX	BIT(20)
 
-int smm_set_memory(struct smm_mm *mm, const struct shadowmm_memory *mem)
+/*
+ * The budget and swap store are the family's (struct smm_mem): a FORK
+ * child's SET_MEMORY sets its parent's too.
+ */
+int smm_set_memory(struct smm_mm *mm, const struct shadowmm_memory *want)
 {
 	struct smm_swap_slot *slots = NULL, *old = NULL;
+	struct smm_mem *mem = mm->mem;
 	unsigned long i;
 	int ret = 0;
 
-	if (mem->wmark_low > mem->wmark_high ||
-	    (mem->max_pages && mem->wmark_high > mem->max_pages) ||
-	    (!mem->max_pages && mem->wmark_high) ||
-	    mem->swap_slots > SMM_SWAP_SLOTS_MAX ||
-	    mem->swap_latency_us > USEC_PER_SEC)
+	if (want->wmark_low > want->wmark_high ||
+	    (want->max_pages && want->wmark_high > want->max_pages) ||
+	    (!want->max_pages && want->wmark_high) ||
+	    want->swap_slots > SMM_SWAP_SLOTS_MAX ||
+	    want->swap_latency_us > USEC_PER_SEC)
 		return -EINVAL;
-	if (mem->swap_slots != READ_ONCE(mm->swap_slots) && mem->swap_slots) {
-		slots = kvcalloc(mem->swap_slots, sizeof(*slots), GFP_KERNEL);
+	if (want->swap_slots != READ_ONCE(mem->swap_slots) && want->swap_slots) {
+		slots = kvcalloc(want->swap_slots, sizeof(*slots), GFP_KERNEL);
 		if (!slots)
 			return -ENOMEM;
-		for (i = 0; i < mem->swap_slots; i++)
-			slots[i].next_free = i + 1 < mem->swap_slots ? i + 1 : -1;
+		for (i = 0; i < want->swap_slots; i++)
+			slots[i].next_free = i + 1 < want->swap_slots ? i + 1 : -1;
 	}
 	/* No reclaim runs meanwhile, and no swap-in: no slot is in use. */
-	mutex_lock(&mm->reclaim_lock);
-	spin_lock(&mm->swap_lock);
-	if (mem->swap_slots != mm->swap_slots) {
-		if (mm->swap_used) {
+	mutex_lock(&mem->reclaim_lock);
+	spin_lock(&mem->swap_lock);
+	if (want->swap_slots != mem->swap_slots) {
+		if (mem->swap_used) {
 			ret = -EBUSY;
 		} else {
-			old = mm->slots;
-			mm->slots = slots;
+			old = mem->slots;
+			mem->slots = slots;
 			slots = NULL;
-			WRITE_ONCE(mm->swap_slots, mem->swap_slots);
-			mm->swap_free = mem->swap_slots ? 0 : -1;
+			WRITE_ONCE(mem->swap_slots, want->swap_slots);
+			mem->swap_free = want->swap_slots ? 0 : -1;
 		}
 	}
 	if (!ret) {
-		WRITE_ONCE(mm->limits.max_pages, mem->max_pages);
-		WRITE_ONCE(mm->wmark_high, mem->wmark_high);
-		WRITE_ONCE(mm->wmark_low, mem->wmark_low);
-		WRITE_ONCE(mm->swap_latency_us, mem->swap_latency_us);
+		WRITE_ONCE(mem->max_pages, want->max_pages);
+		WRITE_ONCE(mem->wmark_high, want->wmark_high);
+		WRITE_ONCE(mem->wmark_low, want->wmark_low);
+		WRITE_ONCE(mem->swap_latency_us, want->swap_latency_us);
 	}
-	spin_unlock(&mm->swap_lock);
-	mutex_unlock(&mm->reclaim_lock);
+	spin_unlock(&mem->swap_lock);
+	mutex_unlock(&mem->reclaim_lock);
 	kvfree(old);
 	kvfree(slots);
 	return ret;
 }
 
 /* Resident level at which background reclaim starts, and where it stops. */
-unsigned long smm_wmark_high(struct smm_mm *mm)
+unsigned long smm_wmark_high(struct smm_mem *mem)
 {
-	unsigned long max = READ_ONCE(mm->limits.max_pages);
-	unsigned long high = READ_ONCE(mm->wmark_high);
+	unsigned long max = READ_ONCE(mem->max_pages);
+	unsigned long high = READ_ONCE(mem->wmark_high);
 
 	if (!max)
 		return ULONG_MAX;
 	return high ? high : max - max / 16;
 }
 
-unsigned long smm_wmark_low(struct smm_mm *mm)
+unsigned long smm_wmark_low(struct smm_mem *mem)
 {
-	unsigned long max = READ_ONCE(mm->limits.max_pages);
-	unsigned long high = READ_ONCE(mm->wmark_high);
+	unsigned long max = READ_ONCE(mem->max_pages);
+	unsigned long high = READ_ONCE(mem->wmark_high);
 
 	if (!max)
 		return ULONG_MAX;
-	return high ? READ_ONCE(mm->wmark_low) : max - max / 8;
+	return high ? READ_ONCE(mem->wmark_low) : max - max / 8;
 }
 
-static struct smm_swap_slot *slot_of(struct smm_mm *mm, unsigned long slot)
+static struct smm_swap_slot *slot_of(struct smm_mem *mem, unsigned long slot)
 {
-	return &mm->slots[slot];
+	return &mem->slots[slot];
 }
 
 /*
  * Frees @s if nothing refers to it and no I/O is in flight; returns its
  * swap-cache page, whose reference the caller drops after the lock.
  */
-static struct smm_page *slot_maybe_free(struct smm_mm *mm,
+static struct smm_page *slot_maybe_free(struct smm_mem *mem,
 					unsigned long slot)
 {
-	struct smm_swap_slot *s = slot_of(mm, slot);
+	struct smm_swap_slot *s = slot_of(mem, slot);
 	struct smm_page *page = s->page;
 
-	lockdep_assert_held(&mm->swap_lock);
+	lockdep_assert_held(&mem->swap_lock);
 	if (s->count || s->io)
 		return NULL;
 	if (page) {
@@ -148,28 +153,28 @@ static struct smm_page *slot_maybe_free(struct smm_mm *mm,
 	kfree(s->data);
 	s->data = NULL;
 	s->used = false;
-	s->next_free = mm->swap_free;
-	mm->swap_free = slot;
-	mm->swap_used--;
-	smm_count(mm, SHADOWMM_EV_SWAP_SLOT_FREE);
+	s->next_free = mem->swap_free;
+	mem->swap_free = slot;
+	mem->swap_used--;
+	smm_mem_count(mem, SHADOWMM_EV_SWAP_SLOT_FREE);
 	return page;
 }
 
 /* A swap PTE of @slot went away (zap, unmap, teardown); PTE lock held. */
-void smm_swap_entry_free(struct smm_mm *mm, unsigned long slot)
+void smm_swap_entry_free(struct smm_mem *mem, unsigned long slot)
 {
 	struct smm_page *page;
 
-	spin_lock(&mm->swap_lock);
-	if (WARN_ON(slot >= mm->swap_slots || !slot_of(mm, slot)->count)) {
-		spin_unlock(&mm->swap_lock);
+	spin_lock(&mem->swap_lock);
+	if (WARN_ON(slot >= mem->swap_slots || !slot_of(mem, slot)->count)) {
+		spin_unlock(&mem->swap_lock);
 		return;
 	}
-	slot_of(mm, slot)->count--;
-	page = slot_maybe_free(mm, slot);
-	spin_unlock(&mm->swap_lock);
+	slot_of(mem, slot)->count--;
+	page = slot_maybe_free(mem, slot);
+	spin_unlock(&mem->swap_lock);
 	if (page)
-		smm_put_page(mm, page);
+		smm_put_page(mem, page);
 }
 
 /* ---- swap-out (reclaim.c) ---- */
@@ -182,7 +187,7 @@ void smm_swap_entry_free(struct smm_mm *mm, unsigned long slot)
  * the page is unmapped; it stays hidden in @data (readers look at the
  * swap cache first).  -ENOSPC if the store is full, -ENOMEM.
  */
-int smm_swap_out_begin(struct smm_mm *mm, struct smm_page *page)
+int smm_swap_out_begin(struct smm_mem *mem, struct smm_page *page)
 {
 	struct smm_swap_slot *s;
 	void *buf;
@@ -193,20 +198,20 @@ int smm_swap_out_begin(struct smm_mm *mm, struct smm_page *page)
 	 * is expected under pressure (the page stays and is tried later), so
 	 * no allocation-failure splat: NOWARN.
 	 */
-	buf = kmalloc(smm_page_size(mm), GFP_NOWAIT | __GFP_NOWARN);
+	buf = kmalloc(smm_mem_page_size(mem), GFP_NOWAIT | __GFP_NOWARN);
 	if (!buf)
 		return -ENOMEM;
-	spin_lock(&mm->swap_lock);
-	slot = mm->swap_free;
+	spin_lock(&mem->swap_lock);
+	slot = mem->swap_free;
 	if (slot < 0) {
-		spin_unlock(&mm->swap_lock);
+		spin_unlock(&mem->swap_lock);
 		kfree(buf);
-		smm_count(mm, SHADOWMM_EV_SWAP_FULL);
+		smm_mem_count(mem, SHADOWMM_EV_SWAP_FULL);
 		return -ENOSPC;
 	}
-	s = slot_of(mm, slot);
-	mm->swap_free = s->next_free;
-	mm->swap_used++;
+	s = slot_of(mem, slot);
+	mem->swap_free = s->next_free;
+	mem->swap_used++;
 	s->used = true;
 	s->count = 0;
 	s->io = true;
@@ -220,8 +225,8 @@ int smm_swap_out_begin(struct smm_mm *mm, struct smm_page *page)
 	 * the copy is taken, so nothing writes the page while it is read.
 	 */
 	WRITE_ONCE(page->uptodate, false);
-	spin_unlock(&mm->swap_lock);
-	smm_count(mm, SHADOWMM_EV_SWAP_SLOT_ALLOC);
+	spin_unlock(&mem->swap_lock);
+	smm_mem_count(mem, SHADOWMM_EV_SWAP_SLOT_ALLOC);
 	return 0;
 }
 
@@ -233,11 +238,11 @@ unsigned long smm_swap_entry(struct smm_page *page)
 }
 
 /* One more swap PTE refers to @page's slot; PTE lock held. */
-void smm_swap_entry_dup(struct smm_mm *mm, struct smm_page *page)
+void smm_swap_entry_dup(struct smm_mem *mem, struct smm_page *page)
 {
-	spin_lock(&mm->swap_lock);
-	slot_of(mm, page->swap_slot)->count++;
-	spin_unlock(&mm->swap_lock);
+	spin_lock(&mem->swap_lock);
+	slot_of(mem, page->swap_slot)->count++;
+	spin_unlock(&mem->swap_lock);
 }
 
 static bool page_is_zero(const void *virt, unsigned long size)
@@ -258,18 +263,18 @@ static bool page_is_zero(const void *virt, unsigned long size)
  * when its last swap PTE does.  Returns true if the data is in the slot.  No lock
  * held; the caller's isolation reference keeps @page.
  */
-bool smm_swap_out_end(struct smm_mm *mm, struct smm_page *page)
+bool smm_swap_out_end(struct smm_mem *mem, struct smm_page *page)
 {
-	unsigned long size = smm_page_size(mm), slot = page->swap_slot;
+	unsigned long size = smm_mem_page_size(mem), slot = page->swap_slot;
 	bool written = !atomic_long_read(&page->mapcount);
 	struct smm_page *drop;
 	void *buf = NULL;
 
 	/* The slot's buffer is ours while write-out is in flight. */
-	spin_lock(&mm->swap_lock);
-	buf = slot_of(mm, slot)->data;
-	slot_of(mm, slot)->data = NULL;
-	spin_unlock(&mm->swap_lock);
+	spin_lock(&mem->swap_lock);
+	buf = slot_of(mem, slot)->data;
+	slot_of(mem, slot)->data = NULL;
+	spin_unlock(&mem->swap_lock);
 	if (written) {
 		if (page_is_zero(page->virt, size)) {
 			kfree(buf);
@@ -277,32 +282,32 @@ bool smm_swap_out_end(struct smm_mm *mm, struct smm_page *page)
 		} else {
 			memcpy(buf, page->virt, size);
 		}
-		smm_host_io_sleep(READ_ONCE(mm->swap_latency_us));
-		smm_count(mm, SHADOWMM_EV_PSWPOUT);
+		smm_host_io_sleep(READ_ONCE(mem->swap_latency_us));
+		smm_mem_count(mem, SHADOWMM_EV_PSWPOUT);
 	}
-	spin_lock(&mm->swap_lock);
-	slot_of(mm, slot)->io = false;
+	spin_lock(&mem->swap_lock);
+	slot_of(mem, slot)->io = false;
 	if (written) {
-		slot_of(mm, slot)->data = buf;
+		slot_of(mem, slot)->data = buf;
 		buf = NULL;
 		/* The data is in the slot: out of the swap cache. */
-		if (slot_of(mm, slot)->count) {
-			slot_of(mm, slot)->page = NULL;
+		if (slot_of(mem, slot)->count) {
+			slot_of(mem, slot)->page = NULL;
 			WRITE_ONCE(page->swap_slot, -1);
 			drop = page;
 		} else {
-			drop = slot_maybe_free(mm, slot);
+			drop = slot_maybe_free(mem, slot);
 		}
 	} else {
-		drop = slot_maybe_free(mm, slot);
+		drop = slot_maybe_free(mem, slot);
 	}
-	spin_unlock(&mm->swap_lock);
+	spin_unlock(&mem->swap_lock);
 	/* Pairs with smp_load_acquire() in smm_swapin_wait(), do_swap_page(). */
 	smp_store_release(&page->uptodate, true);
 	wake_up_var(page);
 	kfree(buf);
 	if (drop)
-		smm_put_page(mm, drop);
+		smm_put_page(mem, drop);
 	return written;
 }
 
@@ -316,7 +321,7 @@ bool smm_swap_out_end(struct smm_mm *mm, struct smm_page *page)
  * fault), -ENOMEM, or -EWOULDBLOCK if reading is needed and the caller
  * may not allocate.
  */
-struct smm_page *smm_swapin_get(struct smm_mm *mm, unsigned long pte,
+struct smm_page *smm_swapin_get(struct smm_mem *mem, unsigned long pte,
 				bool may_alloc, bool *must_read, int *err)
 {
 	unsigned long slot = pte >> SMM_PTE_SWAP_SHIFT;
@@ -324,22 +329,22 @@ struct smm_page *smm_swapin_get(struct smm_mm *mm, unsigned long pte,
 
 	*must_read = false;
 	for (;;) {
-		spin_lock(&mm->swap_lock);
-		if (slot >= mm->swap_slots || !slot_of(mm, slot)->count) {
-			spin_unlock(&mm->swap_lock);
+		spin_lock(&mem->swap_lock);
+		if (slot >= mem->swap_slots || !slot_of(mem, slot)->count) {
+			spin_unlock(&mem->swap_lock);
 			*err = -EAGAIN;
 			page = NULL;
 			break;
 		}
-		page = slot_of(mm, slot)->page;
+		page = slot_of(mem, slot)->page;
 		if (page) {
 			atomic_long_inc(&page->refcount);
-			spin_unlock(&mm->swap_lock);
-			smm_count(mm, SHADOWMM_EV_SWAP_CACHE_HIT);
+			spin_unlock(&mem->swap_lock);
+			smm_mem_count(mem, SHADOWMM_EV_SWAP_CACHE_HIT);
 			break;
 		}
 		if (new) {
-			struct smm_swap_slot *s = slot_of(mm, slot);
+			struct smm_swap_slot *s = slot_of(mem, slot);
 
 			s->page = new;
 			s->io = true;
@@ -347,26 +352,26 @@ struct smm_page *smm_swapin_get(struct smm_mm *mm, unsigned long pte,
 			WRITE_ONCE(new->uptodate, false);
 			/* The cache's reference; the caller keeps its own. */
 			atomic_long_inc(&new->refcount);
-			spin_unlock(&mm->swap_lock);
+			spin_unlock(&mem->swap_lock);
 			*must_read = true;
 			page = new;
 			new = NULL;
 			break;
 		}
-		spin_unlock(&mm->swap_lock);
+		spin_unlock(&mem->swap_lock);
 		if (!may_alloc) {
 			*err = -EWOULDBLOCK;
 			return NULL;
 		}
 		/* May reclaim: outside the swap lock. */
-		new = smm_page_alloc(mm, GFP_KERNEL);
+		new = smm_page_alloc(mem, GFP_KERNEL);
 		if (!new) {
 			*err = -ENOMEM;
 			return NULL;
 		}
 	}
 	if (new)
-		smm_put_page(mm, new);
+		smm_put_page(mem, new);
 	return page;
 }
 
@@ -376,30 +381,30 @@ struct smm_page *smm_swapin_get(struct smm_mm *mm, unsigned long pte,
  * @uptodate pairs with the acquire in smm_swapin_wait(): a waiter that
  * sees it sees the data.
  */
-void smm_swap_read(struct smm_mm *mm, struct smm_page *page)
+void smm_swap_read(struct smm_mem *mem, struct smm_page *page)
 {
 	unsigned long slot = page->swap_slot;
 	struct smm_page *drop;
 	void *data;
 
 	/* The cache pins the slot, so @data stays while we read it. */
-	spin_lock(&mm->swap_lock);
-	data = slot_of(mm, slot)->data;
-	spin_unlock(&mm->swap_lock);
-	smm_host_io_sleep(READ_ONCE(mm->swap_latency_us));
+	spin_lock(&mem->swap_lock);
+	data = slot_of(mem, slot)->data;
+	spin_unlock(&mem->swap_lock);
+	smm_host_io_sleep(READ_ONCE(mem->swap_latency_us));
 	if (data)
-		memcpy(page->virt, data, smm_page_size(mm));
-	smm_count(mm, SHADOWMM_EV_PSWPIN);
-	spin_lock(&mm->swap_lock);
-	slot_of(mm, slot)->io = false;
+		memcpy(page->virt, data, smm_mem_page_size(mem));
+	smm_mem_count(mem, SHADOWMM_EV_PSWPIN);
+	spin_lock(&mem->swap_lock);
+	slot_of(mem, slot)->io = false;
 	/* Zapped while we read: nobody will map it from the cache. */
-	drop = slot_maybe_free(mm, slot);
-	spin_unlock(&mm->swap_lock);
+	drop = slot_maybe_free(mem, slot);
+	spin_unlock(&mem->swap_lock);
 	/* Pairs with smp_load_acquire() in smm_swapin_wait(), do_swap_page(). */
 	smp_store_release(&page->uptodate, true);
 	wake_up_var(page);
 	if (drop)
-		smm_put_page(mm, drop);
+		smm_put_page(mem, drop);
 }
 
 void smm_swapin_wait(struct smm_page *page)
@@ -413,11 +418,11 @@ void smm_swapin_wait(struct smm_page *page)
  * the entry re-checked by the caller.  The caller's reference becomes
  * the mapping's; the slot loses a swap PTE and, with the last, goes.
  */
-void smm_swapin_map(struct smm_mm *mm, struct smm_vma *vma,
-		    unsigned long *ptep, unsigned long addr,
-		    unsigned long entry, struct smm_page *page,
-		    unsigned long prot)
+void smm_swapin_map(struct smm_vma *vma, unsigned long *ptep,
+		    unsigned long addr, unsigned long entry,
+		    struct smm_page *page, unsigned long prot)
 {
+	struct smm_mem *mem = vma->vm_mm->mem;
 	unsigned long slot = entry >> SMM_PTE_SWAP_SHIFT;
 	struct smm_page *drop;
 
@@ -425,14 +430,14 @@ void smm_swapin_map(struct smm_mm *mm, struct smm_vma *vma,
 			       smm_vma_index(vma, addr));
 	WRITE_ONCE(*ptep, (unsigned long)page | smm_prot_to_pte(prot) |
 			  SMM_PTE_YOUNG);
-	spin_lock(&mm->swap_lock);
-	slot_of(mm, slot)->count--;
-	drop = slot_maybe_free(mm, slot);
-	spin_unlock(&mm->swap_lock);
+	spin_lock(&mem->swap_lock);
+	slot_of(mem, slot)->count--;
+	drop = slot_maybe_free(mem, slot);
+	spin_unlock(&mem->swap_lock);
 	/* The cache's reference: ours keeps the page. */
 	if (drop)
-		smm_put_page(mm, drop);
-	smm_lru_add(mm, page);
+		smm_put_page(mem, drop);
+	smm_lru_add(mem, page);
 }
 
 /*
@@ -440,43 +445,43 @@ void smm_swapin_map(struct smm_mm *mm, struct smm_vma *vma,
  * changed) drops it; if no swap PTE refers to its slot any more, the
  * cache lets go too.
  */
-void smm_swapin_put(struct smm_mm *mm, struct smm_page *page)
+void smm_swapin_put(struct smm_mem *mem, struct smm_page *page)
 {
 	struct smm_page *drop = NULL;
 	long slot;
 
-	spin_lock(&mm->swap_lock);
+	spin_lock(&mem->swap_lock);
 	slot = page->swap_slot;
 	if (slot >= 0)
-		drop = slot_maybe_free(mm, slot);
-	spin_unlock(&mm->swap_lock);
+		drop = slot_maybe_free(mem, slot);
+	spin_unlock(&mem->swap_lock);
 	if (drop)
-		smm_put_page(mm, drop);
-	smm_put_page(mm, page);
+		smm_put_page(mem, drop);
+	smm_put_page(mem, page);
 }
 
 /* What a swap entry holds at @off, for peek(); PTE lock held. */
-u64 smm_swap_peek(struct smm_mm *mm, unsigned long pte, unsigned long off)
+u64 smm_swap_peek(struct smm_mem *mem, unsigned long pte, unsigned long off)
 {
 	struct smm_swap_slot *s;
 	u64 val = 0;
 
-	spin_lock(&mm->swap_lock);
-	s = slot_of(mm, pte >> SMM_PTE_SWAP_SHIFT);
+	spin_lock(&mem->swap_lock);
+	s = slot_of(mem, pte >> SMM_PTE_SWAP_SHIFT);
 	if (s->page)
 		memcpy(&val, (char *)s->page->virt + off, sizeof(val));
 	else if (s->data)
 		memcpy(&val, (char *)s->data + off, sizeof(val));
-	spin_unlock(&mm->swap_lock);
+	spin_unlock(&mem->swap_lock);
 	return val;
 }
 
 /* Teardown: the slot table, once every PTE and cache page is gone. */
-void smm_swap_destroy(struct smm_mm *mm)
+void smm_swap_destroy(struct smm_mem *mem)
 {
-	WARN_ON(mm->swap_used);
-	kvfree(mm->slots);
-	mm->slots = NULL;
+	WARN_ON(mem->swap_used);
+	kvfree(mem->slots);
+	mem->slots = NULL;
 }
 
 /*
@@ -485,30 +490,30 @@ void smm_swap_destroy(struct smm_mm *mm)
  * for a write to a range made read-only meanwhile); the next fault on the
  * entry maps them, a zap frees them.
  */
-void smm_swap_check_begin(struct smm_mm *mm)
+void smm_swap_check_begin(struct smm_mem *mem)
 {
 	unsigned long i;
 
-	for (i = 0; i < mm->swap_slots; i++)
-		slot_of(mm, i)->check_ptes = 0;
+	for (i = 0; i < mem->swap_slots; i++)
+		slot_of(mem, i)->check_ptes = 0;
 }
 
 /* A swap PTE of @slot seen by the validating walk; false if no such slot. */
-bool smm_swap_check_pte(struct smm_mm *mm, unsigned long slot)
+bool smm_swap_check_pte(struct smm_mem *mem, unsigned long slot)
 {
-	if (slot >= mm->swap_slots)
+	if (slot >= mem->swap_slots)
 		return false;
-	slot_of(mm, slot)->check_ptes++;
+	slot_of(mem, slot)->check_ptes++;
 	return true;
 }
 
-int smm_swap_validate(struct smm_mm *mm, unsigned long *cached, char *why,
+int smm_swap_validate(struct smm_mem *mem, unsigned long *cached, char *why,
 		      unsigned long len)
 {
 	unsigned long i, used = 0;
 
-	for (i = 0; i < mm->swap_slots; i++) {
-		struct smm_swap_slot *s = slot_of(mm, i);
+	for (i = 0; i < mem->swap_slots; i++) {
+		struct smm_swap_slot *s = slot_of(mem, i);
 
 		if (s->used)
 			used++;
@@ -523,9 +528,9 @@ int smm_swap_validate(struct smm_mm *mm, unsigned long *cached, char *why,
 			return -EUCLEAN;
 		}
 	}
-	if (used != mm->swap_used) {
+	if (used != mem->swap_used) {
 		snprintf(why, len, "swap: %lu slots used, swap_used %lu", used,
-			 mm->swap_used);
+			 mem->swap_used);
 		return -EUCLEAN;
 	}
 	return 0;

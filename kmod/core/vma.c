@@ -219,8 +219,9 @@ int smm_map(struct smm_mm *mm, unsigned long addr, unsigned long len,
 	 * it a mapping may be larger (reclaim makes room).
 	 */
 	ret = -ENOMEM;
-	if (READ_ONCE(mm->limits.max_pages) && !READ_ONCE(mm->swap_slots) &&
-	    len >> mm->geom.page_shift > READ_ONCE(mm->limits.max_pages))
+	if (READ_ONCE(mm->mem->max_pages) &&
+	    !READ_ONCE(mm->mem->swap_slots) &&
+	    len >> mm->geom.page_shift > READ_ONCE(mm->mem->max_pages))
 		goto fail;
 	if (vma_limit_reached(mm, 1))
 		goto fail;
