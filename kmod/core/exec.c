@@ -189,8 +189,11 @@ int smm_mm_validate(struct smm_mm *mm, char *why, unsigned long why_len)
 			goto out;
 		prev = vma;
 	}
-	/* Nothing in the trees but the live VMAs' chains. */
-	if (chains != nodes) {
+	/*
+	 * Nothing in the trees but the live VMAs' chains; after FORK the
+	 * trees hold the relatives' too.
+	 */
+	if (chains != nodes && !smm_mem_shared(mm->mem)) {
 		snprintf(why, why_len, "rmap: %lu chains, %lu tree nodes",
 			 chains, nodes);
 		ret = -EUCLEAN;

@@ -59,6 +59,8 @@ void smm_fault_install(struct smm_mm *mm, struct smm_pt *pt,
 		WRITE_ONCE(*ptep, pte);
 		smm_lru_add(mm->mem, page);
 	} else {
+		/* A write through a read-only PTE is COW's (cow.c) first. */
+		WARN_ON_ONCE(write && !(pte & SMM_PTE_WRITE));
 		smm_pte_mkyoung(ptep, pte);
 	}
 	smm_do_access(mm, smm_pte_to_page(pte), addr, write, val);
@@ -174,6 +176,7 @@ int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
 	struct smm_avc *avc_new = NULL;
 	struct smm_page *page = NULL;
 	unsigned long *ptep, pte;
+	bool cow_copy = false;
 	struct smm_pt *pt;
 	int ret = 0;
 
@@ -217,8 +220,13 @@ int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
 				continue;
 			break;
 		}
-		/* Allocate outside the PTE lock: it may sleep and reclaim. */
-		if (!pte && !page) {
+		/*
+		 * Allocate outside the PTE lock: it may sleep and reclaim.
+		 * A first touch needs a page, and so does a write to a page
+		 * shared since FORK that the last pass found not ours alone
+		 * (only under the lock may we look at the page).
+		 */
+		if (!page && (!pte || cow_copy)) {
 			page = smm_page_alloc(mm->mem, GFP_KERNEL);
 			if (!page) {
 				ret = -ENOMEM;
@@ -240,6 +248,14 @@ int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
 		/* A concurrent zap or reclaim may have changed it. */
 		if (smm_pte_is_swap(pte) || (!pte && !page)) {
 			spin_unlock(&pt->ptl);
+			continue;
+		}
+		/* Shared: allocate the copy, and look again. */
+		if (smm_pte_is_cow(pte, write, vma->vm_prot) &&
+		    smm_cow_page(mm, pt, ptep, pte, vma->vm_prot, &page,
+				 smm_vma_anon(vma), smm_vma_index(vma, addr))) {
+			spin_unlock(&pt->ptl);
+			cow_copy = true;
 			continue;
 		}
 		smm_fault_install(mm, pt, addr, vma->vm_prot, write, val,

@@ -28,12 +28,13 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 {
 	enum shadowmm_counter abort;
 	const seqcount_t *seqc;
-	unsigned long start, end, prot, pgoff, *ptep, pte;
+	unsigned long start, end, prot, pgoff, index, *ptep, pte;
 	struct smm_page *page = NULL;
 	struct smm_anon_vma *av;
 	struct smm_vma *vma;
 	struct smm_pt *pt;
 	unsigned int seq;
+	bool cow_copy = false;
 
 	smm_count(mm, SPF_EV(mmseq, ATTEMPT));
 	rcu_read_lock();
@@ -110,9 +111,10 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 			goto out_abort;
 		/*
 		 * Under RCU nothing may sleep: an atomic allocation, never
-		 * reclaim, or none.
+		 * reclaim, or none.  A COW copy's page too, once a look
+		 * under the lock found the page shared.
 		 */
-		if (!page && !pte) {
+		if (!page && (!pte || cow_copy)) {
 			page = smm_page_alloc(mm->mem, GFP_NOWAIT);
 			abort = SPF_EV(mmseq, ABORT_NOMEM);
 			if (!page)
@@ -130,9 +132,18 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 			goto out_abort;
 		}
 		/* Emptied by a zap since we looked: get a page and retry. */
-		if (pte || page)
-			break;
-		spin_unlock(&pt->ptl);
+		if (!pte && !page) {
+			spin_unlock(&pt->ptl);
+			continue;
+		}
+		/* Shared since FORK (anonymous COW, as the series did). */
+		if (!page && smm_pte_is_cow(pte, write, prot) &&
+		    smm_cow_needs_page(pte)) {
+			spin_unlock(&pt->ptl);
+			cow_copy = true;
+			continue;
+		}
+		break;
 	}
 	smm_race_window(SMM_RW_SPF_UNDER_PTL);
 	/*
@@ -141,7 +152,7 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 	 * such writer has been here since the snapshot, nor can come now:
 	 * the trylock's acquire pairs with the writer's spin_unlock(), and
 	 * the retry's smp_rmb() orders the table walk before the re-read, so
-	 * a table populated after the writer's pt_sync_populators() comes
+	 * a table populated after the writer's smm_pt_sync_populators() comes
 	 * with the odd count (see there).
 	 */
 	abort = SPF_EV(mmseq, ABORT_SEQ_PTL);
@@ -150,8 +161,18 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 		goto out_abort;
 	}
 	/* start and pgoff validated with the rest by the retry above. */
-	smm_fault_install(mm, pt, addr, prot, write, val, &page, av,
-			  pgoff + ((addr - start) >> mm->geom.page_shift));
+	index = pgoff + ((addr - start) >> mm->geom.page_shift);
+	/*
+	 * A reference taken since (reclaim isolating it) makes the page
+	 * shared after all, and we have no copy: abort, counted.
+	 */
+	if (smm_pte_is_cow(pte, write, prot) &&
+	    smm_cow_page(mm, pt, ptep, pte, prot, &page, av, index)) {
+		spin_unlock(&pt->ptl);
+		abort = SPF_EV(mmseq, ABORT_COW);
+		goto out_abort;
+	}
+	smm_fault_install(mm, pt, addr, prot, write, val, &page, av, index);
 	spin_unlock(&pt->ptl);
 	if (page)
 		smm_put_page(mm->mem, page);

@@ -35,6 +35,7 @@ static const char *const smm_mode_names[] = {
 static const char *const smm_bug_names[] = {
 	[SHADOWMM_BUG_VMA_SEQ_RELAXED] = "vma_seq_relaxed",
 	[SHADOWMM_BUG_VMA_UNLOCK_OUTSIDE_RCU] = "vma_unlock_outside_rcu",
+	[SHADOWMM_BUG_FORK_NO_VMA_LOCK] = "fork_no_vma_lock",
 };
 
 const char *smm_bug_name(unsigned int b)
@@ -147,8 +148,10 @@ void smm_race_window(enum smm_race_window w)
 		smm_host_race_delay();
 }
 
-int smm_mm_create(const struct smm_limits *limits, unsigned int mode,
-		  unsigned int geometry, struct smm_mm **mmp)
+/* A new space in family @mem (shared: FORK), or in a new family (NULL). */
+static int smm_mm_create_in(const struct smm_limits *limits,
+			    unsigned int mode, unsigned int geometry,
+			    struct smm_mem *mem, struct smm_mm **mmp)
 {
 	struct smm_mm *mm;
 	int ret;
@@ -177,7 +180,11 @@ int smm_mm_create(const struct smm_limits *limits, unsigned int mode,
 		mm->limits = *limits;
 
 	ret = -ENOMEM;
-	mm->mem = smm_mem_create(mm, mm->limits.max_pages);
+	if (mem)
+		smm_mem_share(mem);
+	else
+		mem = smm_mem_create(mm, mm->limits.max_pages);
+	mm->mem = mem;
 	if (mm->mem)
 		ret = smm_pgd_alloc(mm);
 	if (ret) {
@@ -195,6 +202,32 @@ int smm_mm_create(const struct smm_limits *limits, unsigned int mode,
 	smm_mms_live++;
 	mutex_unlock(&smm_mm_list_lock);
 	*mmp = mm;
+	return 0;
+}
+
+int smm_mm_create(const struct smm_limits *limits, unsigned int mode,
+		  unsigned int geometry, struct smm_mm **mmp)
+{
+	return smm_mm_create_in(limits, mode, geometry, NULL, mmp);
+}
+
+/*
+ * FORK's child, empty, in its parent's family: its geometry, mode,
+ * policies and limits, and its memory shared (smm_mem_share() before
+ * anything can fail, so the child's destroy can always put it).
+ */
+int smm_mm_create_child(struct smm_mm *parent, struct smm_mm **childp)
+{
+	struct smm_mm *mm;
+	int ret;
+
+	ret = smm_mm_create_in(&parent->limits, smm_get_mode(parent),
+			       smm_get_geometry(parent), parent->mem, &mm);
+	if (ret)
+		return ret;
+	mm->swap_policy = READ_ONCE(parent->swap_policy);
+	mm->anon_policy = READ_ONCE(parent->anon_policy);
+	*childp = mm;
 	return 0;
 }
 
@@ -255,6 +288,14 @@ unsigned int smm_get_mode(struct smm_mm *mm)
 void smm_mmap_write_lock(struct smm_mm *mm)
 {
 	down_write(&mm->mmap_lock);
+	/* Odd, then smp_wmb(): pairs with the retry rmb in smm_fault_spf(). */
+	raw_write_seqcount_begin(&mm->mm_seq);
+}
+
+/* FORK's child, under its parent's (dup_mmap()'s SINGLE_DEPTH_NESTING). */
+void smm_mmap_write_lock_nested(struct smm_mm *mm)
+{
+	down_write_nested(&mm->mmap_lock, SINGLE_DEPTH_NESTING);
 	/* Odd, then smp_wmb(): pairs with the retry rmb in smm_fault_spf(). */
 	raw_write_seqcount_begin(&mm->mm_seq);
 }

@@ -253,7 +253,7 @@ static void zap_pte_table(struct smm_mm *mm, struct smm_pt *pt,
  * that reads the slot (rcu_dereference) and then re-checks its sequence
  * after smp_rmb() (read_seqcount_retry()) sees it odd and aborts.
  */
-static void pt_sync_populators(struct smm_mm *mm)
+void smm_pt_sync_populators(struct smm_mm *mm)
 {
 	spin_lock(&mm->page_table_lock);
 	spin_unlock(&mm->page_table_lock);
@@ -266,7 +266,7 @@ static void pt_sync_populators(struct smm_mm *mm)
 void smm_zap_range(struct smm_mm *mm, unsigned long start, unsigned long end)
 {
 	lockdep_assert_held(&mm->mmap_lock);
-	pt_sync_populators(mm);
+	smm_pt_sync_populators(mm);
 	pt_walk_pte_tables(mm, smm_mm_pgd(mm), 0, start, end, zap_pte_table,
 			   0);
 }
@@ -283,9 +283,20 @@ static void change_pte_table(struct smm_mm *mm, struct smm_pt *pt,
 		unsigned long i = smm_pt_index(mm, addr, SMM_PT_LEVELS - 1);
 		unsigned long pte = ptes[i];
 
+		unsigned long want = bits;
+
 		/* A swap entry takes the VMA's protection at swap-in. */
-		if (smm_pte_present(pte))
-			WRITE_ONCE(ptes[i], (pte & ~SMM_PTE_PROT) | bits);
+		if (!smm_pte_present(pte))
+			continue;
+		/*
+		 * A page shared with a fork relative (or pinned) stays
+		 * read-only: a write must copy it (cow.c), as the kernel's
+		 * can_change_pte_writable() keeps non-exclusive pages.
+		 */
+		if ((want & SMM_PTE_WRITE) &&
+		    smm_cow_needs_page(pte))
+			want &= ~SMM_PTE_WRITE;
+		WRITE_ONCE(ptes[i], (pte & ~SMM_PTE_PROT) | want);
 	}
 	spin_unlock(&pt->ptl);
 	cond_resched();
@@ -296,7 +307,7 @@ void smm_change_prot_range(struct smm_mm *mm, unsigned long start,
 			   unsigned long end, unsigned long prot)
 {
 	lockdep_assert_held_write(&mm->mmap_lock);
-	pt_sync_populators(mm);
+	smm_pt_sync_populators(mm);
 	pt_walk_pte_tables(mm, smm_mm_pgd(mm), 0, start, end, change_pte_table,
 			   smm_prot_to_pte(prot));
 }
@@ -444,7 +455,11 @@ static void pt_check_table(struct smm_mm *mm, struct smm_pt *pt, int level,
 					 addr);
 				c->ret = -EUCLEAN;
 			} else if ((pte & SMM_PTE_PROT) !=
-				   smm_prot_to_pte(vma->vm_prot)) {
+				   smm_prot_to_pte(vma->vm_prot) &&
+				   (pte & SMM_PTE_PROT) !=
+				   (smm_prot_to_pte(vma->vm_prot) &
+				    ~SMM_PTE_WRITE)) {
+				/* (Read-only in a writable VMA: COW.) */
 				snprintf(c->why, c->len,
 					 "pt: pte bits %#lx at %#lx, VMA prot %lu",
 					 pte & SMM_PTE_FLAGS, addr,

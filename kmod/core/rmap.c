@@ -23,7 +23,7 @@
 struct kmem_cache *smm_anon_vma_cachep;
 struct kmem_cache *smm_avc_cachep;
 
-static struct smm_anon_vma *anon_vma_alloc(struct smm_mm *mm)
+struct smm_anon_vma *smm_anon_vma_alloc(struct smm_mm *mm)
 {
 	struct smm_anon_vma *av = kmem_cache_alloc(smm_anon_vma_cachep,
 						   GFP_KERNEL);
@@ -164,7 +164,7 @@ int smm_set_anon_policy(struct smm_mm *mm, unsigned int policy)
 int smm_anon_vma_prepare_alloc(struct smm_mm *mm, struct smm_anon_vma **av,
 			       struct smm_avc **avc)
 {
-	*av = anon_vma_alloc(mm);
+	*av = smm_anon_vma_alloc(mm);
 	*avc = *av ? smm_avc_alloc() : NULL;
 	if (!*avc) {
 		smm_anon_vma_prepare_release(mm, *av, NULL);
@@ -241,6 +241,29 @@ void smm_anon_vma_clone(struct smm_vma *new, struct smm_vma *old,
 		avc_link(new, n, avc->anon_vma);
 		atomic_long_inc(&avc->anon_vma->refcount);
 	}
+}
+
+/*
+ * FORK's child VMA @vma, cloned from its parent's (smm_anon_vma_clone()),
+ * gets an anon_vma of its own, @av, under the same root: the pages its
+ * own faults and COW copies make go there, where the parent's rmap walks
+ * never look (anon_vma_fork()).  Root's lock held; one chain from @spare.
+ */
+void smm_anon_vma_fork_link(struct smm_vma *vma, struct smm_anon_vma *av,
+			    struct list_head *spare)
+{
+	struct smm_anon_vma *root = vma->anon_vma->root;
+	struct smm_avc *avc = list_first_entry(spare, struct smm_avc,
+					       same_vma);
+
+	lockdep_assert_held_write(&root->rwsem);
+	list_del(&avc->same_vma);
+	av->root = root;
+	/* The root lives while an anon_vma under it does. */
+	atomic_long_inc(&root->refcount);
+	avc_link(vma, avc, av);
+	/* The child is not published yet; release all the same, as ever. */
+	smp_store_release(&vma->anon_vma, av);
 }
 
 /*
@@ -473,7 +496,7 @@ int smm_rmap_validate_vma(struct smm_mm *mm, struct smm_vma *vma,
 struct rmap_count {
 	struct smm_vma *vma;
 	unsigned long addr;
-	unsigned long hits, others;
+	unsigned long hits, others, twice;
 };
 
 static unsigned long pte_maps(struct smm_mm *mm, struct smm_page *page,
@@ -490,9 +513,21 @@ static unsigned long rmap_check_one(struct smm_page *page,
 
 	if (vma == c->vma && addr == c->addr)
 		c->hits++;
+	else if (vma->vm_mm == c->vma->vm_mm)
+		c->twice += smm_page_pte_call(page, vma, addr, pte_maps, NULL);
 	else
 		c->others += smm_page_pte_call(page, vma, addr, pte_maps, NULL);
 	return 0;
+}
+
+static bool vma_chained_to(struct smm_vma *vma, struct smm_anon_vma *av)
+{
+	struct smm_avc *avc;
+
+	list_for_each_entry(avc, &vma->anon_vma_chain, same_vma)
+		if (avc->anon_vma == av)
+			return true;
+	return false;
 }
 
 /* A present page at @addr of @vma: placed where the rmap finds it. */
@@ -503,26 +538,30 @@ int smm_rmap_validate_page(struct smm_mm *mm, struct smm_vma *vma,
 	unsigned long index = smm_vma_index(vma, addr);
 	struct rmap_count c = { .vma = vma, .addr = addr };
 
-	if (!vma->anon_vma || page->anon_vma != vma->anon_vma ||
-	    page->index != index) {
+	if (!vma_chained_to(vma, page->anon_vma) || page->index != index) {
 		snprintf(why, len,
 			 "rmap: page at %#lx has index %lu, VMA implies %lu",
 			 addr, page->index, index);
 		return -EUCLEAN;
 	}
-	if (atomic_long_read(&page->mapcount) != 1 ||
-	    atomic_long_read(&page->refcount) < 1 || !page->on_lru) {
+	smm_rmap_walk(page, rmap_check_one, &c);
+	/*
+	 * Every mapping, in this space or a fork relative's, is found by
+	 * the rmap and counted once; each holds a reference.
+	 */
+	if (atomic_long_read(&page->mapcount) != c.hits + c.others ||
+	    atomic_long_read(&page->refcount) <
+	    atomic_long_read(&page->mapcount) || !page->on_lru) {
 		snprintf(why, len,
 			 "rmap: page at %#lx mapcount %ld refcount %ld lru %d",
 			 addr, atomic_long_read(&page->mapcount),
 			 atomic_long_read(&page->refcount), page->on_lru);
 		return -EUCLEAN;
 	}
-	smm_rmap_walk(page, rmap_check_one, &c);
-	if (c.hits != 1 || c.others) {
+	if (c.hits != 1 || c.twice) {
 		snprintf(why, len,
 			 "rmap: page at %#lx found %lu times, %lu elsewhere",
-			 addr, c.hits, c.others);
+			 addr, c.hits, c.twice);
 		return -EUCLEAN;
 	}
 	return 0;

@@ -404,6 +404,8 @@ extern struct kmem_cache *smm_vma_cachep;
 extern struct kmem_cache *smm_pt_cachep;
 extern struct kmem_cache *smm_vt_cachep;
 void smm_mmap_write_lock(struct smm_mm *mm);
+void smm_mmap_write_lock_nested(struct smm_mm *mm);
+int smm_mm_create_child(struct smm_mm *parent, struct smm_mm **childp);
 void smm_mmap_write_unlock(struct smm_mm *mm);
 void smm_vma_start_write(struct smm_vma *vma);
 struct smm_vma *smm_vma_alloc(struct smm_mm *mm);
@@ -444,6 +446,8 @@ int smm_protect(struct smm_mm *mm, unsigned long start, unsigned long len,
 		unsigned long prot);
 int smm_zap(struct smm_mm *mm, unsigned long start, unsigned long len);
 void smm_unmap_all(struct smm_mm *mm);
+void smm_vma_link(struct smm_mm *mm, struct smm_vma *vma,
+		  struct smm_vma *prev);
 
 static inline bool smm_prot_allows(unsigned long prot, bool write)
 {
@@ -466,6 +470,7 @@ void smm_free_pgtables(struct smm_mm *mm, unsigned long start,
 unsigned long smm_prot_to_pte(unsigned long prot);
 int smm_pt_validate(struct smm_mm *mm, char *why, unsigned long len);
 void smm_free_all_pgtables(struct smm_mm *mm);
+void smm_pt_sync_populators(struct smm_mm *mm);
 
 static inline bool smm_pte_allows(unsigned long pte, bool write)
 {
@@ -543,6 +548,9 @@ typedef unsigned long (*smm_rmap_one_fn)(struct smm_page *page,
 					 struct smm_vma *vma,
 					 unsigned long addr, void *arg);
 void smm_put_anon_vma(struct smm_anon_vma *av);
+struct smm_anon_vma *smm_anon_vma_alloc(struct smm_mm *mm);
+void smm_anon_vma_fork_link(struct smm_vma *vma, struct smm_anon_vma *av,
+			    struct list_head *spare);
 struct smm_avc *smm_avc_alloc(void);
 void smm_avc_free(struct smm_avc *avc);
 int smm_anon_vma_prepare_alloc(struct smm_mm *mm, struct smm_anon_vma **av,
@@ -583,6 +591,7 @@ void smm_swap_entry_free(struct smm_mem *mem, unsigned long slot);
 int smm_swap_out_begin(struct smm_mem *mem, struct smm_page *page);
 unsigned long smm_swap_entry(struct smm_page *page);
 void smm_swap_entry_dup(struct smm_mem *mem, struct smm_page *page);
+void smm_swap_slot_dup(struct smm_mem *mem, unsigned long slot);
 bool smm_swap_out_end(struct smm_mem *mem, struct smm_page *page);
 struct smm_page *smm_swapin_get(struct smm_mem *mem, unsigned long pte,
 				bool may_alloc, bool *must_read, int *err);
@@ -642,6 +651,14 @@ int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
 void smm_fault_wait(struct smm_mm *mm, struct smm_fault *vmf);
 int smm_fault_classic(struct smm_mm *mm, unsigned long addr, bool write,
 		      u64 *val, struct smm_fault *vmf);
+
+/* cow.c */
+bool smm_pte_is_cow(unsigned long pte, bool write, unsigned long prot);
+bool smm_cow_needs_page(unsigned long pte);
+int smm_cow_page(struct smm_mm *mm, struct smm_pt *pt, unsigned long *ptep,
+		 unsigned long pte, unsigned long prot,
+		 struct smm_page **newp, struct smm_anon_vma *av,
+		 unsigned long index);
 
 /* copy_search.c: COPY and SEARCH, validated there (8-byte granules) */
 int smm_exec_copy(struct smm_mm *mm, struct shadowmm_cmd *cmd);

@@ -28,6 +28,11 @@ void smm_core_exit(void);
 int smm_mm_create(const struct smm_limits *limits, unsigned int mode,
 		  unsigned int geometry, struct smm_mm **mmp);
 void smm_mm_destroy(struct smm_mm *mm);
+/*
+ * FORK: *@childp, a copy of @parent sharing its pages copy-on-write and
+ * its memory (see SHADOWMM_OP_FORK).  -ENOMEM leaves @parent as it was.
+ */
+int smm_fork(struct smm_mm *parent, struct smm_mm **childp);
 
 /*
  * Validates and runs one command (every op but GET_STATS and GET_INFO,
@@ -99,6 +104,7 @@ enum smm_race_window {
 	SMM_RW_VMA_BEFORE_LOCK,		/* VMA found, read lock not yet tried */
 	SMM_RW_VMA_LOCKED,		/* VMA read-locked, bounds not checked */
 	SMM_RW_WRITER_SECTION,		/* writer inside a VMA write section */
+	SMM_RW_FORK_COPY,		/* FORK between two PTE tables */
 	SMM_NR_RACE_WINDOWS
 };
 

@@ -237,12 +237,18 @@ unsigned long smm_swap_entry(struct smm_page *page)
 	       SMM_PTE_SWAP;
 }
 
-/* One more swap PTE refers to @page's slot; PTE lock held. */
-void smm_swap_entry_dup(struct smm_mem *mem, struct smm_page *page)
+/* One more swap PTE refers to @slot (FORK's copy); PTE lock held. */
+void smm_swap_slot_dup(struct smm_mem *mem, unsigned long slot)
 {
 	spin_lock(&mem->swap_lock);
-	slot_of(mem, page->swap_slot)->count++;
+	slot_of(mem, slot)->count++;
 	spin_unlock(&mem->swap_lock);
+}
+
+/* One more swap PTE refers to @page's slot (reclaim's); PTE lock held. */
+void smm_swap_entry_dup(struct smm_mem *mem, struct smm_page *page)
+{
+	smm_swap_slot_dup(mem, page->swap_slot);
 }
 
 static bool page_is_zero(const void *virt, unsigned long size)
@@ -417,6 +423,13 @@ void smm_swapin_wait(struct smm_page *page)
  * Maps swap-cache @page where swap entry @entry was; PTE lock held and
  * the entry re-checked by the caller.  The caller's reference becomes
  * the mapping's; the slot loses a swap PTE and, with the last, goes.
+ *
+ * After FORK a slot may have swap PTEs in several spaces, which all map
+ * this one page from the cache: the page is then not exclusive, so it
+ * goes in read-only (a write copies it, cow.c) and, mapped first, under
+ * the root anon_vma, the one every relative's VMA is chained to (as
+ * __page_set_anon_rmap() does for a page that is not exclusive).  Under
+ * the swap lock, so two spaces mapping it at once agree which is first.
  */
 void smm_swapin_map(struct smm_vma *vma, unsigned long *ptep,
 		    unsigned long addr, unsigned long entry,
@@ -424,16 +437,25 @@ void smm_swapin_map(struct smm_vma *vma, unsigned long *ptep,
 {
 	struct smm_mem *mem = vma->vm_mm->mem;
 	unsigned long slot = entry >> SMM_PTE_SWAP_SHIFT;
+	unsigned long bits = smm_prot_to_pte(prot);
+	struct smm_anon_vma *av = smm_vma_anon(vma);
 	struct smm_page *drop;
+	bool first, exclusive;
 
-	smm_page_add_anon_rmap(page, smm_vma_anon(vma),
-			       smm_vma_index(vma, addr));
-	WRITE_ONCE(*ptep, (unsigned long)page | smm_prot_to_pte(prot) |
-			  SMM_PTE_YOUNG);
 	spin_lock(&mem->swap_lock);
 	slot_of(mem, slot)->count--;
+	first = !atomic_long_read(&page->mapcount);
+	exclusive = first && !slot_of(mem, slot)->count;
+	if (first)
+		smm_page_add_anon_rmap(page, exclusive ? av : av->root,
+				       smm_vma_index(vma, addr));
+	else
+		atomic_long_inc(&page->mapcount);
 	drop = slot_maybe_free(mem, slot);
 	spin_unlock(&mem->swap_lock);
+	if (!exclusive)
+		bits &= ~SMM_PTE_WRITE;
+	WRITE_ONCE(*ptep, (unsigned long)page | bits | SMM_PTE_YOUNG);
 	/* The cache's reference: ours keeps the page. */
 	if (drop)
 		smm_put_page(mem, drop);

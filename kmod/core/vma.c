@@ -40,8 +40,8 @@ static struct smm_vma *vma_prev(struct smm_mm *mm, struct smm_vma *vma)
 }
 
 /* Puts a new, write-started VMA into the index and the list. */
-static void vma_link(struct smm_mm *mm, struct smm_vma *vma,
-		     struct smm_vma *prev)
+void smm_vma_link(struct smm_mm *mm, struct smm_vma *vma,
+		  struct smm_vma *prev)
 {
 	smm_vt_insert(mm, vma);
 	if (prev)
@@ -99,7 +99,7 @@ static void vma_split(struct smm_mm *mm, struct smm_vma *vma,
 		smm_vma_chains_remove(vma);
 	}
 	/* Both halves are write-started, so the overlap is never seen. */
-	vma_link(mm, new, vma);
+	smm_vma_link(mm, new, vma);
 	WRITE_ONCE(vma->vm_end, addr);
 	if (av) {
 		smm_anon_vma_clone(new, vma, spare);
@@ -247,7 +247,7 @@ int smm_map(struct smm_mm *mm, unsigned long addr, unsigned long len,
 	vma->vm_pgoff = start >> mm->geom.page_shift;
 	smm_vma_start_write(vma);
 	prev = smm_vt_lookup(mm, start);
-	vma_link(mm, vma, prev);
+	smm_vma_link(mm, vma, prev);
 	/*
 	 * As mmap_region() does: a mapping next to one it could continue
 	 * joins it, so a program that maps piece by piece (ebizzy's records,

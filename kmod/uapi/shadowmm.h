@@ -142,6 +142,14 @@ enum shadowmm_bug {
 	 * reader's up_read() still touches the rwsem.  Caught by ASan.
 	 */
 	SHADOWMM_BUG_VMA_UNLOCK_OUTSIDE_RCU = 1,
+	/*
+	 * FORK copies the page tables without write-locking the parent's
+	 * VMAs, as 6.4 did (kernel bugzilla 217624, fixed by "fork: lock VMAs
+	 * of the parent process when forking"): a parent thread's vmalock or
+	 * spf fault changes a PTE in the middle of the copy, and the child's
+	 * memory is no snapshot of the parent's.  Caught by the fork stress.
+	 */
+	SHADOWMM_BUG_FORK_NO_VMA_LOCK = 2,
 	SHADOWMM_NR_BUGS
 };
 
@@ -207,6 +215,15 @@ enum shadowmm_op {
 	SHADOWMM_OP_SET_MEMORY = 15,
 	/* SET_ANON_POLICY in: value (enum shadowmm_anon_policy). */
 	SHADOWMM_OP_SET_ANON_POLICY = 16,
+	/*
+	 * FORK (ioctl only) out: out_value, a new file descriptor (O_CLOEXEC,
+	 * read-write) of a child space: a copy of this one, as fork() makes,
+	 * its private pages shared copy-on-write, its mode and policies this
+	 * one's.  The two share one memory (budget, reclaim, swap store;
+	 * SET_MEMORY on either sets it) and, while both live, one geometry
+	 * (SET_GEOMETRY: -EBUSY).  -EAGAIN if a SET_GEOMETRY raced with it.
+	 */
+	SHADOWMM_OP_FORK = 17,
 	SHADOWMM_NR_OPS
 };
 
@@ -248,6 +265,7 @@ struct shadowmm_cmd {
 #define SHADOWMM_IOC_SET_SWAP_POLICY SHADOWMM_IOC(SHADOWMM_OP_SET_SWAP_POLICY)
 #define SHADOWMM_IOC_SET_MEMORY	SHADOWMM_IOC(SHADOWMM_OP_SET_MEMORY)
 #define SHADOWMM_IOC_SET_ANON_POLICY SHADOWMM_IOC(SHADOWMM_OP_SET_ANON_POLICY)
+#define SHADOWMM_IOC_FORK	SHADOWMM_IOC(SHADOWMM_OP_FORK)
 
 /*
  * Counters, named after the kernel's vm events where one exists.  The list
@@ -325,7 +343,16 @@ struct shadowmm_cmd {
 	X(ANON_VMA_ALLOC, "anon_vma_alloc")				\
 	X(ANON_VMA_FREE, "anon_vma_free")				\
 	/* anon_vmas a vmalock fault made (mmap_read_trylock(), 6.8+) */ \
-	X(VMA_LOCK_ANON_PREPARE, "vma_lock_anon_prepare")
+	X(VMA_LOCK_ANON_PREPARE, "vma_lock_anon_prepare")		\
+	X(FORK, "fork")			/* children forked from here */	\
+	X(FORK_PAGES, "fork_pages")	/* pages FORK shared */		\
+	X(FORK_SWAP, "fork_swap")	/* swap entries FORK copied */	\
+	X(COW_FAULT, "cow_fault")	/* writes to a shared page */	\
+	X(COW_REUSE, "cow_reuse")	/* ... ours alone: made writable */ \
+	X(COW_COPY, "cow_copy")		/* ... copied */		\
+	/* speculative COW that found the page shared, with no new one */ \
+	X(SPF_ABORT_COW, "spf_abort_cow")				\
+	X(MMSEQ_ABORT_COW, "mmseq_abort_cow")
 
 #define SHADOWMM_COUNTER_ENUM(name, str) SHADOWMM_EV_##name,
 enum shadowmm_counter {

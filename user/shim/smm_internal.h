@@ -138,6 +138,13 @@ void shim_lockdep_assert(const void *lock, int modes, const char *what,
 typedef struct { pthread_mutex_t m; } spinlock_t;
 void spin_lock_init(spinlock_t *l);
 void spin_lock(spinlock_t *l);
+/*
+ * Lock nesting annotations (FORK holds a parent's and a child's lock of
+ * one class): the shim's lockdep tracks locks, not classes, so they are
+ * plain acquisitions here.
+ */
+#define SINGLE_DEPTH_NESTING	1
+#define spin_lock_nested(l, subclass)	spin_lock(l)
 void spin_unlock(spinlock_t *l);
 int spin_trylock(spinlock_t *l);
 
@@ -173,6 +180,7 @@ void down_read(struct rw_semaphore *s);
 int down_read_trylock(struct rw_semaphore *s);
 void up_read(struct rw_semaphore *s);
 void down_write(struct rw_semaphore *s);
+#define down_write_nested(s, subclass)	down_write(s)
 void up_write(struct rw_semaphore *s);
 
 /*

@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -41,7 +43,24 @@ class Space {
   Space(const Space&) = delete;
   Space& operator=(const Space&) = delete;
 
+  // A space the core made (FORK's child), owned from here.
+  struct Adopted {};
+  Space(Adopted, smm_mm* mm) : mm_(mm) {}
+
   int create_result() const { return create_result_; }
+  // FORK: the child, or nullptr with the errno in *err.
+  std::unique_ptr<Space> fork(int* err = nullptr) const {
+    smm_mm* child = nullptr;
+    const int ret = smm_fork(mm_, &child);
+    if (err) *err = ret;
+    return ret ? nullptr : std::make_unique<Space>(Adopted{}, child);
+  }
+  // The u64 at @addr without faulting (present or swapped), or nullopt.
+  std::optional<uint64_t> peek(uint64_t addr) const {
+    __u64 val = 0;
+    if (smm_mm_peek(mm_, addr, &val) != 1) return std::nullopt;
+    return val;
+  }
   smm_mm* get() const { return mm_; }
   shadowmm_info info() const {
     shadowmm_info info{};
