@@ -3,6 +3,7 @@
  * <debugfs>/shadowmm/ctl: every open() is one shadow address space, shared
  * by whatever shares the open file (threads, forked children, an io_uring)
  * as threads share an mm, and torn down when the last reference goes.
+ * FORK makes another such file, the child space.
  *
  * Synchronous commands come by ioctl, one struct shadowmm_cmd each (the
  * lib/test_hmm.c style); batches by write() of whole records, which is
@@ -11,8 +12,10 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/anon_inodes.h>
 #include <linux/atomic.h>
 #include <linux/bug.h>
+#include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/kernel.h>
 #include <linux/minmax.h>
@@ -153,6 +156,47 @@ static int shadowmm_set_memory(struct smm_mm *mm,
 	return smm_set_memory(mm, &mem);
 }
 
+/*
+ * FORK: the child is a file like an open() of ctl, but made here (an
+ * anonymous inode with the same operations), so a harness forks a space
+ * without forking a process.  The descriptor is installed only once the
+ * caller has its number: a failed copy-out leaves no descriptor behind,
+ * and the child goes with the file.
+ */
+static int shadowmm_fork(struct smm_mm *mm, struct shadowmm_cmd *cmd,
+			 void __user *uarg)
+{
+	struct smm_mm *child;
+	struct file *file;
+	int fd, ret;
+
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0)
+		return fd;
+	ret = smm_fork(mm, &child);
+	if (ret)
+		goto put_fd;
+	file = anon_inode_getfile("[shadowmm]", &shadowmm_ctl_fops, child,
+				  O_RDWR);
+	if (IS_ERR(file)) {
+		smm_mm_destroy(child);
+		ret = PTR_ERR(file);
+		goto put_fd;
+	}
+	cmd->out_value = fd;
+	if (copy_to_user(uarg, cmd, sizeof(*cmd))) {
+		fput(file);
+		ret = -EFAULT;
+		goto put_fd;
+	}
+	fd_install(fd, file);
+	return 0;
+
+put_fd:
+	put_unused_fd(fd);
+	return ret;
+}
+
 static long shadowmm_ctl_ioctl(struct file *file, unsigned int ioc,
 			       unsigned long arg)
 {
@@ -183,6 +227,8 @@ static long shadowmm_ctl_ioctl(struct file *file, unsigned int ioc,
 		/* Every other command changes the space, as write() does. */
 		if (!(file->f_mode & FMODE_WRITE))
 			return -EBADF;
+		if (op == SHADOWMM_OP_FORK)
+			return shadowmm_fork(mm, &cmd, uarg);
 		if (op == SHADOWMM_OP_SET_MEMORY)
 			ret = shadowmm_set_memory(mm, &cmd);
 		else

@@ -143,8 +143,8 @@ int smm_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 		return smm_exec_search(mm, cmd);
 	default:
 		/*
-		 * GET_STATS, GET_INFO, SET_MEMORY need the host to copy;
-		 * unknown ops.
+		 * GET_STATS, GET_INFO, SET_MEMORY need the host to copy,
+		 * FORK the host to make the child's handle; unknown ops.
 		 */
 		return -EINVAL;
 	}

@@ -247,6 +247,13 @@ int Space::SetAnonPolicy(uint64_t policy) const {
   return Ioctl(c);
 }
 
+int Space::Fork(int* child_fd) const {
+  shadowmm_cmd c = Cmd(SHADOWMM_OP_FORK);
+  int err = Ioctl(c);
+  *child_fd = err ? -1 : static_cast<int>(c.out_value);
+  return err;
+}
+
 shadowmm_info Space::Info() const {
   shadowmm_info info{};
   shadowmm_cmd c = Cmd(SHADOWMM_OP_GET_INFO);

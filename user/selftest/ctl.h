@@ -71,6 +71,8 @@ class Space {
   Space(const Space&) = delete;
   Space& operator=(const Space&) = delete;
   Space(Space&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  // A space's descriptor from elsewhere (FORK's child), owned from here.
+  explicit Space(int fd) : fd_(fd) {}
 
   // open() of ctl: a descriptor, or -errno.
   static int Open();
@@ -98,6 +100,8 @@ class Space {
   int SetMemory(const shadowmm_memory& mem) const;
   int SetSwapPolicy(uint64_t policy) const;
   int SetAnonPolicy(uint64_t policy) const;
+  // FORK: the child's descriptor into *child_fd.
+  int Fork(int* child_fd) const;
   shadowmm_stats Stats() const;  // ASSERTs GET_STATS works
   shadowmm_info Info() const;    // ASSERTs GET_INFO works
 

@@ -182,6 +182,7 @@ int Main(int argc, char** argv) {
   AddAbiTests(tap);
   AddSpaceTests(tap);
   AddReclaimTests(tap);
+  AddForkTests(tap);
   AddFailNthTests(tap);
   AddCleanupTests(tap);
   if (list) {

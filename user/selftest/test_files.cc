@@ -12,6 +12,10 @@
 #include <string>
 #include <vector>
 
+extern "C" {
+#include "smm_api.h"  // SMM_NR_RACE_WINDOWS: the inject file's bits
+}
+
 #include "ctl.h"
 #include "tests.h"
 
@@ -168,18 +172,21 @@ void InjectFile() {
   const std::string inject = DebugfsFile("inject");
   SettingGuard keep(inject, "0");
   EXPECT_EQ(ReadLine(inject), "0x00");
-  ASSERT_OK(WriteFile(inject, "0x3f"));
-  EXPECT_EQ(ReadLine(inject), "0x3f");
+  const uint64_t all = (1UL << SMM_NR_RACE_WINDOWS) - 1;
+  char want[8];
+  std::snprintf(want, sizeof(want), "0x%02llx", static_cast<unsigned long long>(all));
+  ASSERT_OK(WriteFile(inject, std::to_string(all)));
+  EXPECT_EQ(ReadLine(inject), want);
   ASSERT_OK(WriteFile(inject, "5\n"));
   EXPECT_EQ(ReadLine(inject), "0x05");
-  for (const std::string& bad : BadNumbers("0x40")) {
+  for (const std::string& bad : BadNumbers(std::to_string(all + 1))) {
     int err = WriteFile(inject, bad);
     if (err != EINVAL && err != ERANGE)
       SMM_FAIL(false, "inject '" + Printable(bad) + "': " + ErrName(err) + ", expected EINVAL");
   }
   EXPECT_EQ(ReadLine(inject), "0x05");
   // Faults still work with every window widened.
-  ASSERT_OK(WriteFile(inject, "0x3f"));
+  ASSERT_OK(WriteFile(inject, std::to_string(all)));
   for (uint64_t m = 0; m < SHADOWMM_NR_MODES; m++) {
     Space s;
     ASSERT_OK(s.SetMode(m));

@@ -21,6 +21,7 @@ void AddCopySearchTests(Tap& tap);  // test_copy_search.cc: COPY and SEARCH
 void AddAbiTests(Tap& tap);      // test_abi.cc: ioctl and write() framing
 void AddSpaceTests(Tap& tap);    // test_spaces.cc: several spaces, threads, fork
 void AddReclaimTests(Tap& tap);  // test_reclaim.cc: SET_MEMORY, RECLAIM, swap, shrinker
+void AddForkTests(Tap& tap);     // test_fork.cc: FORK, COW, the 6.4 fork knob
 void AddFailNthTests(Tap& tap);  // test_failnth.cc: allocation failures
 void AddCleanupTests(Tap& tap);  // test_spaces.cc: nothing left behind
 // Global stats before the first test, for AddCleanupTests' comparison.
