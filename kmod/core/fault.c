@@ -105,6 +105,14 @@ static int do_swap_page(struct smm_mm *mm, struct smm_vma *vma,
 		return -ESTALE;
 	}
 	smm_swapin_map(vma, ptep, addr, entry, page, vma->vm_prot);
+	/*
+	 * A slot other spaces still refer to comes back read-only: a write
+	 * copies it first, on the next pass (do_swap_page()'s do_wp_page()).
+	 */
+	if (write && !(*ptep & SMM_PTE_WRITE)) {
+		spin_unlock(&pt->ptl);
+		return -ESTALE;
+	}
 	smm_do_access(mm, page, addr, write, val);
 	spin_unlock(&pt->ptl);
 	return 0;

@@ -16,22 +16,24 @@ struct kmem_cache *smm_page_cachep;
 
 /*
  * Charges one page, reclaiming first if the budget is full and the caller
- * may sleep.  Unsigned compare: a budget of 2^63 or more is a large one.
+ * may sleep: 1 if charged, 0 if there is no budget (nothing to count; the
+ * free then uncharges nothing, whatever the budget has become), -ENOMEM.
+ * Unsigned compare: a budget of 2^63 or more is a large one.
  */
-static bool page_charge(struct smm_mem *mem, bool may_reclaim)
+static int page_charge(struct smm_mem *mem, bool may_reclaim)
 {
 	unsigned long max = READ_ONCE(mem->max_pages);
 	int tries = 0;
 
 	if (!max)
-		return true;
+		return 0;
 	for (;;) {
 		unsigned long nr = atomic_long_inc_return(&mem->nr_pages);
 
 		if (nr <= max) {
 			if (nr >= smm_wmark_high(mem))
 				smm_wake_reclaimer(mem);
-			return true;
+			return 1;
 		}
 		atomic_long_dec(&mem->nr_pages);
 		/*
@@ -42,14 +44,14 @@ static bool page_charge(struct smm_mem *mem, bool may_reclaim)
 		 */
 		if (!may_reclaim || !READ_ONCE(mem->swap_slots) ||
 		    ++tries > 16)
-			return false;
+			return -ENOMEM;
 		smm_reclaim_direct(mem);
 	}
 }
 
-static void page_uncharge(struct smm_mem *mem)
+static void page_uncharge(struct smm_mem *mem, bool charged)
 {
-	if (READ_ONCE(mem->max_pages))
+	if (charged)
 		atomic_long_dec(&mem->nr_pages);
 }
 
@@ -60,9 +62,10 @@ static void page_uncharge(struct smm_mem *mem)
  */
 struct smm_page *smm_page_alloc(struct smm_mem *mem, gfp_t gfp)
 {
+	int charged = page_charge(mem, gfp == GFP_KERNEL);
 	struct smm_page *page;
 
-	if (!page_charge(mem, gfp == GFP_KERNEL))
+	if (charged < 0)
 		return NULL;
 	page = kmem_cache_alloc(smm_page_cachep, gfp);
 	if (!page)
@@ -81,18 +84,19 @@ struct smm_page *smm_page_alloc(struct smm_mem *mem, gfp_t gfp)
 	page->on_lru = false;
 	page->swap_slot = -1;
 	page->uptodate = true;
+	page->charged = charged;
 	smm_mem_count(mem, SHADOWMM_EV_PAGE_ALLOC);
 	return page;
 
 uncharge:
-	page_uncharge(mem);
+	page_uncharge(mem, charged);
 	return NULL;
 }
 
 static void page_free(struct smm_mem *mem, struct smm_page *page)
 {
 	WARN_ON(atomic_long_read(&page->mapcount) || page->swap_slot >= 0);
-	page_uncharge(mem);
+	page_uncharge(mem, page->charged);
 	smm_mem_count(mem, SHADOWMM_EV_PAGE_FREE);
 	smm_free_shadow_page(mem->page_cache, mem->page_shift,
 			     page->virt);

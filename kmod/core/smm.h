@@ -167,6 +167,7 @@ struct smm_page {
 	long swap_slot;
 	/* set (release) once the data is there: a swap-in read finished */
 	bool uptodate;
+	bool charged;			/* counted in mem->nr_pages */
 };
 
 /*

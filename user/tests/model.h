@@ -36,9 +36,9 @@ class Model {
     uint64_t anon = 0;
   };
   uint64_t next_anon = 1;
-  std::map<uint64_t, Vma> vmas;         // start -> VMA
-  std::set<uint64_t> pages;             // present page addresses
-  std::map<uint64_t, uint64_t> words;   // 8-aligned address -> value
+  std::map<uint64_t, Vma> vmas;        // start -> VMA
+  std::set<uint64_t> pages;            // present page addresses
+  std::map<uint64_t, uint64_t> words;  // 8-aligned address -> value
 
   bool range_free(uint64_t a, uint64_t len) const {
     auto it = vmas.lower_bound(a + len);
@@ -102,8 +102,7 @@ class Model {
       auto next = std::next(it);
       if (next == vmas.end() || next->first > a + len) break;
       const Vma &v = it->second, &n = next->second;
-      if (next->first == v.end && n.prot == v.prot &&
-          (!v.anon || !n.anon || v.anon == n.anon)) {
+      if (next->first == v.end && n.prot == v.prot && (!v.anon || !n.anon || v.anon == n.anon)) {
         it->second.end = n.end;
         if (!it->second.anon) it->second.anon = n.anon;
         vmas.erase(next);
@@ -111,6 +110,15 @@ class Model {
       }
       it = next;
     }
+  }
+  // FORK's child: the same VMAs, pages and words; each VMA that has an
+  // anon_vma gets one of its own (anon_vma_fork()), so two the parent
+  // could merge the child may not.
+  Model fork() {
+    Model child = *this;
+    for (auto& [start, vma] : child.vmas)
+      if (vma.anon) vma.anon = child.next_anon++;
+    return child;
   }
   int zap(uint64_t a, uint64_t len) {
     if (!covered(a, len)) return -ENOMEM;

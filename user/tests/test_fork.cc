@@ -8,6 +8,8 @@
 #include <random>
 
 #include "fork_snapshot.h"
+#include "model_compare.h"
+#include "model_steps.h"
 
 namespace smm_test {
 namespace {
@@ -156,6 +158,64 @@ TEST_P(ForkModes, SwapAndReclaimAcrossTheFamily) {
   parent.reset();
 }
 
+// The model test with FORK: random steps on a family that forks every
+// 25 steps (the model copies its state), each step on the parent or one
+// of the living children, reclaim between some, and every space compared
+// with its own model after every step.
+TEST_P(ForkModes, ModelWithForks) {
+  using smm_model::Model;
+  for (uint64_t seed = 1; seed <= 3; seed++) {
+    std::mt19937_64 rng(seed * 977 + mode());
+    std::vector<std::unique_ptr<Space>> spaces;
+    std::vector<Model> models;
+    spaces.push_back(std::make_unique<Space>(mode()));
+    ASSERT_EQ(set_swap(*spaces[0], 4096), 0);
+    const uint64_t page = spaces[0]->page_size();
+    models.emplace_back(page);
+    // A populated window first, so that forks have pages to share.
+    smm_model::Step fill{.op = 0,
+                         .addr = smm_model::kWindow,
+                         .len = smm_model::kWindowPages * page,
+                         .prot = SHADOWMM_PROT_READ | SHADOWMM_PROT_WRITE};
+    ASSERT_EQ(smm_model::apply(*spaces[0], models[0], fill, false), "");
+    for (uint64_t p = 0; p < smm_model::kWindowPages; p += 3) {
+      fill = {.op = 5, .addr = smm_model::kWindow + p * page, .write = true, .value = rng()};
+      ASSERT_EQ(smm_model::apply(*spaces[0], models[0], fill, false), "");
+    }
+    for (int i = 0; i < 400; i++) {
+      if (i % 25 == 24) {
+        // Fork a random member; at most four spaces live at once.
+        const size_t from = rng() % spaces.size();
+        auto child = spaces[from]->fork();
+        ASSERT_TRUE(child) << "seed " << seed << " step " << i;
+        Model child_model = models[from].fork();
+        spaces.push_back(std::move(child));
+        models.push_back(std::move(child_model));
+        if (spaces.size() > 4) {
+          const size_t gone = rng() % spaces.size();
+          spaces.erase(spaces.begin() + static_cast<long>(gone));
+          models.erase(models.begin() + static_cast<long>(gone));
+        }
+        continue;
+      }
+      const size_t who = rng() % spaces.size();
+      smm_model::Step st = smm_model::random_step(rng, page);
+      // Accesses to two words a page, so that a write one space makes
+      // through a page it shares lands where the others' models look.
+      if (st.op >= 5) st.addr = (st.addr & ~(page - 1)) + (rng() % 2) * 8;
+      std::string diff = smm_model::apply(*spaces[who], models[who], st, false);
+      ASSERT_EQ(diff, "") << "seed " << seed << " step " << i << " space " << who;
+      if (i % 7 == 6) {
+        shadowmm_cmd rc{.op = SHADOWMM_OP_RECLAIM, .value = 1 + rng() % 32};
+        ASSERT_EQ(spaces[rng() % spaces.size()]->exec(rc), 0);
+      }
+      for (size_t k = 0; k < spaces.size(); k++)
+        ASSERT_EQ(compare(*spaces[k], models[k], spaces.size() == 1), "")
+            << "seed " << seed << " step " << i << " space " << k << " of " << spaces.size();
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Fork, ForkModes,
                          ::testing::Values(SHADOWMM_MODE_CLASSIC, SHADOWMM_MODE_SPF,
                                            SHADOWMM_MODE_VMALOCK, SHADOWMM_MODE_MMSEQ),
@@ -205,6 +265,29 @@ TEST_F(Fork, FailNthLeavesTheParent) {
   }
   EXPECT_GT(nth, 10) << "a fork of three VMAs allocates more than that";
   EXPECT_LT(nth, 1000);
+}
+
+// A COW copy that cannot get its page (the family's budget is full, with
+// no swap) fails the write with -ENOMEM in every path, and both sides
+// keep what they had.
+TEST_P(ForkModes, CowCopyFailureChangesNothing) {
+  Space parent(mode());
+  shadowmm_memory full{.max_pages = kPages};
+  ASSERT_EQ(smm_set_memory(parent.get(), &full), 0);
+  ASSERT_EQ(parent.map(kBase, kPages * kPage, kRW), 0);
+  fill(parent, kBase, kPages);
+  auto child = parent.fork();
+  ASSERT_TRUE(child);
+  EXPECT_EQ(child->fault(kBase, true, 1), -ENOMEM);
+  EXPECT_EQ(parent.fault(kBase, true, 1), -ENOMEM);
+  shadowmm_memory unlimited{};
+  ASSERT_EQ(smm_set_memory(parent.get(), &unlimited), 0);
+  EXPECT_EQ(read(*child, kBase), pattern(0));
+  EXPECT_EQ(read(parent, kBase), pattern(0));
+  EXPECT_EQ(child->fault(kBase, true, 1), 0);
+  EXPECT_EQ(read(parent, kBase), pattern(0));
+  EXPECT_EQ(child->validate(), "");
+  EXPECT_EQ(parent.validate(), "");
 }
 
 // A family shares one geometry; a child starts with its parent's policies.
