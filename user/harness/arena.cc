@@ -25,6 +25,17 @@ AddressArenas::AddressArenas(unsigned count, uint64_t page_size, Layout layout)
   }
 }
 
+AddressArenas::AddressArenas(const AddressArenas& other)
+    : page_size_(other.page_size_), layout_(other.layout_) {
+  arenas_.reserve(other.arenas_.size());
+  for (const std::unique_ptr<Arena>& from : other.arenas_) {
+    auto arena = std::make_unique<Arena>();
+    std::lock_guard guard(from->lock);
+    arena->free = from->free;
+    arenas_.push_back(std::move(arena));
+  }
+}
+
 uint64_t AddressArenas::Alloc(unsigned index, uint64_t len) {
   len = RoundUp(len, page_size_);
   if (index >= arenas_.size() || len == 0)

@@ -53,6 +53,10 @@ class AddressArenas {
   // Arenas 0..count-1.  Throws Error if they do not fit below
   // SHADOWMM_TASK_SIZE.  @layout is the run's, for the threads to see.
   AddressArenas(unsigned count, uint64_t page_size, Layout layout = Layout::kPerThread);
+  // A copy of @other's free ranges, taken arena by arena under each one's
+  // lock: a forked space's arenas, which hold what its parent's held.
+  AddressArenas(const AddressArenas& other);
+  AddressArenas& operator=(const AddressArenas&) = delete;
 
   // Lowest free range of @len bytes in arena @index; throws Error if full.
   uint64_t Alloc(unsigned index, uint64_t len);

@@ -117,6 +117,10 @@ std::string Hex(uint64_t x) {
   return buf;
 }
 
+std::unique_ptr<Backend> Backend::Fork() {
+  throw Error(std::string(Name()) + " backend cannot fork its space");
+}
+
 std::unique_ptr<Backend> MakeBackend(const BackendConfig& config) {
   if (config.name == "stock") return MakeStockBackend(config);
   if (config.name == "module") return MakeModuleBackend(config);

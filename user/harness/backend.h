@@ -185,6 +185,18 @@ class Backend {
   // has no call that turns its dynamic mmap threshold back on).  A shadow
   // heap is one mapping either way.
   virtual void HeapNeverMmap() {}
+  // FORK: a backend bound to a new child space, a copy of this one whose
+  // private pages it shares copy-on-write (smm_fork(), SHADOWMM_IOC_FORK),
+  // with this one's page size, mode, policies and memory, and a copy of
+  // its address arenas (a child thread maps where this one's would not
+  // clobber the parent's mappings).  Destroying it destroys the child.
+  // Throws Error where the space cannot fork: the stock backend's space is
+  // this process's own mm (IsThisProcess()), which a workload forks with
+  // fork() itself.
+  virtual std::unique_ptr<Backend> Fork();
+  // True when the space is this process's own mm (stock): to fork it is to
+  // fork() the process.
+  virtual bool IsThisProcess() const { return false; }
 };
 
 // Where a shadow backend's threads map (arena.h): "shared", "per-thread".

@@ -95,6 +95,19 @@ class InprocBackend : public Backend {
     }
   }
 
+  // A forked child: its neighbour pages are the parent's, copied by FORK.
+  InprocBackend(MmPtr child, const InprocBackend& parent)
+      : mm_(std::move(child)),
+        info_(SpaceInfo(mm_.get())),
+        arenas_(parent.arenas_),
+        touch_chunk_pages_(parent.touch_chunk_pages_) {}
+
+  std::unique_ptr<Backend> Fork() override {
+    smm_mm* child = nullptr;
+    if (int ret = smm_fork(mm_.get(), &child)) throw SysError("smm_fork", -ret);
+    return std::make_unique<InprocBackend>(MmPtr(child), *this);
+  }
+
   std::string_view Name() const override { return "inproc"; }
   uint64_t PageSize() const override { return info_.page_size; }
   unsigned Geometry() const override { return static_cast<unsigned>(info_.geometry); }

@@ -113,6 +113,30 @@ class ModuleBackend : public Backend {
     }
   }
 
+  // A forked child, on the descriptor FORK returned: its neighbour pages
+  // and mode are the parent's, copied by FORK.
+  ModuleBackend(int child_fd, const ModuleBackend& parent)
+      : config_(parent.config_),
+        fd_(child_fd),
+        info_(GetInfo(fd_.get())),
+        arenas_(parent.arenas_),
+        mode_(parent.mode_) {}
+
+  std::unique_ptr<Backend> Fork() override {
+    shadowmm_cmd cmd{};
+    cmd.op = SHADOWMM_OP_FORK;
+    if (int err = Ioctl(fd_.get(), cmd)) {
+      // A shadowmm.ko older than FORK: ENOTTY from the ioctl number it
+      // does not know, EINVAL from a dispatcher that checks op < its
+      // SHADOWMM_NR_OPS first.
+      if (err == ENOTTY || err == EINVAL)
+        throw Error("module backend: shadowmm.ko predates FORK (ioctl " +
+                    std::string(std::strerror(err)) + "); reload it");
+      throw SysError("ioctl FORK", err);
+    }
+    return std::make_unique<ModuleBackend>(static_cast<int>(cmd.out_value), *this);
+  }
+
   std::string_view Name() const override { return "module"; }
   uint64_t PageSize() const override { return info_.page_size; }
   unsigned Geometry() const override { return static_cast<unsigned>(info_.geometry); }

@@ -126,6 +126,11 @@ class StockBackend : public Backend {
   }
   Mode GetMode() override { return Mode::kStock; }
 
+  bool IsThisProcess() const override { return true; }
+  std::unique_ptr<Backend> Fork() override {
+    throw Error("stock backend: the space is this process's own mm: fork() the process instead");
+  }
+
   void HeapNeverMmap() override {
     if (Glibc().mallopt(M_MMAP_MAX, 0) != 1) throw Error("mallopt(M_MMAP_MAX, 0) failed");
   }
