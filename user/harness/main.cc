@@ -34,7 +34,12 @@ DEFINE_string(workload, "ebizzy",
               "spf_test (each thread maps --spf_test_areas areas of --spf_test_pages pages and "
               "faults them in; total and average ns per fault), "
               "swap (threads load and store random pages of a working set --swap_ratio times "
-              "the resident budget, checking each page's contents: accesses/s, major faults/s).");
+              "the resident budget, checking each page's contents: accesses/s, major faults/s), "
+              "cow (fill --cow_size, fork, threads write one word per page of the child, again: "
+              "COW faults/s; stock: real fork(), the child process's threads write), "
+              "fork (one thread forks a parent of --fork_vmas VMAs and destroys the child, "
+              "again, while the others write-fault and zap --fork_fault_pages pages each: "
+              "forks/s, fork latency median and p99, the others' faults/s; stock: real fork()).");
 DEFINE_string(threads, "",
               "Worker threads: N or a list like 1,2,4,8 (one run per count). Default: ebizzy's "
               "(-t, else 2 x online CPUs) for ebizzy, online CPUs otherwise.");
@@ -144,6 +149,10 @@ DEFINE_int64(pft_size, 256LL << 20, "pft: bytes of the shared mapping, split amo
 DEFINE_int64(multifault_pages, 16, "multifault: pages in each thread's slot.");
 DEFINE_int64(spf_test_areas, 64, "spf_test: areas (VMAs) each thread maps and faults in.");
 DEFINE_int64(spf_test_pages, 16, "spf_test: pages in each area.");
+DEFINE_int64(cow_size, 128LL << 20, "cow: bytes filled and forked, split between the threads.");
+DEFINE_int64(fork_vmas, 10000,
+             "fork: one-page mappings of the parent, alternately read-write and read-only.");
+DEFINE_int64(fork_fault_pages, 256, "fork: pages each faulting thread writes and zaps per round.");
 
 namespace shadowmm {
 namespace {
@@ -152,7 +161,7 @@ constexpr const char* kUsage =
     "runs page-fault scalability workloads on the stock kernel, the shadowmm module or the "
     "shadowmm core in-process.\n"
     "usage: shadowmm-bench [--backend=stock|module|inproc] [--mode=classic|spf|vmalock|mmseq|all]\n"
-    "                      [--workload=ebizzy|multifault|pagefault|pft|spf_test|swap]\n"
+    "                      [--workload=ebizzy|multifault|pagefault|pft|spf_test|swap|cow|fork]\n"
     "                      [--threads=1,2,4] [--duration=S] [--json=FILE] [--flagfile=FILE] ...\n"
     "e.g.   shadowmm-bench --backend=inproc --mode=all --threads=1,2,4 --duration=5 "
     "--ebizzy=-mTRp";
@@ -237,6 +246,9 @@ RawFlags FromGflags() {
   raw.multifault_pages = FLAGS_multifault_pages;
   raw.spf_test_areas = FLAGS_spf_test_areas;
   raw.spf_test_pages = FLAGS_spf_test_pages;
+  raw.cow_size = FLAGS_cow_size;
+  raw.fork_vmas = FLAGS_fork_vmas;
+  raw.fork_fault_pages = FLAGS_fork_fault_pages;
   return raw;
 }
 
@@ -420,6 +432,7 @@ int Main(int argc, char** argv) {
           }
           run.config = workload->Config();  // after the run: the swap workload's sizes
           PrintEbizzyLines(std::cout, run);
+          std::cout << workload->Summary();
           std::cout.flush();
           runs.push_back(std::move(run));
         }

@@ -188,6 +188,15 @@ std::string ParseOptions(const RawFlags& raw, Options* out) {
   o.workload.pagefault_bytes = static_cast<uint64_t>(raw.pagefault_size);
   o.workload.pft_bytes = static_cast<uint64_t>(raw.pft_size);
   o.workload.multifault_pages = static_cast<uint64_t>(raw.multifault_pages);
+  if (raw.cow_size <= 0 || static_cast<uint64_t>(raw.cow_size) > AddressArenas::kArenaSize / 2)
+    return "--cow_size must be positive and at most " +
+           std::to_string(AddressArenas::kArenaSize / 2 >> 20) + " MiB";
+  if (raw.fork_vmas <= 0 || raw.fork_vmas > (1 << 20)) return "--fork_vmas must be 1..1048576";
+  if (raw.fork_fault_pages <= 0 || raw.fork_fault_pages > (1 << 20))
+    return "--fork_fault_pages must be 1..1048576";
+  o.workload.cow_bytes = static_cast<uint64_t>(raw.cow_size);
+  o.workload.fork_vmas = static_cast<uint64_t>(raw.fork_vmas);
+  o.workload.fork_fault_pages = static_cast<uint64_t>(raw.fork_fault_pages);
   if (raw.swap_hot_pct < 0 || raw.swap_hot_pct > 100)
     return "--swap_hot_pct must be 0 (uniform) or 50..99";
   o.workload.swap_ratio = raw.swap_ratio;

@@ -57,6 +57,9 @@ struct RawFlags {
   int64_t multifault_pages = 16;
   int64_t spf_test_areas = 64;
   int64_t spf_test_pages = 16;
+  int64_t cow_size = 128LL << 20;
+  int64_t fork_vmas = 10000;
+  int64_t fork_fault_pages = 256;
 };
 
 struct Options {

@@ -12,8 +12,10 @@ std::unique_ptr<Workload> MakeWorkload(const WorkloadOptions& options) {
   if (options.name == "pft") return MakePft(options);
   if (options.name == "spf_test") return MakeSpfTest(options);
   if (options.name == "swap") return MakeSwap(options);
+  if (options.name == "cow") return MakeCow(options);
+  if (options.name == "fork") return MakeFork(options);
   throw Error("unknown workload '" + options.name +
-              "' (ebizzy|multifault|pagefault|pft|spf_test|swap)");
+              "' (ebizzy|multifault|pagefault|pft|spf_test|swap|cow|fork)");
 }
 
 }  // namespace shadowmm

@@ -118,6 +118,9 @@ class Workload {
   // True: the warm-up is the first seconds of the measured run, sampled
   // and discarded (will-it-scale); false: a separate run before it.
   virtual bool WarmupInRun() const { return false; }
+  // Lines a run adds to the result lines (fork latencies...), each ending
+  // in a newline; "" if none.  After the run, on the main thread.
+  virtual std::string Summary() const { return {}; }
 };
 
 struct WorkloadOptions {
@@ -129,9 +132,12 @@ struct WorkloadOptions {
   uint64_t multifault_pages = 16;
   uint64_t spf_test_areas = 64;
   uint64_t spf_test_pages = 16;
-  double swap_ratio = 2;      // swap: working set / resident budget
-  unsigned swap_hot_pct = 0;  // swap: 0 uniform, else % of accesses to (100 - it)% of pages
-  bool swap_mapper = false;   // swap: worker 0 maps, touches and unmaps elsewhere instead
+  double swap_ratio = 2;              // swap: working set / resident budget
+  unsigned swap_hot_pct = 0;          // swap: 0 uniform, else % of accesses to (100 - it)% of pages
+  bool swap_mapper = false;           // swap: worker 0 maps, touches and unmaps elsewhere instead
+  uint64_t cow_bytes = 128ULL << 20;  // cow: the region forked, split between the workers
+  uint64_t fork_vmas = 10000;         // fork: one-page mappings of the parent
+  uint64_t fork_fault_pages = 256;    // fork: pages each faulting worker writes and zaps
 };
 
 // Throws Error for an unknown workload or bad workload options.

@@ -16,6 +16,8 @@ std::unique_ptr<Workload> MakePagefault(const WorkloadOptions& options);
 std::unique_ptr<Workload> MakePft(const WorkloadOptions& options);
 std::unique_ptr<Workload> MakeSpfTest(const WorkloadOptions& options);
 std::unique_ptr<Workload> MakeSwap(const WorkloadOptions& options);
+std::unique_ptr<Workload> MakeCow(const WorkloadOptions& options);
+std::unique_ptr<Workload> MakeFork(const WorkloadOptions& options);
 
 }  // namespace shadowmm
 
