@@ -36,6 +36,7 @@ static const char *const smm_bug_names[] = {
 	[SHADOWMM_BUG_VMA_SEQ_RELAXED] = "vma_seq_relaxed",
 	[SHADOWMM_BUG_VMA_UNLOCK_OUTSIDE_RCU] = "vma_unlock_outside_rcu",
 	[SHADOWMM_BUG_FORK_NO_VMA_LOCK] = "fork_no_vma_lock",
+	[SHADOWMM_BUG_ANON_VMA_OWN_LOCK] = "anon_vma_own_lock",
 };
 
 const char *smm_bug_name(unsigned int b)

@@ -82,11 +82,31 @@ static void vma_erase_detached(struct smm_mm *mm, unsigned long start,
  * With an anon_vma, both halves' chains change under the root's lock,
  * taken after both are write-started; @spare holds the new half's chains.
  */
+/*
+ * vma_adjust()'s anon_vma lock: the root's, whose rwsem guards the trees
+ * of every anon_vma under it (rmap.c).  The knob takes the VMA's own, as
+ * 2.6.34 did; returns the anon_vma locked, for smm_anon_unlock_write().
+ */
+static struct smm_anon_vma *vma_adjust_lock(struct smm_anon_vma *av)
+{
+	if (smm_bug(SHADOWMM_BUG_ANON_VMA_OWN_LOCK)) {
+		down_write(&av->rwsem);
+		return av;
+	}
+	smm_anon_lock_write(av);
+	return av->root;
+}
+
+static void vma_adjust_unlock(struct smm_anon_vma *locked)
+{
+	up_write(&locked->rwsem);
+}
+
 static void vma_split(struct smm_mm *mm, struct smm_vma *vma,
 		      struct smm_vma *new, unsigned long addr,
 		      struct list_head *spare)
 {
-	struct smm_anon_vma *av = vma->anon_vma;
+	struct smm_anon_vma *av = vma->anon_vma, *locked = NULL;
 
 	smm_vma_start_write(vma);
 	new->vm_start = addr;
@@ -95,7 +115,7 @@ static void vma_split(struct smm_mm *mm, struct smm_vma *vma,
 	new->vm_pgoff = smm_vma_index(vma, addr);
 	smm_vma_start_write(new);
 	if (av) {
-		smm_anon_lock_write(av);
+		locked = vma_adjust_lock(av);
 		smm_vma_chains_remove(vma);
 	}
 	/* Both halves are write-started, so the overlap is never seen. */
@@ -104,7 +124,7 @@ static void vma_split(struct smm_mm *mm, struct smm_vma *vma,
 	if (av) {
 		smm_anon_vma_clone(new, vma, spare);
 		smm_vma_chains_insert(vma);
-		smm_anon_unlock_write(av);
+		vma_adjust_unlock(locked);
 	}
 }
 
@@ -127,7 +147,8 @@ static void vma_merge_run(struct smm_mm *mm, struct smm_vma *vma,
 			break;
 	}
 	if (run_anon) {
-		smm_anon_lock_write(run_anon);
+		struct smm_anon_vma *locked = vma_adjust_lock(run_anon);
+
 		smm_vma_chains_remove(vma);
 		for (v = first; ; v = vma_next(mm, v)) {
 			smm_anon_vma_merge(vma, v);
@@ -136,7 +157,7 @@ static void vma_merge_run(struct smm_mm *mm, struct smm_vma *vma,
 		}
 		WRITE_ONCE(vma->vm_end, end);
 		smm_vma_chains_insert(vma);
-		smm_anon_unlock_write(run_anon);
+		vma_adjust_unlock(locked);
 	}
 	v = first;
 	for (;;) {

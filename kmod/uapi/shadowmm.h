@@ -150,6 +150,15 @@ enum shadowmm_bug {
 	 * memory is no snapshot of the parent's.  Caught by the fork stress.
 	 */
 	SHADOWMM_BUG_FORK_NO_VMA_LOCK = 2,
+	/*
+	 * A VMA split or merge locks the VMA's own anon_vma instead of its
+	 * root's, as before 2.6.35's "take the anon_vma root lock in
+	 * vma_adjust": after FORK a child's VMA has an anon_vma of its own
+	 * under its parent's root, and its split rewrites the root's
+	 * interval tree while reclaim walks it under the root's lock.
+	 * Caught by TSan.
+	 */
+	SHADOWMM_BUG_ANON_VMA_OWN_LOCK = 3,
 	SHADOWMM_NR_BUGS
 };
 
@@ -365,8 +374,10 @@ enum shadowmm_counter {
 /*
  * GET_STATS fills this (up to the caller's len).  Gauges are derived from
  * the alloc/free pairs at the time of the call.  Pages (pages_live, the
- * page_* counters, the max_pages budget) are the space's own, of
- * shadowmm_info.page_size bytes each.
+ * page_* counters, the max_pages budget) are of shadowmm_info.page_size
+ * bytes each, and a FORK family's: what its spaces share (pages, swap
+ * slots, anon_vmas, reclaim and swap events) is counted once, for all of
+ * them; the rest is the space's own.
  */
 struct shadowmm_stats {
 	__u64 mode;

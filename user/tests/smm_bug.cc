@@ -9,6 +9,7 @@
 //   smm-bug --list                  every knob the core has
 //   smm-bug --covered NAME...       fail unless NAME... are all the knobs
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -129,7 +130,60 @@ void fork_no_vma_lock(int ms) {
     throw std::runtime_error("the scenario never reached its window");
 }
 
+// After FORK a child's VMA has an anon_vma of its own under its parent's
+// root, and a chain in the root's interval tree.  Reclaim in the parent
+// walks that tree under the root's lock (every page it scans, referenced
+// or not) while the child's protect splits and merges its VMA, taking the
+// chain out of the root's tree and putting it back: under the VMA's own
+// anon_vma lock with the knob, so the two meet in the tree, unordered.
+void anon_vma_own_lock(int ms) {
+  constexpr uint64_t kPages = 64;
+  Space parent(SHADOWMM_MODE_CLASSIC);
+  shadowmm_memory mem{.swap_slots = 4 * kPages};
+  if (smm_set_memory(parent.get(), &mem) || parent.map(kBase, kPages * kPage, kRW))
+    throw std::runtime_error("setup failed");
+  for (uint64_t p = 0; p < kPages; p++) parent.fault(kBase + p * kPage, true, p);
+  auto child = parent.fork();
+  if (!child) throw std::runtime_error("fork failed");
+  // The child's VMA gets its own anon_vma only once it has one at fork;
+  // a write makes the split below carry a page of its own too.
+  child->fault(kBase, true, 1);
+  smm_set_race_injection(1UL << SMM_RW_WRITER_SECTION);
+  std::atomic<uint64_t> scans{0}, splits{0};
+  Workers threads;
+  threads.spawn([&] {
+    while (!threads.stopping()) {
+      shadowmm_cmd rc{.op = SHADOWMM_OP_RECLAIM, .value = kPages / 4};
+      parent.exec(rc);
+      scans += rc.out_len;
+      parent.touch(kBase, kPages * kPage, kPage, false);
+    }
+  });
+  threads.spawn([&] {
+    std::mt19937_64 rng(7);
+    while (!threads.stopping()) {
+      const uint64_t a = kBase + (1 + rng() % (kPages - 2)) * kPage;
+      child->protect(a, kPage, kRO);
+      child->protect(a, kPage, kRW);
+      splits++;
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  threads.stop();
+  smm_set_race_injection(0);
+  std::printf("smm-bug: %llu pages scanned, %llu split-merge rounds\n",
+              static_cast<unsigned long long>(scans.load()),
+              static_cast<unsigned long long>(splits.load()));
+  const std::string why = child->validate() + parent.validate();
+  if (!why.empty()) {
+    std::printf("smm-bug: checker: %s\n", why.c_str());
+    throw std::runtime_error("inconsistent rmap");
+  }
+  if (!scans || !splits) throw std::runtime_error("the scenario never reached its window");
+}
+
 const std::map<std::string, std::function<void(int)>> kScenarios = {
+    {"anon_vma_own_lock", anon_vma_own_lock},
     {"fork_no_vma_lock", fork_no_vma_lock},
     {"vma_seq_relaxed", vma_seq_relaxed},
     {"vma_unlock_outside_rcu", vma_unlock_outside_rcu},
