@@ -26,7 +26,8 @@
  */
 bool smm_cow_needs_page(unsigned long pte)
 {
-	return atomic_long_read(&smm_pte_to_page(pte)->refcount) != 1;
+	/* Acquire: as in smm_cow_page(). */
+	return atomic_long_read_acquire(&smm_pte_to_page(pte)->refcount) != 1;
 }
 
 /*
@@ -45,7 +46,13 @@ int smm_cow_page(struct smm_mm *mm, struct smm_pt *pt, unsigned long *ptep,
 	struct smm_page *old = smm_pte_to_page(pte), *new = *newp;
 
 	lockdep_assert_held(&pt->ptl);
-	if (atomic_long_read(&old->refcount) == 1) {
+	/*
+	 * Acquire: pairs with the release of the last other reference's
+	 * put (atomic_long_dec_and_test() in smm_put_page(), after that
+	 * space's last access under its own PTE lock), so its reads of the
+	 * page come before our writes.
+	 */
+	if (atomic_long_read_acquire(&old->refcount) == 1) {
 		/*
 		 * Ours alone, and nobody can take a reference now but
 		 * through this PTE, under this lock, or reclaim's isolation,

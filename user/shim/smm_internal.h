@@ -67,6 +67,8 @@ typedef struct { int counter; } atomic_t;
 typedef struct { long counter; } atomic_long_t;
 #define ATOMIC_LONG_INIT(i)	{ (i) }
 #define atomic_long_read(v)	__atomic_load_n(&(v)->counter, __ATOMIC_RELAXED)
+#define atomic_long_read_acquire(v) \
+	__atomic_load_n(&(v)->counter, __ATOMIC_ACQUIRE)
 #define atomic_long_set(v, i)	__atomic_store_n(&(v)->counter, (i), __ATOMIC_RELAXED)
 #define atomic_long_add(i, v)	((void)__atomic_fetch_add(&(v)->counter, (i), __ATOMIC_RELAXED))
 #define atomic_long_sub(i, v)	((void)__atomic_fetch_sub(&(v)->counter, (i), __ATOMIC_RELAXED))
