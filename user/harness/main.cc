@@ -35,8 +35,8 @@ DEFINE_string(workload, "ebizzy",
               "faults them in; total and average ns per fault), "
               "swap (threads load and store random pages of a working set --swap_ratio times "
               "the resident budget, checking each page's contents: accesses/s, major faults/s), "
-              "cow (fill --cow_size, fork, threads write one word per page of the child, again: "
-              "COW faults/s; stock: real fork(), the child process's threads write), "
+              "cow (fill --cow_size, fork, threads write one word per page while the child maps "
+              "them, again: COW faults/s; stock: real fork()), "
               "fork (one thread forks a parent of --fork_vmas VMAs and destroys the child, "
               "again, while the others write-fault and zap --fork_fault_pages pages each: "
               "forks/s, fork latency median and p99, the others' faults/s; stock: real fork()).");

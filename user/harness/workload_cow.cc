@@ -2,21 +2,21 @@
 //
 // cow: copy-on-write faults after fork, in the spirit of will-it-scale's
 // page_fault2 and vm-scalability's anon-cow.  The parent maps --cow_size
-// and writes every page before the clock starts; then in rounds: fork, the
-// workers each write one word into every page of their share of the
-// region in the child, the child is destroyed.  Every such write finds a
-// page the parent still maps, so it is a COW fault that copies.  Records
-// are pages written in a child, i.e. COW faults.
+// and writes every page before the clock starts; then in rounds: fork,
+// the workers each write one word into every page of their share of the
+// region in the parent, the child goes away.  The child still maps every
+// page while they write, so every write is a COW fault that copies (the
+// kernel's refcount is two; after the child is gone the parent's new
+// pages are its own again, and the next fork shares them anew).  Records
+// are pages written, i.e. COW faults.
 //
-// Shadow backends fork the space (Backend::Fork()) and the workers attach
-// to the child.  Stock forks the process: worker 0 calls fork(), and the
-// child process runs one thread per worker, pinned where that worker is,
-// which write the shares and count them in shared memory; the child exits
-// and the workers add its counts once worker 0 has reaped it.  The
-// parent's workers wait at a barrier meanwhile, so only the child's
-// threads run.
-#include <sched.h>
-#include <sys/mman.h>
+// The writers are the parent's, not the child's, so the workers keep the
+// threads and the space they were attached to, and a stock child process
+// needs no threads of its own: after fork() in a multi-threaded process
+// it only waits on a pipe and _exit()s (async-signal-safe, and TSan
+// refuses threads started in such a child).  Either way round a write
+// finds a page two spaces map, so the fault is the same.
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,8 +26,6 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
-#include <thread>
-#include <vector>
 
 #include "workloads.h"
 
@@ -35,39 +33,12 @@ namespace shadowmm {
 namespace {
 
 constexpr uint64_t kParentValue = 0x5eed;
-constexpr uint64_t kChildValue = 0xc0ffee;
+constexpr uint64_t kRoundValue = 0xc0ffee;
 
-// Counters in anonymous MAP_SHARED memory, which the child processes
-// inherit: one per worker, each in its own cache line, constructed in
-// place and destroyed with it.
-class SharedCounters {
- public:
-  explicit SharedCounters(unsigned n) : n_(n) {
-    void* p = mmap(nullptr, Bytes(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw SysError("mmap of the cow workload's shared counters", errno);
-    slots_ = static_cast<Slot*>(p);
-    for (unsigned i = 0; i < n_; i++) std::construct_at(&slots_[i]);
-  }
-  ~SharedCounters() {
-    for (unsigned i = 0; i < n_; i++) std::destroy_at(&slots_[i]);
-    munmap(slots_, Bytes());
-  }
-  SharedCounters(const SharedCounters&) = delete;
-  SharedCounters& operator=(const SharedCounters&) = delete;
-  RelaxedCounter& operator[](unsigned i) { return slots_[i].pages; }
-
- private:
-  struct alignas(64) Slot {
-    RelaxedCounter pages;
-  };
-  size_t Bytes() const { return n_ * sizeof(Slot); }
-  unsigned n_;
-  Slot* slots_ = nullptr;
-};
-
-uint64_t ChildrenFaults() {
+// Faults this thread has taken, minor and major (stock only).
+uint64_t ThreadFaults() {
   rusage ru{};
-  getrusage(RUSAGE_CHILDREN, &ru);
+  getrusage(RUSAGE_THREAD, &ru);
   return static_cast<uint64_t>(ru.ru_minflt) + static_cast<uint64_t>(ru.ru_majflt);
 }
 
@@ -86,24 +57,17 @@ class Cow : public Workload {
     std::map<std::string, std::string> config = {{"bytes", std::to_string(bytes_)}};
     if (rounds_) {
       config["rounds"] = std::to_string(rounds_);
-      if (stock_) {
-        config["children_faults"] = std::to_string(children_faults_);
-      } else {
-        config["child_cow_fault"] = std::to_string(child_cow_fault_);
-        config["child_cow_copy"] = std::to_string(child_cow_copy_);
-        config["child_cow_reuse"] = std::to_string(child_cow_reuse_);
-      }
+      if (stock_) config["writers_faults"] = std::to_string(writers_faults_.load());
     }
     return config;
   }
   std::string Summary() const override {
     if (!rounds_) return {};
+    std::string line = "forks " + std::to_string(rounds_);
     if (stock_)
-      return "forks " + std::to_string(rounds_) + ", child processes' faults " +
-             std::to_string(children_faults_) + " (RUSAGE_CHILDREN)\n";
-    return "forks " + std::to_string(rounds_) + ", child spaces' cow_fault " +
-           std::to_string(child_cow_fault_) + " cow_copy " + std::to_string(child_cow_copy_) +
-           " cow_reuse " + std::to_string(child_cow_reuse_) + "\n";
+      line +=
+          ", the writers' faults " + std::to_string(writers_faults_.load()) + " (RUSAGE_THREAD)";
+    return line + "\n";
   }
 
   void Setup(Backend& backend, BackendThread& main, unsigned threads) override {
@@ -115,16 +79,10 @@ class Cow : public Workload {
     stock_ = backend.IsThisProcess();
     threads_ = threads;
     rounds_ = 0;
-    child_cow_fault_ = child_cow_copy_ = child_cow_reuse_ = 0;
+    writers_faults_ = 0;
     phase_ = 0;
     done_ = false;
     want_stop_ = false;
-    child_failed_ = false;
-    if (stock_) {
-      shared_ = std::make_unique<SharedCounters>(threads);
-      cpus_.assign(threads, cpu_set_t{});
-      children_faults_ = ChildrenFaults();
-    }
     base_ = main.Map(pages_ * page_, Prot::kReadWrite);
     main.Touch(base_, pages_ * page_, page_, Access::kWrite, kParentValue);
     barrier_ = std::make_unique<std::barrier<Completion>>(threads, Completion{this});
@@ -133,15 +91,13 @@ class Cow : public Workload {
   void Run(Backend& backend, WorkerContext& ctx) override {
     BackendThread& t = ctx.thread;
     try {
-      if (stock_ && sched_getaffinity(0, sizeof(cpu_set_t), &cpus_[ctx.index]) != 0)
-        throw SysError("sched_getaffinity", errno);
       Vote(ctx);
       barrier_->arrive_and_wait();
       while (!done_.load(std::memory_order_relaxed)) {
         if (ctx.index == 0) {
           t.Flush();
           if (stock_)
-            RunChildProcess(backend);
+            StartChildProcess();
           else
             child_ = backend.Fork();
           rounds_++;
@@ -152,25 +108,18 @@ class Cow : public Workload {
           barrier_->arrive_and_drop();
           return;
         }
-        uint64_t written;
-        if (stock_) {
-          written = (*shared_)[ctx.index].load();
-          (*shared_)[ctx.index] = 0;
-        } else {
-          std::unique_ptr<BackendThread> ct = child_->Attach(ctx.index + 1);
-          written = WriteShare(*ct, ctx.index);
-          ct->Flush();
-        }
+        const uint64_t faults_before = stock_ ? ThreadFaults() : 0;
+        const uint64_t written = WriteShare(t, ctx.index);
+        if (stock_) writers_faults_ += ThreadFaults() - faults_before;
         ctx.counters.records += written;
         ctx.counters.pages += written;
         Vote(ctx);
         barrier_->arrive_and_wait();
-        if (ctx.index == 0 && child_) {
-          shadowmm_stats st = child_->Stats();
-          child_cow_fault_ += st.counter[SHADOWMM_EV_COW_FAULT];
-          child_cow_copy_ += st.counter[SHADOWMM_EV_COW_COPY];
-          child_cow_reuse_ += st.counter[SHADOWMM_EV_COW_REUSE];
-          child_.reset();
+        if (ctx.index == 0) {
+          if (stock_)
+            EndChildProcess();
+          else
+            child_.reset();
         }
       }
     } catch (...) {
@@ -183,12 +132,9 @@ class Cow : public Workload {
 
   void Teardown(Backend&, BackendThread& main) override {
     child_.reset();
+    if (child_pid_ > 0) EndChildProcess();
     main.Unmap(base_, pages_ * page_);
     barrier_.reset();
-    if (stock_) {
-      shared_.reset();
-      children_faults_ = ChildrenFaults() - children_faults_;
-    }
   }
 
  private:
@@ -209,19 +155,39 @@ class Cow : public Workload {
   uint64_t WriteShare(BackendThread& t, unsigned index) const {
     uint64_t first = pages_ * index / threads_;
     uint64_t last = pages_ * (index + 1) / threads_;
-    t.Touch(base_ + first * page_, (last - first) * page_, page_, Access::kWrite, kChildValue);
+    t.Touch(base_ + first * page_, (last - first) * page_, page_, Access::kWrite, kRoundValue);
     return last - first;
   }
 
-  // fork(): the child process writes every share, a thread per worker,
-  // and exits; this (worker 0) reaps it.  The child calls only what is
-  // safe after a multi-threaded fork in glibc (thread creation, the
-  // stores), and leaves by _exit() without running the parent's
-  // destructors.
-  void RunChildProcess(Backend& backend) {
+  // fork(): the child keeps the parent's pages mapped until the pipe
+  // closes, calling nothing but close(), read() and _exit().
+  void StartChildProcess() {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) throw SysError("pipe2", errno);
     pid_t pid = fork();
-    if (pid < 0) throw SysError("fork", errno);
-    if (pid == 0) _exit(ChildProcess(backend));
+    if (pid < 0) {
+      int err = errno;
+      close(fds[0]);
+      close(fds[1]);
+      throw SysError("fork", err);
+    }
+    if (pid == 0) {
+      char c;
+      close(fds[1]);
+      while (read(fds[0], &c, 1) < 0 && errno == EINTR) {
+      }
+      _exit(0);
+    }
+    close(fds[0]);
+    child_pid_ = pid;
+    child_pipe_ = fds[1];
+  }
+
+  void EndChildProcess() {
+    close(child_pipe_);
+    child_pipe_ = -1;
+    pid_t pid = child_pid_;
+    child_pid_ = -1;
     int status = 0;
     while (waitpid(pid, &status, 0) < 0) {
       if (errno != EINTR) throw SysError("waitpid", errno);
@@ -234,29 +200,6 @@ class Cow : public Workload {
                   ")");
   }
 
-  int ChildProcess(Backend& backend) {
-    try {
-      std::vector<std::thread> threads;
-      for (unsigned i = 1; i < threads_; i++) {
-        threads.emplace_back([this, &backend, i] {
-          try {
-            sched_setaffinity(0, sizeof(cpu_set_t), &cpus_[i]);
-            std::unique_ptr<BackendThread> t = backend.Attach(i + 1);
-            (*shared_)[i] = WriteShare(*t, i);
-          } catch (...) {
-            child_failed_ = true;
-          }
-        });
-      }
-      std::unique_ptr<BackendThread> t = backend.Attach(1);
-      (*shared_)[0] = WriteShare(*t, 0);
-      for (std::thread& th : threads) th.join();
-    } catch (...) {
-      return 1;
-    }
-    return child_failed_ ? 1 : 0;
-  }
-
   uint64_t bytes_;
   uint64_t page_ = 0;
   uint64_t pages_ = 0;
@@ -264,14 +207,10 @@ class Cow : public Workload {
   unsigned threads_ = 1;
   bool stock_ = false;
   uint64_t rounds_ = 0;
-  uint64_t child_cow_fault_ = 0;
-  uint64_t child_cow_copy_ = 0;
-  uint64_t child_cow_reuse_ = 0;
-  uint64_t children_faults_ = 0;
-  std::unique_ptr<Backend> child_;          // this round's child space (shadow)
-  std::unique_ptr<SharedCounters> shared_;  // stock: pages each child thread wrote
-  std::vector<cpu_set_t> cpus_;             // stock: where each worker runs
-  std::atomic<bool> child_failed_{false};
+  std::atomic<uint64_t> writers_faults_{0};  // stock: faults taken in WriteShare()
+  std::unique_ptr<Backend> child_;           // this round's child space (shadow)
+  pid_t child_pid_ = -1;                     // this round's child process (stock)
+  int child_pipe_ = -1;                      // its end closes when the round ends
   uint64_t phase_ = 0;
   std::atomic<bool> done_{false};
   std::atomic<bool> want_stop_{false};
