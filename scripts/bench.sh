@@ -19,6 +19,12 @@
 #           with each swap policy, and stock under a memory cgroup with zram
 #           swap (skipped where the machine does not allow it); in the
 #           Debian guest the same on the module
+#   fork    the cow and fork workloads natively, 4 threads: stock (real
+#           fork()) and inproc in every mode; and the fork workload once
+#           more in every mode with the fork_no_vma_lock knob on, the 6.4
+#           bug, interleaved with the fixed runs so that the fix's cost is
+#           one ratio (the only runs of the bench with a bug on; the report
+#           keeps them out of every other table)
 #   micro   Google Benchmark: lookup, fault cost per mode, submission cost;
 #           callgrind instruction counts per ebizzy 0.3 record and per
 #           fault, each mode (scripts/icount.sh)
@@ -34,6 +40,8 @@
 #   --no-vm           skip the QEMU parts   --no-ppc64le  skip the ppc64le guest
 #   --no-micro        skip Google Benchmark, callgrind
 #   --no-swap         skip the swap workload
+#   --no-fork         skip the cow and fork workloads
+#   --only-fork       only the cow and fork workloads (native)
 #   --only-swap       only the swap workload (native, and the Debian guest
 #                     unless --no-vm)
 set -euo pipefail
@@ -48,6 +56,7 @@ vm=1
 ppc64le=1
 micro=1
 swap=1
+fork=1
 ebizzy=1
 # The swap workload: its own shorter runs, so its part stays near 2 min.
 # No warm-up run: filling the working set before the clock already leaves
@@ -69,7 +78,9 @@ while [ $# -gt 0 ]; do
 	--no-ppc64le) ppc64le=0; shift ;;
 	--no-micro) micro=0; shift ;;
 	--no-swap) swap=0; shift ;;
-	--only-swap) ebizzy=0; ppc64le=0; micro=0; shift ;;
+	--no-fork) fork=0; shift ;;
+	--only-fork) ebizzy=0; ppc64le=0; micro=0; swap=0; vm=0; shift ;;
+	--only-swap) ebizzy=0; ppc64le=0; micro=0; fork=0; shift ;;
 	-h | --help) sed -n '3,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown flag '$1' (--help lists them)" >&2; exit 2 ;;
 	esac
@@ -150,6 +161,27 @@ if [ "$swap" = 1 ]; then
 			"$ok of $reps runs finished, $oom_killed OOM-killed by the memory cgroup" \
 			>>"$out/machine.txt"
 	fi
+fi
+
+# cow and fork natively (in the guest they would measure TCG's fork, not
+# the fault path): repetition r of every backend, mode and knob setting
+# before r + 1.  4 threads on this machine's CPUs, as the target
+# (spf and vmalock 1.5x classic on cow) is stated.
+if [ "$fork" = 1 ]; then
+	fork_common=(--threads=4 --duration="$duration" --warmup=1)
+	echo "== bench: cow and fork, native stock and inproc (all modes; fork also with" \
+		"the fork_no_vma_lock knob), 4 threads, ${duration}s each, $reps repetitions" >&2
+	for ((r = 1; r <= reps; r++)); do
+		for w in cow fork; do
+			"$bin" --backend=stock --workload=$w "${fork_common[@]}" \
+				--json="$out/native-$w-stock.r$r.json" >"$out/native-$w-stock.r$r.txt"
+			"$bin" --backend=inproc --mode=all --workload=$w "${fork_common[@]}" \
+				--json="$out/native-$w-inproc.r$r.json" >"$out/native-$w-inproc.r$r.txt"
+		done
+		"$bin" --backend=inproc --mode=all --workload=fork --bugs=fork_no_vma_lock \
+			"${fork_common[@]}" --json="$out/native-fork-inproc-bug.r$r.json" \
+			>"$out/native-fork-inproc-bug.r$r.txt"
+	done
 fi
 
 # The module's comparison in a guest: $1 qemu-run kernel, $2 name prefix of

@@ -44,7 +44,10 @@ def mode_label(run):
     each policy is a point of its own."""
     mode = run["mode"]
     if mode == "vmalock" and run.get("swap_policy"):
-        return f"vmalock/{run['swap_policy']}"
+        mode = f"vmalock/{run['swap_policy']}"
+    # A run with a known bug switched on (--bugs) is never the mode's point.
+    if run.get("bugs") and "+bug:" not in mode:
+        mode += "+bug:" + run["bugs"]
     return mode
 
 

@@ -254,6 +254,20 @@ std::unique_ptr<Backend> MakeStockBackend(const BackendConfig& config);
 std::unique_ptr<Backend> MakeModuleBackend(const BackendConfig& config);
 std::unique_ptr<Backend> MakeInprocBackend(const BackendConfig& config);
 
+// The in-process core's known-bug knobs (enum shadowmm_bug bits), global
+// like the module's bugs file, for as long as the object lives; the mask
+// before it comes back after.  Only for measuring what a fix costs.
+class InprocBugs {
+ public:
+  explicit InprocBugs(unsigned long mask);
+  ~InprocBugs();
+  InprocBugs(const InprocBugs&) = delete;
+  InprocBugs& operator=(const InprocBugs&) = delete;
+
+ private:
+  unsigned long before_;
+};
+
 // smm_core_init(), once per process, as a module's init runs once per load.
 // Throws SysError.  The inproc backend calls it; so may tests that use the
 // core's API directly.

@@ -168,4 +168,10 @@ std::unique_ptr<Backend> MakeInprocBackend(const BackendConfig& config) {
   return std::make_unique<InprocBackend>(config);
 }
 
+InprocBugs::InprocBugs(unsigned long mask) : before_(smm_get_bugs()) {
+  if (int ret = smm_set_bugs(mask)) throw SysError("smm_set_bugs", -ret);
+}
+
+InprocBugs::~InprocBugs() { smm_set_bugs(before_); }
+
 }  // namespace shadowmm

@@ -12,10 +12,15 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "options.h"
 #include "report.h"
 #include "stock_memory.h"
+
+extern "C" {
+#include "smm_api.h"
+}
 
 DECLARE_bool(help);  // gflags' own
 
@@ -131,6 +136,10 @@ DEFINE_string(geometry, "",
               "4k (x86-64: 4 KiB, 4x512) or 64k (ppc64 radix: 64 KiB, 13/9/9/5 bits). "
               "Default: the space's default (inproc: host; module: <debugfs>/shadowmm/geometry). "
               "Stock: host only.");
+DEFINE_string(bugs, "",
+              "inproc: known-bug knobs to switch on for the run, comma-separated (names as in "
+              "README's \"Known bugs, on purpose\"), to measure what a fix costs against its "
+              "bug; every run's line and JSON record say so.  Never for a result.");
 DEFINE_string(ebizzy, "-mTRp",
               "ebizzy's own flags, as ebizzy 0.3 takes them: -m always mmap, -M never mmap, "
               "-n N chunks (10), -p mprotect even chunks read-only, -P holes between chunks, "
@@ -239,6 +248,7 @@ RawFlags FromGflags() {
   raw.swap_hot_pct = FLAGS_swap_hot_pct;
   raw.swap_mapper = FLAGS_swap_mapper;
   raw.geometry = FLAGS_geometry;
+  raw.bugs = FLAGS_bugs;
   raw.ebizzy = FLAGS_ebizzy;
   raw.ebizzy_rng = FLAGS_ebizzy_rng;
   raw.pagefault_size = FLAGS_pagefault_size;
@@ -288,6 +298,13 @@ std::vector<int> WorkerCpus(const Options& o) {
   for (int c = 0; c < CPU_SETSIZE; c++)
     if (CPU_ISSET(c, &set)) cpus.push_back(c);
   return cpus;
+}
+
+std::string BugNames(unsigned long mask) {
+  std::string out;
+  for (unsigned b = 0; smm_bug_name(b); b++)
+    if (mask & (1UL << b)) out += (out.empty() ? "" : ",") + std::string(smm_bug_name(b));
+  return out;
 }
 
 std::string CpuListText(const std::vector<int>& cpus) {
@@ -343,6 +360,8 @@ int Main(int argc, char** argv) {
 
   std::vector<RunRecord> runs;
   try {
+    std::optional<InprocBugs> bugs;
+    if (o.bugs) bugs.emplace(o.bugs);
     if (o.node) BindToNode(*o.node);
     const std::vector<int> cpus = WorkerCpus(o);
     // For each thread count, repetition r of every mode before r + 1, so
@@ -401,6 +420,7 @@ int Main(int argc, char** argv) {
           if (mode == Mode::kVmalock) run.anon_policy = backend->AnonPolicy();
           if (o.backend != "stock") run.layout = std::string(LayoutName(o.layout));
           run.memory_note = backend->MemoryNote();
+          run.bugs = BugNames(o.bugs);
           if (o.processes) backend.reset();
 
           std::printf("# %s %s backend=%s mode=%s %s=%u", run.workload.c_str(),
@@ -422,6 +442,7 @@ int Main(int argc, char** argv) {
           if (run.anon_policy)
             std::printf(" anon_policy=%s", std::string(AnonPolicyName(*run.anon_policy)).c_str());
           if (!run.layout.empty()) std::printf(" layout=%s", run.layout.c_str());
+          if (!run.bugs.empty()) std::printf(" BUGS=%s", run.bugs.c_str());
           if (!run.memory_note.empty()) std::printf(" (%s)", run.memory_note.c_str());
           std::printf("\n");
           std::fflush(stdout);
@@ -448,6 +469,9 @@ int Main(int argc, char** argv) {
 
   std::cout << "\n";
   PrintTable(std::cout, runs);
+  if (o.bugs)
+    std::cout << "KNOWN BUGS ON in every run above: " << BugNames(o.bugs)
+              << " (--bugs: what the fix costs, not a result)\n";
   if (o.json == "-") {
     std::cout << ToJson(runs);
   } else if (json_file.is_open()) {

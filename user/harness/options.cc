@@ -11,6 +11,10 @@
 #include "arena.h"
 #include "ebizzy.h"
 
+extern "C" {
+#include "smm_api.h"
+}
+
 namespace shadowmm {
 namespace {
 
@@ -154,6 +158,20 @@ std::string ParseOptions(const RawFlags& raw, Options* out) {
     if (raw.backend == "stock" && *o.geometry != SHADOWMM_GEOM_HOST)
       return "--geometry=" + raw.geometry +
              ": the stock backend has the running kernel's own pages (host only)";
+  }
+  if (!raw.bugs.empty()) {
+    if (raw.backend != "inproc")
+      return "--bugs: knobs are set in-process only (the module's are its bugs file)";
+    for (size_t pos = 0;;) {
+      const size_t comma = raw.bugs.find(',', pos);
+      const std::string name = raw.bugs.substr(pos, comma - pos);
+      unsigned b = 0;
+      while (smm_bug_name(b) && name != smm_bug_name(b)) b++;
+      if (!smm_bug_name(b)) return "--bugs: unknown knob '" + name + "'";
+      o.bugs |= 1UL << b;
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
   }
   o.ctl = raw.ctl;
   o.json = raw.json;

@@ -50,6 +50,7 @@ struct RawFlags {
   int64_t swap_hot_pct = 0;
   bool swap_mapper = false;
   std::string geometry;  // "": not given
+  std::string bugs;      // "": none
   std::string ebizzy = "-mTRp";
   std::string ebizzy_rng = "0.3";
   int64_t pagefault_size = 128LL << 20;
@@ -89,6 +90,9 @@ struct Options {
   std::optional<unsigned> anon_policy;  // enum shadowmm_anon_policy; none: the space's
   Layout layout = Layout::kPerThread;
   std::optional<unsigned> geometry;  // enum shadowmm_geometry; none: default
+  // Known-bug knobs (enum shadowmm_bug bits) switched on for the whole
+  // run, inproc only: a fix's cost measured against the bug it fixes.
+  unsigned long bugs = 0;
   WorkloadOptions workload;
 };
 

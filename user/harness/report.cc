@@ -386,6 +386,7 @@ std::string ToJson(const std::vector<RunRecord>& runs) {
     j << ", \"anon_policy\": "
       << (run.anon_policy ? JsonString(AnonPolicyName(*run.anon_policy)) : "null");
     j << ", \"layout\": " << (run.layout.empty() ? "null" : JsonString(run.layout));
+    j << ", \"bugs\": " << (run.bugs.empty() ? "null" : JsonString(run.bugs));
     SwapSummary sw = SummarizeSwap(r.delta);
     j << ",\n     \"swap\": {\"majfaults\": " << sw.majfaults
       << ", \"majfaults_per_s\": " << JsonNumber(PerSecond(sw.majfaults, RunSeconds(r)))

@@ -44,6 +44,8 @@ struct RunRecord {
   std::optional<unsigned> anon_policy;
   // Shadow backends: where the threads mapped (--layout); "" on stock.
   std::string layout;
+  // Known-bug knobs that were on (--bugs), comma-separated; "" for none.
+  std::string bugs;
   std::string memory_note;
   RunResult result;
 };

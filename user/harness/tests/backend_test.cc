@@ -95,7 +95,19 @@ TEST_P(BackendTest, FaultsAreCounted) {
   uint64_t faults = after.counter[SHADOWMM_EV_FAULT] - before.counter[SHADOWMM_EV_FAULT];
   if (shadow()) {
     EXPECT_EQ(faults, 8u);
-    EXPECT_EQ(after.counter[SHADOWMM_EV_ACCESS] - before.counter[SHADOWMM_EV_ACCESS], 16u);
+    const uint64_t accesses =
+        after.counter[SHADOWMM_EV_ACCESS] - before.counter[SHADOWMM_EV_ACCESS];
+    if (GetParam().backend == "module" && GetParam().submit != Submit::kIoctl) {
+      // A record that a pending signal stops midway is not done and is
+      // resubmitted whole (shadowmm_record_exec()), its first accesses
+      // again: signal_pending() includes TIF_NOTIFY_SIGNAL, which task
+      // work such as an io_uring ring's teardown sets without any signal
+      // (seen once on 6.12-rt, 17 accesses).  Faults stay exact.
+      EXPECT_GE(accesses, 16u);
+      EXPECT_LE(accesses, 24u);
+    } else {
+      EXPECT_EQ(accesses, 16u);
+    }
     EXPECT_EQ(after.pages_live, 8u);
   } else {
     EXPECT_GE(faults, 8u);  // the process's own: a few more are fine

@@ -12,6 +12,10 @@
 #include "test_util.h"
 #include "workload.h"
 
+extern "C" {
+#include "smm_api.h"
+}
+
 namespace shadowmm {
 namespace {
 
@@ -225,6 +229,20 @@ TEST(ForkWorkloads, CowNeedsAPagePerThread) {
   rc.threads = 4;
   rc.iterations = 1;
   EXPECT_THROW(RunWorkload(*backend, *w, rc), Error);
+}
+
+// --bugs sets the in-process core's knobs for the runs and puts the mask
+// back after, whatever it was.
+TEST(ForkWorkloads, InprocBugsComeBackOff) {
+  const unsigned long fork_bug = 1UL << SHADOWMM_BUG_FORK_NO_VMA_LOCK;
+  ASSERT_EQ(smm_get_bugs(), 0UL);
+  {
+    InprocBugs on(fork_bug);
+    EXPECT_EQ(smm_get_bugs(), fork_bug);
+  }
+  EXPECT_EQ(smm_get_bugs(), 0UL);
+  EXPECT_THROW(InprocBugs(1UL << SHADOWMM_NR_BUGS), SysError);
+  EXPECT_EQ(smm_get_bugs(), 0UL);
 }
 
 TEST(ForkWorkloads, RefuseEmptySizes) {

@@ -111,6 +111,26 @@ TEST(Options, Refusals) {
   EXPECT_NE(with([](RawFlags& r) { r.touch_chunk_pages = -1; }), "");
 }
 
+// --bugs: known-bug knobs by name, in-process only, never by accident.
+TEST(Options, BugsByNameInprocOnly) {
+  RawFlags raw;
+  Options o;
+  ASSERT_EQ(ParseOptions(raw, &o), "");
+  EXPECT_EQ(o.bugs, 0u);
+  raw.bugs = "fork_no_vma_lock,vma_seq_relaxed";
+  ASSERT_EQ(ParseOptions(raw, &o), "");
+  EXPECT_EQ(o.bugs, (1UL << SHADOWMM_BUG_FORK_NO_VMA_LOCK) | (1UL << SHADOWMM_BUG_VMA_SEQ_RELAXED));
+  raw.bugs = "fork_no_vma_lock,nonsense";
+  EXPECT_NE(Refusal(raw).find("unknown knob 'nonsense'"), std::string::npos);
+  raw.bugs = "fork_no_vma_lock,";
+  EXPECT_NE(Refusal(raw).find("unknown knob ''"), std::string::npos);
+  raw.bugs = "fork_no_vma_lock";
+  raw.backend = "stock";
+  EXPECT_NE(Refusal(raw).find("in-process only"), std::string::npos);
+  raw.backend = "module";
+  EXPECT_NE(Refusal(raw).find("in-process only"), std::string::npos);
+}
+
 TEST(Options, ModuleSubmission) {
   RawFlags raw;
   raw.backend = "module";
