@@ -100,11 +100,12 @@ TEST_P(BackendTest, FaultsAreCounted) {
     if (GetParam().backend == "module" && GetParam().submit != Submit::kIoctl) {
       // A record that a pending signal stops midway is not done and is
       // resubmitted whole (shadowmm_record_exec()), its first accesses
-      // again: signal_pending() includes TIF_NOTIFY_SIGNAL, which task
-      // work such as an io_uring ring's teardown sets without any signal
-      // (seen once on 6.12-rt, 17 accesses).  Faults stay exact.
+      // again.  signal_pending() is also true for TIF_NOTIFY_SIGNAL, which
+      // task work (io_uring's, presumably the uring cases' just before)
+      // sets with no signal sent: 22 and 17 accesses for 16 were seen on
+      // 6.1 with KCSAN and on 6.12-rt.  How often is the kernel's business; the faults and pages
+      // above and below stay exact, and the ioctl case counts accesses exactly.
       EXPECT_GE(accesses, 16u);
-      EXPECT_LE(accesses, 24u);
     } else {
       EXPECT_EQ(accesses, 16u);
     }
