@@ -117,7 +117,9 @@ std::string reclaim_some(const Space& s, std::mt19937_64& rng, uint64_t page, bo
 
 TEST_P(ModelTest, RandomSequencesWithReclaimMatchModel) {
   uint64_t swapins = 0, direct = 0;
-  for (uint64_t seed = 1; seed <= (kUnderTsan ? 1 : 2); seed++) {
+  // Both seeds under TSan too: with seed 1 alone spf and mmseq never
+  // reach the budget by a fault (direct reclaim), which the test requires.
+  for (uint64_t seed = 1; seed <= 2; seed++) {
     std::mt19937_64 rng(seed * 104729 + mode());
     Space s(mode(), {}, geometry());
     add_swap(s, 16);
