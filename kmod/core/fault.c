@@ -55,7 +55,7 @@ void smm_fault_install(struct smm_mm *mm, struct smm_pt *pt,
 		pte = (unsigned long)page | smm_prot_to_pte(prot) |
 		      SMM_PTE_YOUNG;
 		*pagep = NULL;
-		pt->nr_used++;
+		WRITE_ONCE(pt->nr_used, pt->nr_used + 1);
 		WRITE_ONCE(*ptep, pte);
 		smm_lru_add(mm->mem, page);
 	} else {

@@ -111,7 +111,7 @@ static void copy_pte_table(struct smm_mm *child, struct smm_mm *parent,
 			pages++;
 		}
 		WRITE_ONCE(*dp, pte);
-		dst->nr_used++;
+		WRITE_ONCE(dst->nr_used, dst->nr_used + 1);
 	}
 	smm_count_add(parent, SHADOWMM_EV_FORK_PAGES, pages);
 	smm_count_add(parent, SHADOWMM_EV_FORK_SWAP, swaps);
@@ -129,6 +129,13 @@ static int copy_page_range(struct smm_mm *child, struct smm_mm *parent,
 					 vma->vm_end);
 		struct smm_pt *src = smm_pt_walk(parent, addr), *dst;
 
+		/*
+		 * Unlocked: a speculative fault that validated its VMA
+		 * before our write-start may still fill a table read as
+		 * empty here.  Its page is then the parent's alone, as if it
+		 * had faulted just after the FORK; the lock below orders
+		 * every fault on a table we copy.
+		 */
 		if (src && READ_ONCE(src->nr_used)) {
 			/* May sleep and reclaim: no spinlock, no anon lock. */
 			dst = smm_pt_walk_alloc(child, addr);

@@ -217,7 +217,7 @@ static void zap_pte_table(struct smm_mm *mm, struct smm_pt *pt,
 		 * it; reclaim holds its own reference.
 		 */
 		WRITE_ONCE(ptes[i], 0);
-		pt->nr_used--;
+		WRITE_ONCE(pt->nr_used, pt->nr_used - 1);
 		if (smm_pte_is_swap(pte)) {
 			smm_swap_entry_free(mm->mem, pte >> SMM_PTE_SWAP_SHIFT);
 		} else {

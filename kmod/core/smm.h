@@ -17,7 +17,8 @@
  *                              the whole mm (mmseq).
  *   mm->page_table_lock        populating or clearing upper-level entries
  *                              and their nr_used.
- *   pt->ptl                    PTE entries of one PTE table and its nr_used.
+ *   pt->ptl                    PTE entries of one PTE table and its nr_used
+ *                              (which FORK reads unlocked: WRITE_ONCE).
  *   RCU                        VMA index nodes, VMAs and page tables are
  *                              freed after a grace period, so lockless
  *                              walkers (spf, vmalock lookup, present-page
