@@ -79,10 +79,15 @@ VM_STRESS ?= $(call vm_stress,20,10,600)
 # about 85% of the x86-64 guest's stress rate here, and the stage takes
 # about 45 s, so the same durations; lower them here if a host is slower.
 VM_STRESS_PPC64LE ?= $(VM_STRESS)
+# The debug and KCSAN kernels check every access and lock, which makes them
+# several times slower; half the durations keep each of their stage's
+# guest runs near four minutes (same commands, so no coverage is lost).
+VM_STRESS_CHECKING ?= $(call vm_stress,10,5,300)
 VM_TEST_ARGS ?= --selftest $(BUILD)/user/selftest/shadowmm-selftest --selftest-args --require \
 	--bin $(BUILD)/user/tests/smm-module-model --bin $(BUILD)/user/harness/harness_tests \
 	--bin $(BUILD)/user/harness/shadowmm-bench --stress "$(VM_STRESS)" \
-	--build $(BUILD) --ppc64le-build $(PPC64LE_BUILD) --stress-for ppc64le "$(VM_STRESS_PPC64LE)"
+	--build $(BUILD) --ppc64le-build $(PPC64LE_BUILD) --stress-for ppc64le "$(VM_STRESS_PPC64LE)" \
+	--stress-for debug "$(VM_STRESS_CHECKING)" --stress-for kcsan "$(VM_STRESS_CHECKING)"
 # Only the builds the kernels asked for (vm-test.sh has the same default).
 # All six run by default: d612 and rt612 (Debian's 6.12 and its PREEMPT_RT
 # flavour) took 58 and 65 s here (module build, boot, the same tests as
