@@ -337,14 +337,24 @@ splat+='list_add corruption|list_del corruption|ODEBUG:|Slab cache still has obj
 ignore=${SHADOWMM_SPLAT_IGNORE:-}
 [[ -n $benign ]] && ignore=${ignore:+$ignore|}$benign
 
+# The first line of stdin that is a kernel splat and not ignored, or nothing.
+find_splat() {
+	grep -aE "$ts.*($splat)" |
+		{ if [[ -n $ignore ]]; then grep -Ev -- "$ignore" || true; else cat; fi } |
+		head -n1 || true
+}
+
+# A splat line as a verdict quotes it: from its timestamp, 160 characters.
+splat_text() { # LINE
+	sed -E 's/^.*('"$ts"') */\1 /' <<<"$1" | cut -c1-160
+}
+
 # The first splat the kernel printed before /init, KCSAN reports left out
 # (the kernel's own: no module is loaded yet), or nothing.
 pre_init_splat() {
 	tr -d '\r' <"$raw" | sed '/^SHADOWMM-INIT/,$d' |
 		awk '/BUG: KCSAN:/ { skip = 1 } !skip { print } skip && /==========/ { skip = 0 }' |
-		grep -aE "$ts.*($splat)" |
-		{ if [[ -n $ignore ]]; then grep -Ev -- "$ignore" || true; else cat; fi } |
-		head -n1 || true
+		find_splat
 }
 
 # A guest that has not reached /init by the boot limit is stuck in the
@@ -396,7 +406,7 @@ while :; do
 	hung_log=${log%.log}.boot$boots.log
 	tr -d '\r' <"$raw" >"$hung_log"
 	if [[ -n $bad_boot ]]; then
-		why="kernel splat before /init: $(sed -E 's/^.*('"$ts"') */\1 /' <<<"$bad_boot" | cut -c1-160)"
+		why="kernel splat before /init: $(splat_text "$bad_boot")"
 		smm_log "boot $boots: $why"
 	else
 		why="/init not reached in ${boot_limit} s"
@@ -474,9 +484,7 @@ if [[ -s $work/kcsan-own ]]; then
 		echo "# qemu-run: KCSAN report in the kernel's own code, not counted: $l" >>"$log"
 	done <"$work/kcsan-own"
 fi
-first_splat=$(grep -aE "$ts.*($splat)" "$work/console.scan" |
-	{ if [[ -n $ignore ]]; then grep -Ev -- "$ignore" || true; else cat; fi } |
-	head -n1 || true)
+first_splat=$(find_splat <"$work/console.scan")
 exit_line=$(grep -a -o 'SHADOWMM-EXIT=[0-9]*' "$work/console.txt" | tail -n1 || true)
 stage_line=$(grep -a -o 'SHADOWMM-STAGE-FAILED=[a-z]*' "$work/console.txt" | head -n1 || true)
 
@@ -488,7 +496,7 @@ verdict() { # RC MESSAGE
 if [[ -n $first_splat ]]; then
 	extra=
 	((timed_out)) && extra=" (and the run timed out)"
-	verdict 126 "FAIL: kernel splat: $(sed -E 's/^.*('"$ts"') */\1 /' <<<"$first_splat" | cut -c1-160)$extra [log: $log]"
+	verdict 126 "FAIL: kernel splat: $(splat_text "$first_splat")$extra [log: $log]"
 fi
 if ((boot_hung)) && [[ -z $bad_boot ]]; then
 	verdict 124 "FAIL: /init not reached in ${boot_limit} s, $boots boots (consoles: ${log%.log}.boot*.log) [log: $log]"
