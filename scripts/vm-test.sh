@@ -217,6 +217,16 @@ check_kcsan() { # LOG KERNEL KINFO_FIRST KINFO_LAST
 	done < <(grep -a "^# qemu-run: KCSAN report in the kernel's own code" "$log" || true)
 }
 
+
+# What failed in a stress (the commands run one after another until one
+# fails): its failure lines from the console, so that a report that shows
+# only the tail of this script's output still says which command and why.
+stress_failures() {
+	local log=$1 k=$2
+	sed -n '/^SMM-VM-TEST stress:/,$p' "$log" |
+		grep -aE '^not ok|^#   [A-Za-z0-9_]+\.cc:[0-9]+:|FAIL|[Ff]ailure|[Ee]rror|Expected|Which is' |
+		grep -av '^ok ' | head -n 20 | sed "s/^/# $k: stress: /"
+}
 for k in $kernels; do
 	kstart=$SECONDS
 	if [[ $k == ppc64le ]]; then
@@ -374,6 +384,7 @@ for k in $kernels; do
 			check ok "$k: stress" "$k_stress"
 		else
 			check fail "$k: stress" "${st:-stress did not finish}"
+			stress_failures "$log" "$k"
 		fi
 	else
 		check skip "$k: stress" "no --stress given"
