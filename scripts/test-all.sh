@@ -23,8 +23,15 @@ total_fail=0
 logdir=.cache/logs
 mkdir -p "$logdir"
 
+# Every stage's line and every failure's name again at the end: a CI
+# report that keeps only the tail of the output still says what failed.
+summary=""
+failures=""
 record() {	# stage passed failed seconds
-	printf 'stage %-6s %4d passed, %d failed (%ds)\n' "$1" "$2" "$3" "$4"
+	local line
+	line=$(printf 'stage %-6s %4d passed, %d failed (%ds)' "$1" "$2" "$3" "$4")
+	echo "$line"
+	summary+="$line"$'\n'
 	total_pass=$((total_pass + $2))
 	total_fail=$((total_fail + $3))
 }
@@ -67,7 +74,11 @@ ctest_stage() {
 	local failed all
 	failed=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
 	all=$(sed -E 's/.* tests failed out of ([0-9]+).*/\1/' <<<"$line")
-	[ "$failed" -eq 0 ] || grep -E '^\s+[0-9]+ - .*\((Failed|Timeout|SEGFAULT|Subprocess)' "$log" >&2
+	if [ "$failed" -ne 0 ]; then
+		grep -E '^\s+[0-9]+ - .*\((Failed|Timeout|SEGFAULT|Subprocess)' "$log" >&2
+		failures+=$(grep -E '^\s+[0-9]+ - .*\((Failed|Timeout|SEGFAULT|Subprocess)' "$log" |
+			sed "s/^\s*/$name: /")$'\n'
+	fi
 	record "$name" $((all - failed)) "$failed" $((SECONDS - start))
 }
 
@@ -116,6 +127,7 @@ for stage in $stages; do
 			f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
 			# A runner that died after its count still fails the stage.
 			[ "${PIPESTATUS[0]}" -eq 0 ] || [ "$f" -gt 0 ] || f=1
+			failures+=$(grep -a '^not ok' "$logdir/test-vm.log" | sed 's/^/vm: /')$'\n'
 			record vm "$p" "$f" $((SECONDS - start))
 		else
 			record vm 0 1 $((SECONDS - start))
@@ -124,5 +136,11 @@ for stage in $stages; do
 	*) echo "test-all: unknown stage '$stage'" >&2; exit 2 ;;
 	esac
 done
+echo "== summary"
+printf '%s' "$summary"
+if [ "$total_fail" -ne 0 ]; then
+	echo "== failed"
+	grep -v '^$' <<<"$failures" || echo "(see the stages' output above)"
+fi
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]
