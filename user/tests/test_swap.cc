@@ -103,9 +103,13 @@ TEST_P(SwapPaths, RoundTripKeepsContents) {
 }
 
 // A budget with swap behind it: faults reclaim directly instead of failing,
-// and resident pages never exceed it.
+// and resident pages never exceed it.  The background reclaimer is paused:
+// pages_live sums frees before allocations, so a page it frees between the
+// two reads counts as live and the gauge reads one high (TSan, 1 run in
+// ~400: 65 of a budget of 64), while the faults alone must keep it exact.
 TEST_P(SwapPaths, BudgetReclaimsInsteadOfFailing) {
   constexpr uint64_t kBudget = 64, kPages = 200;
+  smm_shim_background_reclaim(false);
   Space s(mode());
   ASSERT_EQ(smm_set_swap_policy(s.get(), policy()), 0);
   ASSERT_EQ(set_memory(s, kBudget, 4 * kPages), 0);
@@ -121,7 +125,7 @@ TEST_P(SwapPaths, BudgetReclaimsInsteadOfFailing) {
       }
       ASSERT_LE(s.stats().pages_live, kBudget);
     }
-  EXPECT_GT(s.counter(SHADOWMM_EV_RECLAIM_DIRECT) + s.counter(SHADOWMM_EV_RECLAIM_BACKGROUND), 0u);
+  EXPECT_GT(s.counter(SHADOWMM_EV_RECLAIM_DIRECT), 0u);
   EXPECT_GT(s.counter(SHADOWMM_EV_PSWPIN), 0u);
   EXPECT_EQ(s.counter(SHADOWMM_EV_FAULT_OOM), 0u);
   EXPECT_EQ(s.validate(), "");
