@@ -141,10 +141,18 @@ int smm_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 		return smm_exec_copy(mm, cmd);
 	case SHADOWMM_OP_SEARCH:
 		return smm_exec_search(mm, cmd);
+	case SHADOWMM_OP_UFFD_REGISTER:
+	case SHADOWMM_OP_UFFD_UNREGISTER:
+	case SHADOWMM_OP_UFFD_COPY:
+	case SHADOWMM_OP_UFFD_ZEROPAGE:
+	case SHADOWMM_OP_UFFD_WAKE:
+		if (!range_ok(mm, cmd->addr, cmd->len))
+			return -EINVAL;
+		return smm_exec_uffd(mm, cmd);
 	default:
 		/*
 		 * GET_STATS, GET_INFO, SET_MEMORY need the host to copy,
-		 * FORK the host to make the child's handle; unknown ops.
+		 * FORK and UFFD_OPEN the host to make a handle; unknown ops.
 		 */
 		return -EINVAL;
 	}

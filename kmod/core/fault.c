@@ -96,7 +96,7 @@ static int do_swap_page(struct smm_mm *mm, struct smm_vma *vma,
 			return SMM_FAULT_RETRY;
 		/* TRIED: wait holding the lock, and keep our reference. */
 		atomic_long_inc(&page->refcount);
-		smm_fault_wait(mm, vmf);
+		WARN_ON_ONCE(smm_fault_wait(mm, vmf));
 	}
 	spin_lock(&pt->ptl);
 	if (READ_ONCE(*ptep) != entry) {
@@ -119,14 +119,18 @@ static int do_swap_page(struct smm_mm *mm, struct smm_vma *vma,
 }
 
 /*
- * The wait of a fault that got SMM_FAULT_RETRY, its lock dropped: reads
- * the page in (a major fault) or waits for the read under way, then lets
- * go of it; the retried fault finds it in the swap cache.
+ * The wait of a fault that got SMM_FAULT_RETRY, its lock dropped: for a
+ * userfault, until it is resolved (uffd.c); for a swap-in, reads the page
+ * in (a major fault) or waits for the read under way, then lets go of
+ * it, and the retried fault finds it in the swap cache.  0: fault again;
+ * else the fault fails with that error.
  */
-void smm_fault_wait(struct smm_mm *mm, struct smm_fault *vmf)
+int smm_fault_wait(struct smm_mm *mm, struct smm_fault *vmf)
 {
 	struct smm_page *page = vmf->wait_page;
 
+	if (vmf->uffd)
+		return smm_uffd_wait(mm, vmf);
 	if (vmf->must_read) {
 		smm_swap_read(mm->mem, page);
 		vmf->major = true;
@@ -136,6 +140,7 @@ void smm_fault_wait(struct smm_mm *mm, struct smm_fault *vmf)
 	vmf->wait_page = NULL;
 	vmf->must_read = false;
 	smm_swapin_put(mm->mem, page);
+	return 0;
 }
 
 /*
@@ -228,6 +233,15 @@ int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
 				continue;
 			break;
 		}
+		/* A missing page of a registered range is userspace's. */
+		if (!pte && smm_vma_uffd_missing(vma)) {
+			if (page) {
+				smm_put_page(mm->mem, page);
+				page = NULL;
+			}
+			ret = smm_handle_userfault(mm, vma, addr, write, vmf);
+			break;
+		}
 		/*
 		 * Allocate outside the PTE lock: it may sleep and reclaim.
 		 * A first touch needs a page, and so does a write to a page
@@ -253,8 +267,12 @@ int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
 		}
 		spin_lock(&pt->ptl);
 		pte = *ptep;
-		/* A concurrent zap or reclaim may have changed it. */
-		if (smm_pte_is_swap(pte) || (!pte && !page)) {
+		/*
+		 * A concurrent zap or reclaim may have changed it (and a
+		 * zapped entry of a registered range is a userfault now).
+		 */
+		if (smm_pte_is_swap(pte) ||
+		    (!pte && (!page || smm_vma_uffd_missing(vma)))) {
 			spin_unlock(&pt->ptl);
 			continue;
 		}
@@ -296,9 +314,15 @@ int smm_fault_classic(struct smm_mm *mm, unsigned long addr, bool write,
 		up_read(&mm->mmap_lock);
 		if (ret != SMM_FAULT_RETRY)
 			break;
-		/* VM_FAULT_RETRY: wait with mmap_lock dropped, once. */
-		smm_count(mm, SHADOWMM_EV_FAULT_RETRY);
-		smm_fault_wait(mm, vmf);
+		/*
+		 * VM_FAULT_RETRY: wait with mmap_lock dropped; a swap-in
+		 * once (then TRIED waits holding it), a userfault each time.
+		 */
+		smm_count(mm, vmf->uffd ? SHADOWMM_EV_FAULT_RETRY_UFFD :
+					  SHADOWMM_EV_FAULT_RETRY);
+		ret = smm_fault_wait(mm, vmf);
+		if (ret)
+			break;
 		vmf->flags |= SMM_FAULT_TRIED;
 	}
 	if (!ret)
@@ -381,6 +405,8 @@ int smm_access(struct smm_mm *mm, unsigned long addr, bool write, u64 *val,
 		smm_count(mm, SHADOWMM_EV_FAULT_SIGSEGV);
 	else if (ret == -ENOMEM)
 		smm_count(mm, SHADOWMM_EV_FAULT_OOM);
+	else if (ret)
+		smm_count(mm, SHADOWMM_EV_FAULT_SIGBUS);
 	return ret;
 }
 

@@ -76,6 +76,13 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 	if (!smm_prot_allows(prot, write))
 		goto out_abort;
 	/*
+	 * Userfaults sleep, and so does nothing speculative: the series
+	 * never handled a registered VMA (validated with the rest below).
+	 */
+	abort = SPF_EV(mmseq, ABORT_UFFD);
+	if (READ_ONCE(vma->vm_uffd))
+		goto out_abort;
+	/*
 	 * As in the series: no anon_vma yet, no speculation (preparing one
 	 * takes locks).  Acquire: pairs with the release in
 	 * smm_anon_vma_prepare(), so the anon_vma is seen initialised.

@@ -115,9 +115,11 @@ inval:
 
 /*
  * Per policy (enum shadowmm_swap_policy), a fault that must wait for a
- * swap-in: fallback gives up at once (smm_fault_locked()), drop-retry
- * and vma-retry drop the VMA lock and wait, then retry under mmap_lock
- * (TRIED: it will not drop it again) or under the VMA lock once more.
+ * swap-in or a userfault: fallback gives up at once (smm_fault_locked(),
+ * smm_handle_userfault()), drop-retry and vma-retry drop the VMA lock
+ * and wait, then retry under mmap_lock (TRIED: a swap-in will not drop
+ * it again) or under the VMA lock once more.  A wait that fails (the
+ * userfault channel closed, a fatal signal) fails the fault.
  */
 int smm_fault_vmalock(struct smm_mm *mm, unsigned long addr, bool write,
 		      u64 *val, struct smm_fault *vmf)
@@ -141,13 +143,19 @@ retry:
 	ret = smm_fault_locked(mm, vma, addr, write, val, vmf);
 	vma_end_read(vma);
 	if (ret == SMM_FAULT_RETRY) {
-		smm_fault_wait(mm, vmf);
+		bool uffd = vmf->uffd;
+
+		ret = smm_fault_wait(mm, vmf);
+		if (ret)
+			return ret;
 		vmf->flags |= SMM_FAULT_TRIED;
 		if (READ_ONCE(mm->swap_policy) == SHADOWMM_SWAP_VMA_RETRY) {
-			smm_count(mm, SHADOWMM_EV_VMA_LOCK_SWAP_VMA_RETRY);
+			smm_count(mm, uffd ? SHADOWMM_EV_VMA_LOCK_UFFD_VMA_RETRY :
+					     SHADOWMM_EV_VMA_LOCK_SWAP_VMA_RETRY);
 			goto retry;
 		}
-		smm_count(mm, SHADOWMM_EV_VMA_LOCK_SWAP_DROP_RETRY);
+		smm_count(mm, uffd ? SHADOWMM_EV_VMA_LOCK_UFFD_DROP_RETRY :
+				     SHADOWMM_EV_VMA_LOCK_SWAP_DROP_RETRY);
 		smm_count(mm, SHADOWMM_EV_VMA_LOCK_RETRY);
 		return -EAGAIN;
 	}

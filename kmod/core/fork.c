@@ -179,6 +179,10 @@ static int fork_vma(struct smm_mm *child, struct smm_mm *parent,
 	new->vm_end = vma->vm_end;
 	new->vm_prot = vma->vm_prot;
 	new->vm_pgoff = vma->vm_pgoff;
+	/*
+	 * vm_uffd stays 0: the child has no userfault channel (as the
+	 * kernel's dup_userfaultfd() without UFFD_FEATURE_EVENT_FORK).
+	 */
 	if (vma->anon_vma) {
 		smm_anon_lock_write(vma->anon_vma);
 		smm_anon_vma_clone(new, vma, &fa.avcs);

@@ -248,6 +248,7 @@ void smm_mm_destroy(struct smm_mm *mm)
 	list_del(&mm->mm_list);
 	mutex_unlock(&smm_mm_list_lock);
 
+	smm_uffd_mm_gone(mm);
 	last = smm_mem_put(mm->mem);
 	smm_unmap_all(mm);
 	smm_pgd_free(mm);
@@ -435,6 +436,7 @@ unsigned long smm_events_sum(struct smm_events __percpu *events,
 static const enum shadowmm_counter smm_gauge_frees[] = {
 	SHADOWMM_EV_PAGE_FREE, SHADOWMM_EV_PT_FREE, SHADOWMM_EV_VMA_FREE,
 	SHADOWMM_EV_SWAP_SLOT_FREE, SHADOWMM_EV_ANON_VMA_FREE,
+	SHADOWMM_EV_UFFD_WAIT_DONE,
 };
 
 bool smm_is_gauge_free(unsigned int ev)

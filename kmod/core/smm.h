@@ -224,6 +224,11 @@ struct smm_vma {
 	 */
 	struct smm_anon_vma *anon_vma;
 	struct list_head anon_vma_chain;	/* smm_avc.same_vma */
+	/*
+	 * SHADOWMM_UFFD_MISSING while registered (uffd.c): changed in a
+	 * write cycle like vm_prot, so spf validates it with the rest.
+	 */
+	unsigned long vm_uffd;
 	bool detached;
 	seqcount_t vm_sequence;
 	unsigned int vm_lock_seq;	/* mm_lock_seq of its last write */
@@ -308,6 +313,12 @@ struct smm_mm {
 	struct smm_limits limits;	/* max_vmas; max_pages is mem's */
 	unsigned int swap_policy;	/* enum shadowmm_swap_policy */
 	unsigned int anon_policy;	/* enum shadowmm_anon_policy */
+	/*
+	 * The userfault channel (uffd.c), NULL if none: set and cleared
+	 * under the mmap write lock, and never cleared while a VMA is
+	 * registered, so a fault in a registered VMA finds it.
+	 */
+	struct smm_uffd *uffd;
 	/* Pages, their LRU and swap: shared with every fork relative. */
 	struct smm_mem *mem;
 
@@ -634,11 +645,25 @@ long smm_shrink_space(struct smm_mem *mem, unsigned long nr);
 #define SMM_FAULT_TRIED		0x4	/* FAULT_FLAG_TRIED: wait, do not drop */
 #define SMM_FAULT_RETRY		1	/* VM_FAULT_RETRY */
 
+/*
+ * A fault waiting for a userfault's resolution: queued on its channel
+ * (pending until read, then reported) until a resolver wakes it.
+ */
+struct smm_uffd_wait {
+	struct list_head list;		/* uffd->lock */
+	struct shadowmm_uffd_msg msg;
+	int err;			/* 0: retry the fault; else fail it */
+	bool woken;			/* release: off the lists for good */
+};
+
 struct smm_fault {
 	unsigned int flags;
 	struct smm_page *wait_page;	/* to read or wait for, referenced */
 	bool must_read;
 	bool major;			/* this fault read from swap */
+	/* SMM_FAULT_RETRY for a userfault: the channel, referenced */
+	struct smm_uffd *uffd;
+	struct smm_uffd_wait uwq;
 };
 
 int smm_access(struct smm_mm *mm, unsigned long addr, bool write, u64 *val,
@@ -650,9 +675,26 @@ void smm_fault_install(struct smm_mm *mm, struct smm_pt *pt,
 int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
 		     unsigned long addr, bool write, u64 *val,
 		     struct smm_fault *vmf);
-void smm_fault_wait(struct smm_mm *mm, struct smm_fault *vmf);
+int smm_fault_wait(struct smm_mm *mm, struct smm_fault *vmf);
 int smm_fault_classic(struct smm_mm *mm, unsigned long addr, bool write,
 		      u64 *val, struct smm_fault *vmf);
+
+/* uffd.c */
+static inline bool smm_vma_uffd_missing(const struct smm_vma *vma)
+{
+	return READ_ONCE(vma->vm_uffd) & SHADOWMM_UFFD_MISSING;
+}
+
+int smm_handle_userfault(struct smm_mm *mm, struct smm_vma *vma,
+			 unsigned long addr, bool write,
+			 struct smm_fault *vmf);
+int smm_uffd_wait(struct smm_mm *mm, struct smm_fault *vmf);
+void smm_uffd_mm_gone(struct smm_mm *mm);
+int smm_exec_uffd(struct smm_mm *mm, struct shadowmm_cmd *cmd);
+
+/* vma.c, for uffd.c: (un)registers every VMA in [start, end) */
+int smm_vma_set_uffd(struct smm_mm *mm, unsigned long start,
+		     unsigned long end, unsigned long flags);
 
 /* cow.c */
 bool smm_pte_is_cow(unsigned long pte, bool write, unsigned long prot);

@@ -41,6 +41,26 @@ int smm_fork(struct smm_mm *parent, struct smm_mm **childp);
  */
 int smm_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd);
 
+/*
+ * Userfaults (uffd.c): the space's event channel, which the module makes
+ * a file descriptor (UFFD_OPEN) and in-process callers hold directly.
+ * smm_uffd_release() is its close.  smm_uffd_copy() is UFFD_COPY and
+ * UFFD_ZEROPAGE with the contents (@src, len bytes) already in the
+ * host's memory; smm_exec() takes the rest, and COPY with FILL.
+ */
+struct smm_uffd;
+struct wait_queue_head;
+int smm_uffd_open(struct smm_mm *mm, struct smm_uffd **ctxp);
+void smm_uffd_release(struct smm_uffd *ctx);
+long smm_uffd_read(struct smm_uffd *ctx, struct shadowmm_uffd_msg *msgs,
+		   unsigned long n, bool nonblock);
+bool smm_uffd_readable(struct smm_uffd *ctx);
+struct wait_queue_head *smm_uffd_readers(struct smm_uffd *ctx);
+int smm_uffd_copy(struct smm_mm *mm, struct shadowmm_cmd *cmd,
+		  const void *src);
+void smm_uffd_wake_range(struct smm_mm *mm, unsigned long start,
+			 unsigned long len);
+
 int smm_set_mode(struct smm_mm *mm, unsigned int mode);
 unsigned int smm_get_mode(struct smm_mm *mm);
 

@@ -27,6 +27,7 @@
 #include <linux/string.h>
 #include <linux/time.h>
 #include <linux/types.h>
+#include <linux/wait.h>
 #include <linux/wait_bit.h>
 
 /* What SHADOWMM_GEOM_HOST resolves to, and GET_INFO's host_page_size. */
@@ -89,6 +90,12 @@ static inline void destroy_rwsem(struct rw_semaphore *sem)
 static inline bool smm_host_should_stop(void)
 {
 	return signal_pending(current);
+}
+
+/* The faulting thread, as a userfault event names it. */
+static inline unsigned long smm_host_tid(void)
+{
+	return task_pid_nr(current);
 }
 
 /*

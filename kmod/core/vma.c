@@ -112,6 +112,7 @@ static void vma_split(struct smm_mm *mm, struct smm_vma *vma,
 	new->vm_start = addr;
 	new->vm_end = vma->vm_end;
 	new->vm_prot = vma->vm_prot;
+	new->vm_uffd = vma->vm_uffd;
 	new->vm_pgoff = smm_vma_index(vma, addr);
 	smm_vma_start_write(new);
 	if (av) {
@@ -474,9 +475,9 @@ out:
 }
 
 /*
- * Merges VMAs equal to their neighbour (protection, and anon_vma where
- * both have one) from @vma up to @end, each run into its first VMA with
- * one index erase.  After a protect of a range without holes the runs
+ * Merges VMAs equal to their neighbour (protection, userfault flags, and
+ * anon_vma where both have one) from @vma up to @end, each run into its
+ * first VMA with one index erase.  After a protect of a range without holes the runs
  * are bounded by merge_runs_max(), which is what smm_protect() reserves
  * for.
  */
@@ -492,6 +493,7 @@ static void merge_range(struct smm_mm *mm, struct smm_vma *vma,
 		for (n = next; n && n->vm_start <= end &&
 		     n->vm_start == (last ? last : vma)->vm_end &&
 		     n->vm_prot == vma->vm_prot &&
+		     n->vm_uffd == vma->vm_uffd &&
 		     smm_anon_mergeable(vma, n, run_anon);
 		     n = vma_next(mm, n)) {
 			last = n;
@@ -532,13 +534,63 @@ static unsigned long merge_runs_max(struct smm_mm *mm, unsigned long start,
 	return runs;
 }
 
+/*
+ * Sets protection @value (or, @uffd, the userfault flags) on every VMA
+ * in [start, end), splitting at the ends and merging what became equal.
+ * mmap write lock held; holes are the caller's to refuse.  -ENOMEM if
+ * the splits would pass the VMA limit or an allocation fails, and then
+ * nothing changed.
+ */
+static int change_range(struct smm_mm *mm, unsigned long start,
+			unsigned long end, bool uffd, unsigned long value)
+{
+	struct smm_vma *new[2] = { NULL, NULL }, *vma, *prev;
+	unsigned long erases;
+	unsigned int splits;
+	LIST_HEAD(spare);
+	bool holes;
+	int ret;
+
+	lockdep_assert_held_write(&mm->mmap_lock);
+	/*
+	 * Merging unlinks by range: one erase per run, whatever it covers.
+	 * Userfault flags change between any two VMAs (and holes separate
+	 * an unregister's runs), so there a run per VMA, and the two
+	 * neighbours', bounds them.
+	 */
+	erases = uffd ? count_vmas(mm, start, end, &holes) + 2 :
+			merge_runs_max(mm, start, end);
+	splits = splits_needed(mm, start, end);
+	if (vma_limit_reached(mm, splits))
+		return -ENOMEM;
+	ret = prealloc(mm, new, splits, erases, &spare,
+		       split_chains(mm, start, end));
+	if (ret)
+		goto out;
+
+	vma = split_range(mm, start, end, new, &spare);
+	prev = vma ? vma_prev(mm, vma) : NULL;
+	for (; vma && vma->vm_start < end; vma = vma_next(mm, vma)) {
+		if ((uffd ? vma->vm_uffd : vma->vm_prot) == value)
+			continue;
+		smm_vma_start_write(vma);
+		if (uffd) {
+			WRITE_ONCE(vma->vm_uffd, value);
+			continue;
+		}
+		WRITE_ONCE(vma->vm_prot, value);
+		smm_change_prot_range(mm, vma->vm_start, vma->vm_end, value);
+	}
+	merge_range(mm, prev ? prev : smm_find_vma(mm, start), end);
+out:
+	prealloc_release(new, 2, &spare);
+	return ret;
+}
+
 int smm_protect(struct smm_mm *mm, unsigned long start, unsigned long len,
 		unsigned long prot)
 {
 	unsigned long end = start + len;
-	struct smm_vma *new[2] = { NULL, NULL }, *vma, *prev;
-	unsigned int splits;
-	LIST_HEAD(spare);
 	bool holes;
 	int ret;
 
@@ -547,34 +599,43 @@ int smm_protect(struct smm_mm *mm, unsigned long start, unsigned long len,
 	if (!smm_range_aligned(mm, start, len))
 		goto out;
 	count_vmas(mm, start, end, &holes);
-	splits = splits_needed(mm, start, end);
 	/* Like mprotect(2): a hole anywhere fails the whole call. */
 	ret = -ENOMEM;
 	if (holes)
 		goto out;
-	if (vma_limit_reached(mm, splits))
-		goto out;
-	/* Merging unlinks by range: one erase per run, whatever it covers. */
-	ret = prealloc(mm, new, splits, merge_runs_max(mm, start, end), &spare,
-		       split_chains(mm, start, end));
-	if (ret)
-		goto out;
-
-	vma = split_range(mm, start, end, new, &spare);
-	prev = vma_prev(mm, vma);
-	for (; vma && vma->vm_start < end; vma = vma_next(mm, vma)) {
-		if (vma->vm_prot == prot)
-			continue;
-		smm_vma_start_write(vma);
-		WRITE_ONCE(vma->vm_prot, prot);
-		smm_change_prot_range(mm, vma->vm_start, vma->vm_end, prot);
-	}
-	merge_range(mm, prev ? prev : smm_find_vma(mm, start), end);
-	smm_count(mm, SHADOWMM_EV_OP_PROTECT);
+	ret = change_range(mm, start, end, false, prot);
+	if (!ret)
+		smm_count(mm, SHADOWMM_EV_OP_PROTECT);
 out:
 	smm_mmap_write_unlock(mm);
-	prealloc_release(new, 2, &spare);
 	return ret;
+}
+
+/*
+ * UFFD_REGISTER (@flags SHADOWMM_UFFD_MISSING) and UNREGISTER (0), the
+ * caller holding the mmap write lock.  Registering needs the whole range
+ * mapped (-ENOMEM) and none of it registered (-EBUSY); unregistering
+ * takes what it finds.
+ */
+int smm_vma_set_uffd(struct smm_mm *mm, unsigned long start,
+		     unsigned long end, unsigned long flags)
+{
+	struct smm_vma *vma;
+	bool holes;
+
+	lockdep_assert_held_write(&mm->mmap_lock);
+	if (!smm_range_aligned(mm, start, end - start))
+		return -EINVAL;
+	if (flags) {
+		count_vmas(mm, start, end, &holes);
+		if (holes)
+			return -ENOMEM;
+		vma = smm_find_vma(mm, start);
+		for (; vma && vma->vm_start < end; vma = vma_next(mm, vma))
+			if (vma->vm_uffd)
+				return -EBUSY;
+	}
+	return change_range(mm, start, end, true, flags);
 }
 
 /*

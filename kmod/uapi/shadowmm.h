@@ -72,6 +72,9 @@ enum shadowmm_geometry {
 #define SHADOWMM_MAP_FIXED	0x1ULL	/* at addr or fail; never replaces */
 #define SHADOWMM_ACCESS_WRITE	0x2ULL	/* FAULT/TOUCH: store value, else load */
 #define SHADOWMM_SEARCH_LINEAR	0x4ULL	/* SEARCH: in order, not bisecting */
+#define SHADOWMM_UFFD_MISSING	0x8ULL	/* UFFD_REGISTER: missing pages */
+#define SHADOWMM_UFFD_FILL	0x10ULL	/* UFFD_COPY: value, not ptr */
+#define SHADOWMM_UFFD_DONTWAKE	0x20ULL	/* UFFD_COPY, UFFD_ZEROPAGE */
 
 /*
  * Fault-locking strategies, per address space (SET_MODE) or as the default
@@ -233,6 +236,42 @@ enum shadowmm_op {
 	 * (SET_GEOMETRY: -EBUSY).  -EAGAIN if a SET_GEOMETRY raced with it.
 	 */
 	SHADOWMM_OP_FORK = 17,
+	/*
+	 * Userfaults (userfaultfd(2) in missing mode).  UFFD_OPEN (ioctl
+	 * only) out: out_value, a new file descriptor (O_CLOEXEC): the
+	 * space's event channel, one per space (-EBUSY if it has one).
+	 * read() on it returns whole struct shadowmm_uffd_msg records,
+	 * blocking unless O_NONBLOCK (-EAGAIN then), -EINVAL for a buffer
+	 * shorter than one record, 0 once the space is gone; poll() says
+	 * POLLIN while an event is unread.  Closing it unregisters every
+	 * range and fails each waiting fault with -EPIPE (what SIGBUS is to
+	 * a process).  Each waiting fault has exactly one event, read once.
+	 */
+	SHADOWMM_OP_UFFD_OPEN = 18,
+	/*
+	 * UFFD_REGISTER in: addr, len, flags (SHADOWMM_UFFD_MISSING).  A
+	 * fault on a missing page of the range queues an event and sleeps
+	 * until the page is there (COPY, ZEROPAGE), a WAKE or UNREGISTER of
+	 * its address, or the channel closes; then it faults again.
+	 * -ENOTCONN without a channel, -ENOMEM for a hole in the range,
+	 * -EBUSY if part of it is registered already.
+	 */
+	SHADOWMM_OP_UFFD_REGISTER = 19,
+	/* UFFD_UNREGISTER in: addr, len (holes and unregistered parts too) */
+	SHADOWMM_OP_UFFD_UNREGISTER = 20,
+	/*
+	 * UFFD_COPY in: addr, len, ptr (len bytes of contents) or, with
+	 * SHADOWMM_UFFD_FILL, value (every 8-byte word); flags
+	 * SHADOWMM_UFFD_DONTWAKE.  out: out_len (bytes installed).  Pages
+	 * in order, stopping at the first failure: -ENOENT outside a
+	 * registered range, -EEXIST onto a present (or swapped) page.
+	 * Wakes the range's waiting faults unless DONTWAKE.
+	 */
+	SHADOWMM_OP_UFFD_COPY = 21,
+	/* UFFD_ZEROPAGE: as UFFD_COPY with zeroed pages; flags DONTWAKE */
+	SHADOWMM_OP_UFFD_ZEROPAGE = 22,
+	/* UFFD_WAKE in: addr, len: wakes the range's waiting faults */
+	SHADOWMM_OP_UFFD_WAKE = 23,
 	SHADOWMM_NR_OPS
 };
 
@@ -275,6 +314,25 @@ struct shadowmm_cmd {
 #define SHADOWMM_IOC_SET_MEMORY	SHADOWMM_IOC(SHADOWMM_OP_SET_MEMORY)
 #define SHADOWMM_IOC_SET_ANON_POLICY SHADOWMM_IOC(SHADOWMM_OP_SET_ANON_POLICY)
 #define SHADOWMM_IOC_FORK	SHADOWMM_IOC(SHADOWMM_OP_FORK)
+#define SHADOWMM_IOC_UFFD_OPEN	SHADOWMM_IOC(SHADOWMM_OP_UFFD_OPEN)
+#define SHADOWMM_IOC_UFFD_REGISTER SHADOWMM_IOC(SHADOWMM_OP_UFFD_REGISTER)
+#define SHADOWMM_IOC_UFFD_UNREGISTER SHADOWMM_IOC(SHADOWMM_OP_UFFD_UNREGISTER)
+#define SHADOWMM_IOC_UFFD_COPY	SHADOWMM_IOC(SHADOWMM_OP_UFFD_COPY)
+#define SHADOWMM_IOC_UFFD_ZEROPAGE SHADOWMM_IOC(SHADOWMM_OP_UFFD_ZEROPAGE)
+#define SHADOWMM_IOC_UFFD_WAKE	SHADOWMM_IOC(SHADOWMM_OP_UFFD_WAKE)
+
+/*
+ * One userfault event, as read() from the UFFD_OPEN descriptor returns
+ * it (the kernel's struct uffd_msg, pagefault part).
+ */
+struct shadowmm_uffd_msg {
+	__u64 addr;		/* the faulting address, page-aligned */
+	__u64 flags;		/* SHADOWMM_UFFD_PAGEFAULT_WRITE */
+	__u64 tid;		/* the faulting thread (module: its pid) */
+	__u64 seq;		/* events of this channel, from 1 */
+};
+
+#define SHADOWMM_UFFD_PAGEFAULT_WRITE	0x1ULL
 
 /*
  * Counters, named after the kernel's vm events where one exists.  The list
@@ -361,7 +419,21 @@ struct shadowmm_cmd {
 	X(COW_COPY, "cow_copy")		/* ... copied */		\
 	/* speculative COW that found the page shared, with no new one */ \
 	X(SPF_ABORT_COW, "spf_abort_cow")				\
-	X(MMSEQ_ABORT_COW, "mmseq_abort_cow")
+	X(MMSEQ_ABORT_COW, "mmseq_abort_cow")				\
+	X(UFFD_MISSING, "uffd_missing")	/* faults that queued an event */ \
+	X(UFFD_WAIT, "uffd_wait")	/* ... and slept for it */	\
+	X(UFFD_WAIT_DONE, "uffd_wait_done")	/* ... and woke */	\
+	X(UFFD_COPY, "uffd_copy")	/* pages UFFD_COPY installed */	\
+	X(UFFD_ZEROPAGE, "uffd_zeropage")				\
+	X(UFFD_WAKE, "uffd_wake")	/* waiting faults woken */	\
+	X(SPF_ABORT_UFFD, "spf_abort_uffd")	/* registered range */	\
+	X(MMSEQ_ABORT_UFFD, "mmseq_abort_uffd")				\
+	X(VMA_LOCK_UFFD_FALLBACK, "vma_lock_uffd_fallback")		\
+	X(VMA_LOCK_UFFD_DROP_RETRY, "vma_lock_uffd_drop_retry")	\
+	X(VMA_LOCK_UFFD_VMA_RETRY, "vma_lock_uffd_vma_retry")		\
+	X(FAULT_RETRY_UFFD, "fault_retry_uffd")	/* classic: dropped */ \
+	/* a userfault's channel closed, or a fatal signal, while it waited */ \
+	X(FAULT_SIGBUS, "fault_sigbus")
 
 #define SHADOWMM_COUNTER_ENUM(name, str) SHADOWMM_EV_##name,
 enum shadowmm_counter {

@@ -798,6 +798,11 @@ void wake_up_var(void *var)
 	pthread_mutex_unlock(&shim_var_lock);
 }
 
+unsigned long smm_host_tid(void)
+{
+	return (unsigned long)gettid();
+}
+
 void smm_host_io_sleep(unsigned long us)
 {
 	struct timespec ts = { .tv_sec = us / 1000000,

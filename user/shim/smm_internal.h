@@ -320,6 +320,12 @@ static inline void list_del(struct list_head *e)
 	e->next = NULL;
 	e->prev = NULL;
 }
+static inline void list_move_tail(struct list_head *e, struct list_head *head)
+{
+	e->next->prev = e->prev;
+	e->prev->next = e->next;
+	list_add_tail(e, head);
+}
 static inline int list_is_last(const struct list_head *e,
 			       const struct list_head *h)
 {
@@ -382,6 +388,29 @@ void wake_up_var(void *var);
 		shim_wait_var_slice(var);				\
 } while (0)
 void shim_wait_var_slice(const void *var);
+
+/*
+ * Wait queues (<linux/wait.h>) are waits on their own address.  Nothing
+ * here delivers signals, so the killable and interruptible waits never
+ * fail.
+ */
+struct wait_queue_head {
+	int unused;
+};
+typedef struct wait_queue_head wait_queue_head_t;
+#define init_waitqueue_head(wq)	do { } while (0)
+#define wake_up_all(wq)		wake_up_var(wq)
+#define wait_event_interruptible(wq, condition) ({			\
+	wait_var_event(&(wq), condition);				\
+	0;								\
+})
+#define wait_var_event_killable(var, condition) ({			\
+	wait_var_event(var, condition);					\
+	0;								\
+})
+
+/* The faulting thread, as a userfault event names it: gettid(). */
+unsigned long smm_host_tid(void);
 
 /* A shadow swap I/O: nanosleep(), so the thread really leaves the CPU. */
 void smm_host_io_sleep(unsigned long us);

@@ -183,7 +183,7 @@ inline uint64_t faults_accounted(const shadowmm_stats& st) {
   const auto* c = st.counter;
   return c[SHADOWMM_EV_SPF_SUCCESS] + c[SHADOWMM_EV_MMSEQ_SUCCESS] +
          c[SHADOWMM_EV_VMA_LOCK_SUCCESS] + c[SHADOWMM_EV_FAULT_CLASSIC] +
-         c[SHADOWMM_EV_FAULT_SIGSEGV] + c[SHADOWMM_EV_FAULT_OOM];
+         c[SHADOWMM_EV_FAULT_SIGSEGV] + c[SHADOWMM_EV_FAULT_OOM] + c[SHADOWMM_EV_FAULT_SIGBUS];
 }
 
 // Worker threads with a stop flag.  Stopping (explicitly or when the
