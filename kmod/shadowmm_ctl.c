@@ -156,6 +156,17 @@ static int shadowmm_set_memory(struct smm_mm *mm,
 	return smm_set_memory(mm, &mem);
 }
 
+/* The commands ioctl and write() share; those that copy, then the core's. */
+static int shadowmm_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
+{
+	if (cmd->op == SHADOWMM_OP_SET_MEMORY)
+		return shadowmm_set_memory(mm, cmd);
+	if (cmd->op == SHADOWMM_OP_UFFD_COPY &&
+	    !(cmd->flags & SHADOWMM_UFFD_FILL))
+		return shadowmm_uffd_copy_user(mm, cmd);
+	return smm_exec(mm, cmd);
+}
+
 /*
  * FORK: the child is a file like an open() of ctl, but made here (an
  * anonymous inode with the same operations), so a harness forks a space
@@ -229,10 +240,9 @@ static long shadowmm_ctl_ioctl(struct file *file, unsigned int ioc,
 			return -EBADF;
 		if (op == SHADOWMM_OP_FORK)
 			return shadowmm_fork(mm, &cmd, uarg);
-		if (op == SHADOWMM_OP_SET_MEMORY)
-			ret = shadowmm_set_memory(mm, &cmd);
-		else
-			ret = smm_exec(mm, &cmd);
+		if (op == SHADOWMM_OP_UFFD_OPEN)
+			return shadowmm_uffd_open(mm, &cmd, uarg);
+		ret = shadowmm_exec(mm, &cmd);
 	}
 	/* Written back on errors too: a TOUCH says how far it got. */
 	if (copy_to_user(uarg, &cmd, sizeof(cmd)) && !ret)
@@ -255,9 +265,7 @@ static int shadowmm_record_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 	if (cmd->op == SHADOWMM_OP_MAP && !(cmd->flags & SHADOWMM_MAP_FIXED))
 		return -EINVAL;
 	shadowmm_cmd_clear_out(cmd);
-	if (cmd->op == SHADOWMM_OP_SET_MEMORY)
-		return shadowmm_set_memory(mm, cmd);
-	ret = smm_exec(mm, cmd);
+	ret = shadowmm_exec(mm, cmd);
 	if (!ret && (cmd->op == SHADOWMM_OP_TOUCH ||
 		     cmd->op == SHADOWMM_OP_COPY) && cmd->out_len < cmd->len)
 		ret = -EINTR;

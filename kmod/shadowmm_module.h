@@ -43,6 +43,11 @@ bool shadowmm_validate_on_release(void);
 extern const struct file_operations shadowmm_ctl_fops;
 void shadowmm_ctl_validate_stats(unsigned long *runs, unsigned long *failed);
 
+/* shadowmm_uffd.c: the userfault channel's file, COPY from user memory */
+int shadowmm_uffd_open(struct smm_mm *mm, struct shadowmm_cmd *cmd,
+		       void __user *uarg);
+int shadowmm_uffd_copy_user(struct smm_mm *mm, struct shadowmm_cmd *cmd);
+
 /* shadowmm_debugfs.c */
 int shadowmm_debugfs_init(void);
 /* shadowmm_reclaim.c: the shrinker (the reclaim thread is the core's). */

@@ -6,14 +6,9 @@
  */
 #include "smm.h"
 
-/*
- * Aligned to the space's page, non-empty, not wrapping, inside the shadow
- * space.
- */
 static bool range_ok(struct smm_mm *mm, u64 addr, u64 len)
 {
-	return len && !smm_page_offset(mm, addr | len) &&
-	       addr < SMM_TASK_SIZE && len <= SMM_TASK_SIZE - addr;
+	return smm_range_ok(mm, addr, len);
 }
 
 static int exec_map(struct smm_mm *mm, struct shadowmm_cmd *cmd)

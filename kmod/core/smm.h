@@ -347,6 +347,16 @@ static inline bool smm_range_aligned(const struct smm_mm *mm,
 	return !smm_page_offset(mm, addr | len);
 }
 
+/*
+ * A command's range: aligned to the space's page, non-empty, not
+ * wrapping, inside the shadow space.
+ */
+static inline bool smm_range_ok(const struct smm_mm *mm, u64 addr, u64 len)
+{
+	return len && !smm_page_offset(mm, addr | len) &&
+	       addr < SMM_TASK_SIZE && len <= SMM_TASK_SIZE - addr;
+}
+
 /* Span of one entry at @level (0: PGD entry ... 3: PTE). */
 static inline unsigned int smm_pt_shift(const struct smm_mm *mm, int level)
 {

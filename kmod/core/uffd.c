@@ -190,8 +190,11 @@ int smm_handle_userfault(struct smm_mm *mm, struct smm_vma *vma,
 
 /*
  * The wait of a fault that queued an event, its lock dropped.  Sleeps
- * (killable in the module) until woken; 0: fault again; -EPIPE: the
- * channel closed; -EINTR: a fatal signal, the event withdrawn.
+ * until woken, interruptibly (in the module a waiting thread is in S,
+ * as handle_userfault() puts a user fault, so neither the hung-task
+ * detector nor a kill finds it stuck).  0: fault again; -EPIPE: the
+ * channel closed; -EINTR: a signal, the event withdrawn (the command
+ * stops as a signal stops it elsewhere).
  */
 int smm_uffd_wait(struct smm_mm *mm, struct smm_fault *vmf)
 {
@@ -201,7 +204,8 @@ int smm_uffd_wait(struct smm_mm *mm, struct smm_fault *vmf)
 
 	smm_count(mm, SHADOWMM_EV_UFFD_WAIT);
 	/* Acquire: pairs with the release in uffd_wake_list(). */
-	ret = wait_var_event_killable(uwq, smp_load_acquire(&uwq->woken));
+	ret = wait_var_event_interruptible(uwq,
+					   smp_load_acquire(&uwq->woken));
 	/* Also waits out a waker that still holds our record. */
 	spin_lock(&ctx->lock);
 	if (!uwq->woken)
@@ -379,6 +383,11 @@ int smm_uffd_copy(struct smm_mm *mm, struct shadowmm_cmd *cmd,
 	bool zero = cmd->op == SHADOWMM_OP_UFFD_ZEROPAGE;
 	int ret = 0;
 
+	/* The hosts' entry for contents they copied in: check it all. */
+	if (!smm_range_ok(mm, cmd->addr, cmd->len) ||
+	    (src && cmd->flags & ~SHADOWMM_UFFD_DONTWAKE))
+		return -EINVAL;
+	cmd->out_len = 0;
 	down_read(&mm->mmap_lock);
 	for (off = 0; off < cmd->len; off += size) {
 		ret = uffd_install(mm, cmd->addr + off,

@@ -252,7 +252,8 @@ enum shadowmm_op {
 	 * UFFD_REGISTER in: addr, len, flags (SHADOWMM_UFFD_MISSING).  A
 	 * fault on a missing page of the range queues an event and sleeps
 	 * until the page is there (COPY, ZEROPAGE), a WAKE or UNREGISTER of
-	 * its address, or the channel closes; then it faults again.
+	 * its address, or the channel closes; then it faults again.  It
+	 * sleeps interruptibly: a signal ends its command with -EINTR.
 	 * -ENOTCONN without a channel, -ENOMEM for a hole in the range,
 	 * -EBUSY if part of it is registered already.
 	 */

@@ -254,6 +254,24 @@ int Space::Fork(int* child_fd) const {
   return err;
 }
 
+int Space::UffdOpen(int* uffd_fd) const {
+  shadowmm_cmd c = Cmd(SHADOWMM_OP_UFFD_OPEN);
+  int err = Ioctl(c);
+  *uffd_fd = err ? -1 : static_cast<int>(c.out_value);
+  return err;
+}
+
+int Space::Uffd(uint64_t op, uint64_t addr, uint64_t len, uint64_t flags, uint64_t value,
+                const void* src, uint64_t* out_len) const {
+  shadowmm_cmd c = Cmd(op, addr, len);
+  c.flags = flags;
+  c.value = value;
+  c.ptr = reinterpret_cast<uintptr_t>(src);
+  int err = Ioctl(c);
+  if (out_len) *out_len = c.out_len;
+  return err;
+}
+
 shadowmm_info Space::Info() const {
   shadowmm_info info{};
   shadowmm_cmd c = Cmd(SHADOWMM_OP_GET_INFO);

@@ -102,6 +102,11 @@ class Space {
   int SetAnonPolicy(uint64_t policy) const;
   // FORK: the child's descriptor into *child_fd.
   int Fork(int* child_fd) const;
+  // UFFD_OPEN: the channel's descriptor into *uffd_fd.
+  int UffdOpen(int* uffd_fd) const;
+  // A userfault command (REGISTER ... WAKE); out_len into *out_len.
+  int Uffd(uint64_t op, uint64_t addr, uint64_t len, uint64_t flags = 0, uint64_t value = 0,
+           const void* src = nullptr, uint64_t* out_len = nullptr) const;
   shadowmm_stats Stats() const;  // ASSERTs GET_STATS works
   shadowmm_info Info() const;    // ASSERTs GET_INFO works
 

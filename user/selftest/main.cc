@@ -183,6 +183,7 @@ int Main(int argc, char** argv) {
   AddSpaceTests(tap);
   AddReclaimTests(tap);
   AddForkTests(tap);
+  AddUffdTests(tap);
   AddFailNthTests(tap);
   AddCleanupTests(tap);
   if (list) {

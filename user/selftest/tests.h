@@ -22,6 +22,7 @@ void AddAbiTests(Tap& tap);      // test_abi.cc: ioctl and write() framing
 void AddSpaceTests(Tap& tap);    // test_spaces.cc: several spaces, threads, fork
 void AddReclaimTests(Tap& tap);  // test_reclaim.cc: SET_MEMORY, RECLAIM, swap, shrinker
 void AddForkTests(Tap& tap);     // test_fork.cc: FORK, COW, the 6.4 fork knob
+void AddUffdTests(Tap& tap);     // test_uffd.cc: userfaults and their channel
 void AddFailNthTests(Tap& tap);  // test_failnth.cc: allocation failures
 void AddCleanupTests(Tap& tap);  // test_spaces.cc: nothing left behind
 // Global stats before the first test, for AddCleanupTests' comparison.

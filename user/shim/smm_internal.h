@@ -391,8 +391,7 @@ void shim_wait_var_slice(const void *var);
 
 /*
  * Wait queues (<linux/wait.h>) are waits on their own address.  Nothing
- * here delivers signals, so the killable and interruptible waits never
- * fail.
+ * here delivers signals, so the interruptible waits never fail.
  */
 struct wait_queue_head {
 	int unused;
@@ -404,7 +403,7 @@ typedef struct wait_queue_head wait_queue_head_t;
 	wait_var_event(&(wq), condition);				\
 	0;								\
 })
-#define wait_var_event_killable(var, condition) ({			\
+#define wait_var_event_interruptible(var, condition) ({			\
 	wait_var_event(var, condition);					\
 	0;								\
 })
