@@ -42,7 +42,7 @@ static ssize_t shadowmm_uffd_read(struct file *file, char __user *buf,
 	 */
 	if (clear_user(buf, n * sizeof(msgs[0])))
 		return -EFAULT;
-	got = smm_uffd_read(ctx, msgs, n, file->f_flags & O_NONBLOCK);
+	got = smm_uffd_read(ctx, msgs, n, file->f_flags & O_NONBLOCK ? 0 : -1);
 	if (got <= 0)
 		return got;
 	if (copy_to_user(buf, msgs, got * sizeof(msgs[0])))

@@ -53,7 +53,7 @@ struct wait_queue_head;
 int smm_uffd_open(struct smm_mm *mm, struct smm_uffd **ctxp);
 void smm_uffd_release(struct smm_uffd *ctx);
 long smm_uffd_read(struct smm_uffd *ctx, struct shadowmm_uffd_msg *msgs,
-		   unsigned long n, bool nonblock);
+		   unsigned long n, long timeout_ms);
 bool smm_uffd_readable(struct smm_uffd *ctx);
 struct wait_queue_head *smm_uffd_readers(struct smm_uffd *ctx);
 int smm_uffd_copy(struct smm_mm *mm, struct shadowmm_cmd *cmd,

@@ -204,8 +204,7 @@ int smm_uffd_wait(struct smm_mm *mm, struct smm_fault *vmf)
 
 	smm_count(mm, SHADOWMM_EV_UFFD_WAIT);
 	/* Acquire: pairs with the release in uffd_wake_list(). */
-	ret = wait_var_event_interruptible(uwq,
-					   smp_load_acquire(&uwq->woken));
+	ret = wait_var_event_interruptible(uwq, smp_load_acquire(&uwq->woken));
 	/* Also waits out a waker that still holds our record. */
 	spin_lock(&ctx->lock);
 	if (!uwq->woken)
@@ -220,16 +219,17 @@ int smm_uffd_wait(struct smm_mm *mm, struct smm_fault *vmf)
 }
 
 /*
- * Takes up to @n unread events, oldest first.  -EAGAIN if there is none
- * and @nonblock; else waits for one (interruptibly: -ERESTARTSYS in the
- * module).  0 once the space is gone.
+ * Takes up to @n unread events, oldest first, waiting up to @timeout_ms
+ * for the first (0: not at all, negative: for ever; interruptibly,
+ * -ERESTARTSYS in the module).  -EAGAIN if none came; 0 once the space
+ * is gone.
  */
 long smm_uffd_read(struct smm_uffd *ctx, struct shadowmm_uffd_msg *msgs,
-		   unsigned long n, bool nonblock)
+		   unsigned long n, long timeout_ms)
 {
 	struct smm_uffd_wait *uwq, *tmp;
-	long got = 0;
-	int ret;
+	bool waited = false;
+	long got = 0, ret;
 
 	for (;;) {
 		spin_lock(&ctx->lock);
@@ -242,12 +242,22 @@ long smm_uffd_read(struct smm_uffd *ctx, struct shadowmm_uffd_msg *msgs,
 		spin_unlock(&ctx->lock);
 		if (got || !n || !READ_ONCE(ctx->mm))
 			return got;
-		if (nonblock)
+		if (!timeout_ms || waited)
 			return -EAGAIN;
-		ret = wait_event_interruptible(ctx->readers,
-					       smm_uffd_readable(ctx));
-		if (ret)
+		if (timeout_ms < 0) {
+			ret = wait_event_interruptible(ctx->readers,
+						       smm_uffd_readable(ctx));
+			if (ret)
+				return ret;
+			continue;
+		}
+		ret = wait_event_interruptible_timeout(ctx->readers,
+						       smm_uffd_readable(ctx),
+						       msecs_to_jiffies(timeout_ms));
+		if (ret < 0)
 			return ret;
+		/* Once: another reader may take what woke us. */
+		waited = true;
 	}
 }
 

@@ -779,14 +779,28 @@ static void shim_deadline(struct timespec *ts, long ns)
 	}
 }
 
-void shim_wait_var_slice(const void *var)
+/* Wake-ups so far: moved on under shim_var_lock, read without it. */
+static unsigned long shim_var_gen;
+
+unsigned long shim_wait_var_gen(void)
+{
+	/*
+	 * Pairs with the release increment in wake_up_var(): a new
+	 * generation comes with what the waker stored before it.
+	 */
+	return __atomic_load_n(&shim_var_gen, __ATOMIC_ACQUIRE);
+}
+
+void shim_wait_var_slice(const void *var, unsigned long gen)
 {
 	struct timespec ts;
 
 	(void)var;
 	shim_deadline(&ts, 1000000L);
 	pthread_mutex_lock(&shim_var_lock);
-	pthread_cond_timedwait(&shim_var_cond, &shim_var_lock, &ts);
+	/* A wake-up since the caller's test: test again at once. */
+	if (__atomic_load_n(&shim_var_gen, __ATOMIC_RELAXED) == gen)
+		pthread_cond_timedwait(&shim_var_cond, &shim_var_lock, &ts);
 	pthread_mutex_unlock(&shim_var_lock);
 }
 
@@ -794,8 +808,15 @@ void wake_up_var(void *var)
 {
 	(void)var;
 	pthread_mutex_lock(&shim_var_lock);
+	/* Release: pairs with the acquire in shim_wait_var_gen(). */
+	__atomic_store_n(&shim_var_gen, shim_var_gen + 1, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&shim_var_cond);
 	pthread_mutex_unlock(&shim_var_lock);
+}
+
+unsigned long shim_now_ms(void)
+{
+	return shim_now_ns() / 1000000u;
 }
 
 unsigned long smm_host_tid(void)

@@ -377,17 +377,43 @@ void smm_host_race_delay(void);
 /*
  * Waiting for a variable's condition (<linux/wait_bit.h>): one condition
  * variable for all, broadcast by wake_up_var(); waits are rare (a fault
- * finding a swap-in under way), so no hashing.  shim_wait_var_slice()
- * returns after a wake-up of any variable or a millisecond, whichever
- * comes first, and the condition is evaluated again: a wake-up between
- * the test and the wait costs a millisecond, never a hang.
+ * finding a swap-in under way, or waiting for a userfault), so no
+ * hashing.  Each wake-up moves a generation on, and a waiter sleeps only
+ * if none came since it last tested its condition, so none is lost (a
+ * userfault's wait is measured in microseconds).  shim_wait_var_slice()
+ * returns after a wake-up of any variable or a millisecond, and the
+ * condition is tested again.
  */
 void wake_up_var(void *var);
+unsigned long shim_wait_var_gen(void);
+void shim_wait_var_slice(const void *var, unsigned long gen);
 #define wait_var_event(var, condition) do {				\
-	while (!(condition))						\
-		shim_wait_var_slice(var);				\
+	for (;;) {							\
+		unsigned long __gen = shim_wait_var_gen();		\
+		if (condition)						\
+			break;						\
+		shim_wait_var_slice(var, __gen);			\
+	}								\
 } while (0)
-void shim_wait_var_slice(const void *var);
+/* Milliseconds: jiffies here are. */
+#define msecs_to_jiffies(ms)	((long)(ms))
+unsigned long shim_now_ms(void);
+/* 0 if @condition is still false after @timeout ms, else at least 1. */
+#define wait_event_interruptible_timeout(wq, condition, timeout) ({	\
+	unsigned long __end = shim_now_ms() + (timeout);		\
+	long __ret = 0;							\
+	for (;;) {							\
+		unsigned long __gen = shim_wait_var_gen();		\
+		if (condition) {					\
+			__ret = 1;					\
+			break;						\
+		}							\
+		if (shim_now_ms() >= __end)				\
+			break;						\
+		shim_wait_var_slice(&(wq), __gen);			\
+	}								\
+	__ret;								\
+})
 
 /*
  * Wait queues (<linux/wait.h>) are waits on their own address.  Nothing

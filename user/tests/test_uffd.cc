@@ -32,9 +32,9 @@ class Channel {
     ctx_ = nullptr;
   }
   // Up to @n events; blocks for the first unless @nonblock.
-  long read(std::vector<shadowmm_uffd_msg>& out, size_t n, bool nonblock) {
+  long read(std::vector<shadowmm_uffd_msg>& out, size_t n, bool nonblock, long timeout_ms = -1) {
     out.resize(n);
-    long got = smm_uffd_read(ctx_, out.data(), n, nonblock);
+    long got = smm_uffd_read(ctx_, out.data(), n, nonblock ? 0 : timeout_ms);
     out.resize(got > 0 ? static_cast<size_t>(got) : 0);
     return got;
   }
@@ -299,6 +299,22 @@ TEST_F(Uffd, ClosingTheChannelFailsWaitingFaults) {
     EXPECT_EQ(again.open_result(), 0);
     EXPECT_EQ(s.validate(), "");
   }
+}
+
+TEST_F(Uffd, ReadWaitsUpToItsTimeout) {
+  Space s;
+  Channel ch(s);
+  std::vector<shadowmm_uffd_msg> ev;
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(ch.read(ev, 4, false, 30), -EAGAIN);
+  auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(waited, std::chrono::milliseconds(29));
+  ASSERT_EQ(s.map(kBase, kPage, kRW), 0);
+  ASSERT_EQ(reg(s, kBase, kPage), 0);
+  std::thread t([&] { s.fault(kBase, false); });
+  EXPECT_EQ(ch.read(ev, 4, false, 10000), 1);
+  ASSERT_EQ(fill(s, kBase, kPage, 1), 0);
+  t.join();
 }
 
 TEST_F(Uffd, ReadsEndWhenTheSpaceGoes) {
