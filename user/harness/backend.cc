@@ -121,6 +121,10 @@ std::unique_ptr<Backend> Backend::Fork() {
   throw Error(std::string(Name()) + " backend cannot fork its space");
 }
 
+std::unique_ptr<Userfaults> Backend::OpenUserfaults() {
+  throw Error(std::string(Name()) + " backend has no userfaults");
+}
+
 std::unique_ptr<Backend> MakeBackend(const BackendConfig& config) {
   if (config.name == "stock") return MakeStockBackend(config);
   if (config.name == "module") return MakeModuleBackend(config);

@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 extern "C" {
 #include "shadowmm.h"
@@ -140,6 +141,29 @@ class BackendThread {
   virtual std::optional<uint64_t> Faults() const = 0;
 };
 
+// A userfault event (missing mode): the page a fault waits on.
+struct UserfaultEvent {
+  uint64_t addr;  // page-aligned
+  bool write;
+};
+
+// A space's userfault channel and what a resolver does with it:
+// smm_uffd_open() in-process, UFFD_OPEN on the module, userfaultfd(2) on
+// stock.  Resolver threads may share one; the channel closes with it.
+class Userfaults {
+ public:
+  virtual ~Userfaults() = default;
+  // Missing mode on [addr, addr + len), which is mapped.
+  virtual void Register(uint64_t addr, uint64_t len) = 0;
+  // Up to @max events, waiting up to @timeout_ms for the first; none if
+  // none came.
+  virtual std::vector<UserfaultEvent> Read(size_t max, int timeout_ms) = 0;
+  // Installs one page of @src at @addr and wakes its faults; false if a
+  // page was there already (EEXIST: another resolver's), its faults woken
+  // all the same.
+  virtual bool Copy(uint64_t addr, const void* src) = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -197,6 +221,9 @@ class Backend {
   // True when the space is this process's own mm (stock): to fork it is to
   // fork() the process.
   virtual bool IsThisProcess() const { return false; }
+  // The space's userfault channel (one per space).  Throws Skip where the
+  // running kernel refuses userfaultfd (stock), Error otherwise.
+  virtual std::unique_ptr<Userfaults> OpenUserfaults();
 };
 
 // Where a shadow backend's threads map (arena.h): "shared", "per-thread".

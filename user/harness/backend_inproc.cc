@@ -42,6 +42,56 @@ class InprocThread : public ShadowThread {
   smm_mm* mm_;
 };
 
+// smm_uffd_open(): the channel, and the commands a resolver sends.
+class InprocUserfaults : public Userfaults {
+ public:
+  InprocUserfaults(smm_mm* mm, uint64_t page_size) : mm_(mm), page_size_(page_size) {
+    if (int ret = smm_uffd_open(mm, &ctx_)) throw SysError("smm_uffd_open", -ret);
+  }
+  ~InprocUserfaults() override { smm_uffd_release(ctx_); }
+  InprocUserfaults(const InprocUserfaults&) = delete;
+  InprocUserfaults& operator=(const InprocUserfaults&) = delete;
+
+  void Register(uint64_t addr, uint64_t len) override {
+    shadowmm_cmd cmd{};
+    cmd.op = SHADOWMM_OP_UFFD_REGISTER;
+    cmd.addr = addr;
+    cmd.len = len;
+    cmd.flags = SHADOWMM_UFFD_MISSING;
+    if (int ret = smm_exec(mm_, &cmd)) throw SysError("inproc UFFD_REGISTER", -ret);
+  }
+
+  std::vector<UserfaultEvent> Read(size_t max, int timeout_ms) override {
+    std::vector<shadowmm_uffd_msg> msgs(max);
+    long got = smm_uffd_read(ctx_, msgs.data(), max, timeout_ms);
+    if (got == -EAGAIN) return {};
+    if (got < 0) throw SysError("smm_uffd_read", static_cast<int>(-got));
+    std::vector<UserfaultEvent> events;
+    for (long i = 0; i < got; i++)
+      events.push_back({msgs[i].addr, (msgs[i].flags & SHADOWMM_UFFD_PAGEFAULT_WRITE) != 0});
+    return events;
+  }
+
+  bool Copy(uint64_t addr, const void* src) override {
+    shadowmm_cmd cmd{};
+    cmd.op = SHADOWMM_OP_UFFD_COPY;
+    cmd.addr = addr;
+    cmd.len = page_size_;
+    int ret = smm_uffd_copy(mm_, &cmd, src);
+    if (ret == -EEXIST) {
+      smm_uffd_wake_range(mm_, addr, page_size_);
+      return false;
+    }
+    if (ret) throw SysError("inproc UFFD_COPY", -ret);
+    return true;
+  }
+
+ private:
+  smm_mm* mm_;
+  uint64_t page_size_;
+  smm_uffd* ctx_ = nullptr;
+};
+
 struct MmDeleter {
   void operator()(smm_mm* mm) const { smm_mm_destroy(mm); }
 };
@@ -106,6 +156,10 @@ class InprocBackend : public Backend {
     smm_mm* child = nullptr;
     if (int ret = smm_fork(mm_.get(), &child)) throw SysError("smm_fork", -ret);
     return std::make_unique<InprocBackend>(MmPtr(child), *this);
+  }
+
+  std::unique_ptr<Userfaults> OpenUserfaults() override {
+    return std::make_unique<InprocUserfaults>(mm_.get(), info_.page_size);
   }
 
   std::string_view Name() const override { return "inproc"; }

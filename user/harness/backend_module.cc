@@ -6,6 +6,7 @@
 // write() syscall or by the thread's own io_uring.
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -99,6 +100,76 @@ class ModuleThread : public ShadowThread {
   std::unique_ptr<RecordSubmitter> records_;
 };
 
+// UFFD_OPEN's descriptor for events; commands on the space's.
+class ModuleUserfaults : public Userfaults {
+ public:
+  ModuleUserfaults(int ctl_fd, uint64_t page_size) : ctl_fd_(ctl_fd), page_size_(page_size) {
+    shadowmm_cmd cmd{};
+    cmd.op = SHADOWMM_OP_UFFD_OPEN;
+    if (int err = Ioctl(ctl_fd_, cmd)) {
+      if (err == ENOTTY || err == EINVAL)
+        throw Error("module backend: shadowmm.ko predates UFFD_OPEN (ioctl " +
+                    std::string(std::strerror(err)) + "); reload it");
+      throw SysError("ioctl UFFD_OPEN", err);
+    }
+    fd_ = static_cast<int>(cmd.out_value);
+  }
+  ~ModuleUserfaults() override { close(fd_); }
+  ModuleUserfaults(const ModuleUserfaults&) = delete;
+  ModuleUserfaults& operator=(const ModuleUserfaults&) = delete;
+
+  void Register(uint64_t addr, uint64_t len) override {
+    shadowmm_cmd cmd{};
+    cmd.op = SHADOWMM_OP_UFFD_REGISTER;
+    cmd.addr = addr;
+    cmd.len = len;
+    cmd.flags = SHADOWMM_UFFD_MISSING;
+    if (int err = Ioctl(ctl_fd_, cmd)) throw SysError("ioctl UFFD_REGISTER", err);
+  }
+
+  std::vector<UserfaultEvent> Read(size_t max, int timeout_ms) override {
+    pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
+    int n = poll(&p, 1, timeout_ms);
+    if (n < 0 && errno != EINTR) throw SysError("poll UFFD_OPEN descriptor", errno);
+    if (n <= 0) return {};
+    std::vector<shadowmm_uffd_msg> msgs(max);
+    // O_NONBLOCK would do too; another resolver may take the event first.
+    ssize_t got = read(fd_, msgs.data(), max * sizeof(shadowmm_uffd_msg));
+    if (got < 0) {
+      if (errno == EINTR) return {};
+      throw SysError("read UFFD_OPEN descriptor", errno);
+    }
+    std::vector<UserfaultEvent> events;
+    for (size_t i = 0; i < static_cast<size_t>(got) / sizeof(shadowmm_uffd_msg); i++)
+      events.push_back({msgs[i].addr, (msgs[i].flags & SHADOWMM_UFFD_PAGEFAULT_WRITE) != 0});
+    return events;
+  }
+
+  bool Copy(uint64_t addr, const void* src) override {
+    shadowmm_cmd cmd{};
+    cmd.op = SHADOWMM_OP_UFFD_COPY;
+    cmd.addr = addr;
+    cmd.len = page_size_;
+    cmd.ptr = reinterpret_cast<uintptr_t>(src);
+    int err = Ioctl(ctl_fd_, cmd);
+    if (err == EEXIST) {
+      shadowmm_cmd wake{};
+      wake.op = SHADOWMM_OP_UFFD_WAKE;
+      wake.addr = addr;
+      wake.len = page_size_;
+      if ((err = Ioctl(ctl_fd_, wake))) throw SysError("ioctl UFFD_WAKE", err);
+      return false;
+    }
+    if (err) throw SysError("ioctl UFFD_COPY", err);
+    return true;
+  }
+
+ private:
+  int ctl_fd_;
+  uint64_t page_size_;
+  int fd_ = -1;
+};
+
 class ModuleBackend : public Backend {
  public:
   explicit ModuleBackend(const BackendConfig& config)
@@ -135,6 +206,10 @@ class ModuleBackend : public Backend {
       throw SysError("ioctl FORK", err);
     }
     return std::make_unique<ModuleBackend>(static_cast<int>(cmd.out_value), *this);
+  }
+
+  std::unique_ptr<Userfaults> OpenUserfaults() override {
+    return std::make_unique<ModuleUserfaults>(fd_.get(), info_.page_size);
   }
 
   std::string_view Name() const override { return "module"; }

@@ -127,6 +127,7 @@ class StockBackend : public Backend {
   Mode GetMode() override { return Mode::kStock; }
 
   bool IsThisProcess() const override { return true; }
+  std::unique_ptr<Userfaults> OpenUserfaults() override { return MakeStockUserfaults(page_size_); }
   std::unique_ptr<Backend> Fork() override {
     throw Error("stock backend: the space is this process's own mm: fork() the process instead");
   }

@@ -56,6 +56,18 @@ std::string_view OpName(uint64_t op) {
       return "SET_ANON_POLICY";
     case SHADOWMM_OP_FORK:
       return "FORK";
+    case SHADOWMM_OP_UFFD_OPEN:
+      return "UFFD_OPEN";
+    case SHADOWMM_OP_UFFD_REGISTER:
+      return "UFFD_REGISTER";
+    case SHADOWMM_OP_UFFD_UNREGISTER:
+      return "UFFD_UNREGISTER";
+    case SHADOWMM_OP_UFFD_COPY:
+      return "UFFD_COPY";
+    case SHADOWMM_OP_UFFD_ZEROPAGE:
+      return "UFFD_ZEROPAGE";
+    case SHADOWMM_OP_UFFD_WAKE:
+      return "UFFD_WAKE";
   }
   return "op?";
 }

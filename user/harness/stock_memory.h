@@ -22,6 +22,9 @@
 
 namespace shadowmm {
 
+// userfaultfd(2) in missing mode (stock_userfaults.cc).
+std::unique_ptr<Userfaults> MakeStockUserfaults(uint64_t page_size);
+
 class StockMemory {
  public:
   // @limit_bytes: the cgroup's limit (0: no cgroup); @swap_bytes: the swap
