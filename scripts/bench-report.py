@@ -42,6 +42,11 @@ def load_runs(out):
             rate = run.get("config", {}).get("faulters_faults_per_s")
             if rate is not None:
                 run["faulters_faults_per_s"] = float(rate)
+            # The uffd workload's wait per fault, for uffd_wait_table().
+            for q in ("p50", "p99"):
+                ns = run.get("config", {}).get(f"wait_ns_{q}")
+                if ns is not None:
+                    run[f"uffd_wait_us_{q}"] = float(ns) / 1e3
             runs.append(run)
     return runs
 
@@ -185,6 +190,32 @@ def fix_cost_table(runs, lines):
             md.append(f"| {k[2]} | {base[3]} | {k[8]} | {fixed['median']:,.1f} "
                       f"{bs.fmt_interval(fixed['ci95'], '{:,.1f}')} | "
                       f"{bs.summary(xs)['median']:,.1f} | {ratio_cell(r)} | {ratio_cell(fr)} |")
+        md.append("")
+    return md
+
+
+def uffd_wait_table(runs, lines):
+    """How long a userfault waited (the read that faulted, to its return),
+    per backend and strategy: the medians over the repetitions of each
+    run's own median and p99."""
+    uffd = [r for r in runs if r["workload"] == "uffd" and "uffd_wait_us_p50" in r]
+    if not uffd:
+        return []
+    md = ["### uffd: how long a fault waited for its resolver\n",
+          "Each run's median and p99 wait, from the faulting read to its return; "
+          "the median of those over the repetitions [95% bootstrap interval].\n"]
+    for env in sorted({r["env"] for r in uffd}):
+        env_runs = [r for r in uffd if r["env"] == env]
+        md.append(f"{env_label(env, lines, env_runs)}:\n")
+        md += ["| backend | mode | threads | wait p50, us | wait p99, us | n |",
+               "|---|---|---:|---:|---:|---:|"]
+        p50 = bs.group(env_runs, "uffd_wait_us_p50")
+        p99 = bs.group(env_runs, "uffd_wait_us_p99")
+        for k in sorted(p50, key=lambda k: (mode_order((k[2], k[3])), k[8])):
+            a, b = bs.summary(p50[k]), bs.summary(p99.get(k, p50[k]))
+            md.append(f"| {k[2]} | {k[3]} | {k[8]} | {a['median']:,.1f} "
+                      f"{bs.fmt_interval(a['ci95'], '{:,.1f}')} | {b['median']:,.1f} "
+                      f"{bs.fmt_interval(b['ci95'], '{:,.1f}')} | {a['n']} |")
         md.append("")
     return md
 
@@ -458,7 +489,7 @@ def main(out):
     pts = points([r for r in runs if not r["source"].startswith("vm-submit-")])
     md = ["## shadowmm bench results\n"] + [f"- {line}" for line in lines] + [""]
     md += rate_tables(runs, pts, lines) + fix_cost_table(all_runs, lines)
-    md += swap_table(runs, lines) + kernel_table(runs)
+    md += swap_table(runs, lines) + uffd_wait_table(runs, lines) + kernel_table(runs)
     md += fault_path_table(runs) + submit_table(runs) + micro_table(out)
     md += ["![records/s vs threads](records_vs_threads.png)", "",
            "![aborts by reason](aborts.png)", ""]

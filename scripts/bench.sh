@@ -25,6 +25,9 @@
 #           bug, interleaved with the fixed runs so that the fix's cost is
 #           one ratio (the only runs of the bench with a bug on; the report
 #           keeps them out of every other table)
+#   uffd    the uffd workload natively, 4 faulting threads, 2 resolvers and
+#           a mapper: stock (real userfaultfd(2), where the kernel allows
+#           it) and inproc in every mode, vmalock with each swap policy
 #   micro   Google Benchmark: lookup, fault cost per mode, submission cost;
 #           callgrind instruction counts per ebizzy 0.3 record and per
 #           fault, each mode (scripts/icount.sh)
@@ -44,6 +47,8 @@
 #   --only-fork       only the cow and fork workloads (native)
 #   --only-swap       only the swap workload (native, and the Debian guest
 #                     unless --no-vm)
+#   --no-uffd         skip the uffd workload
+#   --only-uffd       only the uffd workload (native)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=1.5
@@ -57,6 +62,7 @@ ppc64le=1
 micro=1
 swap=1
 fork=1
+uffd=1
 ebizzy=1
 # The swap workload: its own shorter runs, so its part stays near 2 min.
 # No warm-up run: filling the working set before the clock already leaves
@@ -79,8 +85,10 @@ while [ $# -gt 0 ]; do
 	--no-micro) micro=0; shift ;;
 	--no-swap) swap=0; shift ;;
 	--no-fork) fork=0; shift ;;
-	--only-fork) ebizzy=0; ppc64le=0; micro=0; swap=0; vm=0; shift ;;
-	--only-swap) ebizzy=0; ppc64le=0; micro=0; fork=0; shift ;;
+	--no-uffd) uffd=0; shift ;;
+	--only-fork) ebizzy=0; ppc64le=0; micro=0; swap=0; vm=0; uffd=0; shift ;;
+	--only-swap) ebizzy=0; ppc64le=0; micro=0; fork=0; uffd=0; shift ;;
+	--only-uffd) ebizzy=0; ppc64le=0; micro=0; swap=0; vm=0; fork=0; shift ;;
 	-h | --help) sed -n '3,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown flag '$1' (--help lists them)" >&2; exit 2 ;;
 	esac
@@ -181,6 +189,31 @@ if [ "$fork" = 1 ]; then
 		"$bin" --backend=inproc --mode=all --workload=fork --bugs=fork_no_vma_lock \
 			"${fork_common[@]}" --json="$out/native-fork-inproc-bug.r$r.json" \
 			>"$out/native-fork-inproc-bug.r$r.txt"
+	done
+fi
+
+# uffd natively: repetition r of stock and of every mode and policy before
+# r + 1.  7 threads: 4 fault, 2 resolve, 1 maps and unmaps elsewhere (the
+# issue's shape); stock skips with one line where userfaultfd is refused.
+if [ "$uffd" = 1 ]; then
+	uffd_common=(--workload=uffd --threads=7 --duration="$duration" --warmup="$warmup")
+	echo "== bench: uffd, native stock and inproc (all modes, vmalock x 3 swap policies)," \
+		"4 faulting + 2 resolving threads + a mapper, ${duration}s each, $reps repetitions" >&2
+	uffd_skip=""
+	for ((r = 1; r <= reps; r++)); do
+		"$bin" --backend=inproc --mode=all --swap_policy=all "${uffd_common[@]}" \
+			--json="$out/native-uffd-inproc.r$r.json" >"$out/native-uffd-inproc.r$r.txt"
+		[ -n "$uffd_skip" ] && continue
+		rc=0
+		"$bin" --backend=stock "${uffd_common[@]}" --json="$out/native-uffd-stock.r$r.json" \
+			>"$out/native-uffd-stock.r$r.txt" 2>"$out/native-uffd-stock.err" || rc=$?
+		if [ "$rc" = 77 ]; then
+			uffd_skip=$(cat "$out/native-uffd-stock.err")
+			echo "native stock uffd: $uffd_skip" >>"$out/machine.txt"
+		elif [ "$rc" != 0 ]; then
+			cat "$out/native-uffd-stock.err" >&2
+			exit 1
+		fi
 	done
 fi
 

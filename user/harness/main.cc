@@ -44,7 +44,11 @@ DEFINE_string(workload, "ebizzy",
               "them, again: COW faults/s; stock: real fork()), "
               "fork (one thread forks a parent of --fork_vmas VMAs and destroys the child, "
               "again, while the others write-fault and zap --fork_fault_pages pages each: "
-              "forks/s, fork latency median and p99, the others' faults/s; stock: real fork()).");
+              "forks/s, fork latency median and p99, the others' faults/s; stock: real fork()), "
+              "uffd (threads read --uffd_pages registered pages each, every read a missing "
+              "userfault that --uffd_resolvers threads resolve by copying a checked pattern, "
+              "while with --uffd_mapper one more thread maps and unmaps elsewhere: resolved "
+              "faults/s, wait median and p99; stock: real userfaultfd(2)).");
 DEFINE_string(threads, "",
               "Worker threads: N or a list like 1,2,4,8 (one run per count). Default: ebizzy's "
               "(-t, else 2 x online CPUs) for ebizzy, online CPUs otherwise.");
@@ -162,6 +166,9 @@ DEFINE_int64(cow_size, 128LL << 20, "cow: bytes filled and forked, split between
 DEFINE_int64(fork_vmas, 10000,
              "fork: one-page mappings of the parent, alternately read-write and read-only.");
 DEFINE_int64(fork_fault_pages, 256, "fork: pages each faulting thread writes and zaps per round.");
+DEFINE_int64(uffd_pages, 64, "uffd: registered pages each faulting thread walks.");
+DEFINE_int32(uffd_resolvers, 2, "uffd: threads that read events and copy pages in.");
+DEFINE_bool(uffd_mapper, true, "uffd: one more thread maps, writes and unmaps elsewhere.");
 
 namespace shadowmm {
 namespace {
@@ -259,6 +266,9 @@ RawFlags FromGflags() {
   raw.cow_size = FLAGS_cow_size;
   raw.fork_vmas = FLAGS_fork_vmas;
   raw.fork_fault_pages = FLAGS_fork_fault_pages;
+  raw.uffd_pages = FLAGS_uffd_pages;
+  raw.uffd_resolvers = FLAGS_uffd_resolvers;
+  raw.uffd_mapper = FLAGS_uffd_mapper;
   return raw;
 }
 

@@ -215,6 +215,11 @@ std::string ParseOptions(const RawFlags& raw, Options* out) {
   o.workload.cow_bytes = static_cast<uint64_t>(raw.cow_size);
   o.workload.fork_vmas = static_cast<uint64_t>(raw.fork_vmas);
   o.workload.fork_fault_pages = static_cast<uint64_t>(raw.fork_fault_pages);
+  if (raw.uffd_pages <= 0 || raw.uffd_pages > (1 << 20)) return "--uffd_pages must be 1..1048576";
+  if (raw.uffd_resolvers <= 0 || raw.uffd_resolvers > 64) return "--uffd_resolvers must be 1..64";
+  o.workload.uffd_pages = static_cast<uint64_t>(raw.uffd_pages);
+  o.workload.uffd_resolvers = static_cast<unsigned>(raw.uffd_resolvers);
+  o.workload.uffd_mapper = raw.uffd_mapper;
   if (raw.swap_hot_pct < 0 || raw.swap_hot_pct > 100)
     return "--swap_hot_pct must be 0 (uniform) or 50..99";
   o.workload.swap_ratio = raw.swap_ratio;

@@ -61,6 +61,9 @@ struct RawFlags {
   int64_t cow_size = 128LL << 20;
   int64_t fork_vmas = 10000;
   int64_t fork_fault_pages = 256;
+  int64_t uffd_pages = 64;
+  int32_t uffd_resolvers = 2;
+  bool uffd_mapper = true;
 };
 
 struct Options {

@@ -14,8 +14,9 @@ std::unique_ptr<Workload> MakeWorkload(const WorkloadOptions& options) {
   if (options.name == "swap") return MakeSwap(options);
   if (options.name == "cow") return MakeCow(options);
   if (options.name == "fork") return MakeFork(options);
+  if (options.name == "uffd") return MakeUffd(options);
   throw Error("unknown workload '" + options.name +
-              "' (ebizzy|multifault|pagefault|pft|spf_test|swap|cow|fork)");
+              "' (ebizzy|multifault|pagefault|pft|spf_test|swap|cow|fork|uffd)");
 }
 
 }  // namespace shadowmm

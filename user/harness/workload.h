@@ -138,6 +138,9 @@ struct WorkloadOptions {
   uint64_t cow_bytes = 128ULL << 20;  // cow: the region forked, split between the workers
   uint64_t fork_vmas = 10000;         // fork: one-page mappings of the parent
   uint64_t fork_fault_pages = 256;    // fork: pages each faulting worker writes and zaps
+  uint64_t uffd_pages = 64;           // uffd: registered pages each faulting worker walks
+  unsigned uffd_resolvers = 2;        // uffd: threads that resolve the faults
+  bool uffd_mapper = true;            // uffd: one thread maps and unmaps elsewhere
 };
 
 // Throws Error for an unknown workload or bad workload options.

@@ -104,30 +104,6 @@ WorkloadOptions ForkWorkload(uint64_t vmas, uint64_t fault_pages) {
   return wo;
 }
 
-struct Outcome {
-  RunResult result;
-  std::map<std::string, std::string> config;
-  std::string summary;
-};
-
-Outcome RunOn(const std::string& backend_name, const WorkloadOptions& wo, unsigned threads,
-              uint64_t iterations, Mode mode = Mode::kClassic) {
-  BackendConfig c = Config(backend_name, threads);
-  if (backend_name != "stock") c.mode = mode;
-  std::unique_ptr<Backend> backend = MakeBackend(c);
-  std::unique_ptr<Workload> w = MakeWorkload(wo);
-  RunConfig rc;
-  rc.threads = threads;
-  rc.iterations = iterations;
-  Outcome run;
-  run.result = RunWorkload(*backend, *w, rc);
-  run.config = w->Config();
-  run.summary = w->Summary();
-  return run;
-}
-
-uint64_t Delta(const RunResult& r, shadowmm_counter c) { return r.delta.counter[c]; }
-
 class ShadowWorkloads : public testing::TestWithParam<std::tuple<std::string, Mode>> {
  protected:
   void SetUp() override {

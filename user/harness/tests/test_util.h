@@ -7,9 +7,12 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <map>
+#include <memory>
 #include <string>
 
 #include "backend.h"
+#include "workload.h"
 
 namespace shadowmm {
 
@@ -33,6 +36,35 @@ inline BackendConfig Config(const std::string& name, unsigned threads = 2,
   if (name == "stock") c.mode = Mode::kStock;
   return c;
 }
+
+// One run of a workload: its result, and its Config() and Summary() after.
+struct Outcome {
+  RunResult result;
+  std::map<std::string, std::string> config;
+  std::string summary;
+};
+
+inline Outcome RunOn(const std::string& backend_name, const WorkloadOptions& wo, unsigned threads,
+                     uint64_t iterations, Mode mode = Mode::kClassic,
+                     std::optional<unsigned> swap_policy = std::nullopt) {
+  BackendConfig c = Config(backend_name, threads);
+  if (backend_name != "stock") {
+    c.mode = mode;
+    c.swap_policy = swap_policy;
+  }
+  std::unique_ptr<Backend> backend = MakeBackend(c);
+  std::unique_ptr<Workload> w = MakeWorkload(wo);
+  RunConfig rc;
+  rc.threads = threads;
+  rc.iterations = iterations;
+  Outcome run;
+  run.result = RunWorkload(*backend, *w, rc);
+  run.config = w->Config();
+  run.summary = w->Summary();
+  return run;
+}
+
+inline uint64_t Delta(const RunResult& r, shadowmm_counter c) { return r.delta.counter[c]; }
 
 }  // namespace shadowmm
 
