@@ -315,10 +315,10 @@ void smm_uffd_mm_gone(struct smm_mm *mm)
 	if (ctx) {
 		mm->uffd = NULL;
 		WRITE_ONCE(ctx->mm, NULL);
+		/* Under the lock: once it is dropped, a close may free ctx. */
+		wake_up_all(&ctx->readers);
 	}
 	mutex_unlock(&smm_uffd_lock);
-	if (ctx)
-		wake_up_all(&ctx->readers);
 }
 
 /*
