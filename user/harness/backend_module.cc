@@ -113,6 +113,12 @@ class ModuleUserfaults : public Userfaults {
       throw SysError("ioctl UFFD_OPEN", err);
     }
     fd_ = static_cast<int>(cmd.out_value);
+    // As for userfaultfd(2): another resolver may take the event poll() saw.
+    if (fcntl(fd_, F_SETFL, O_NONBLOCK) < 0) {
+      const int err = errno;
+      close(fd_);
+      throw SysError("fcntl O_NONBLOCK", err);
+    }
   }
   ~ModuleUserfaults() override { close(fd_); }
   ModuleUserfaults(const ModuleUserfaults&) = delete;
@@ -131,12 +137,11 @@ class ModuleUserfaults : public Userfaults {
     pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
     int n = poll(&p, 1, timeout_ms);
     if (n < 0 && errno != EINTR) throw SysError("poll UFFD_OPEN descriptor", errno);
-    if (n <= 0) return {};
+    if (n <= 0 || !(p.revents & POLLIN)) return {};
     std::vector<shadowmm_uffd_msg> msgs(max);
-    // O_NONBLOCK would do too; another resolver may take the event first.
     ssize_t got = read(fd_, msgs.data(), max * sizeof(shadowmm_uffd_msg));
     if (got < 0) {
-      if (errno == EINTR) return {};
+      if (errno == EAGAIN || errno == EINTR) return {};
       throw SysError("read UFFD_OPEN descriptor", errno);
     }
     std::vector<UserfaultEvent> events;

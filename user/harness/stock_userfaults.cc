@@ -27,7 +27,10 @@ class StockUserfaults : public Userfaults {
   explicit StockUserfaults(uint64_t page_size) : page_size_(page_size) {
     // UFFD_USER_MODE_ONLY: faults of this process's own code, which is
     // all the workloads make, and what an unprivileged caller may ask for.
-    fd_ = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY));
+    // O_NONBLOCK: poll() may say POLLIN for an event another resolver,
+    // or a retried fault, has taken by the time we read (seen here: a
+    // resolver blocked in read() after the last fault was done).
+    fd_ = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY));
     if (fd_ < 0) {
       const int err = errno;
       if (err == ENOSYS) throw Skip("stock: the running kernel has no userfaultfd(2)");
@@ -60,7 +63,7 @@ class StockUserfaults : public Userfaults {
     pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
     int n = poll(&p, 1, timeout_ms);
     if (n < 0 && errno != EINTR) throw SysError("poll userfaultfd", errno);
-    if (n <= 0) return {};
+    if (n <= 0 || !(p.revents & POLLIN)) return {};
     std::vector<uffd_msg> msgs(max);
     ssize_t got = read(fd_, msgs.data(), max * sizeof(uffd_msg));
     if (got < 0) {

@@ -116,7 +116,7 @@ TEST_P(ShadowWorkloads, CowWritesEveryPageOnceARound) {
   auto [name, mode] = GetParam();
   const uint64_t page = MakeBackend(Config(name, 1))->PageSize();
   const uint64_t pages = 37;  // not a multiple of the threads
-  Outcome run = RunOn(name, Cow(pages * page), 2, 3, mode);
+  WorkloadRun run = RunWorkloadOn(name, Cow(pages * page), 2, 3, mode);
   const RunResult& r = run.result;
   EXPECT_EQ(r.total.records, 3 * pages);
   EXPECT_EQ(r.per_thread[0].records + r.per_thread[1].records, 3 * pages);
@@ -134,7 +134,7 @@ TEST_P(ShadowWorkloads, CowWritesEveryPageOnceARound) {
 
 TEST_P(ShadowWorkloads, ForkCountsForksAndTheOthersFaults) {
   auto [name, mode] = GetParam();
-  Outcome run = RunOn(name, ForkWorkload(100, 8), 3, 4, mode);
+  WorkloadRun run = RunWorkloadOn(name, ForkWorkload(100, 8), 3, 4, mode);
   const RunResult& r = run.result;
   EXPECT_EQ(r.total.records, 4u);
   EXPECT_EQ(r.per_thread[0].records, 4u);
@@ -164,7 +164,7 @@ INSTANTIATE_TEST_SUITE_P(All, ShadowWorkloads,
 TEST(ForkWorkloads, CowOnStockForksTheProcess) {
   const uint64_t page = MakeBackend(Config("stock", 1))->PageSize();
   const uint64_t pages = 64;
-  Outcome run = RunOn("stock", Cow(pages * page), 2, 3);
+  WorkloadRun run = RunWorkloadOn("stock", Cow(pages * page), 2, 3);
   EXPECT_EQ(run.result.total.records, 3 * pages);
   EXPECT_EQ(run.result.per_thread[1].records, 3 * (pages - pages / 2));
   EXPECT_EQ(run.config["rounds"], "3");
@@ -174,7 +174,7 @@ TEST(ForkWorkloads, CowOnStockForksTheProcess) {
 }
 
 TEST(ForkWorkloads, ForkOnStockForksTheProcess) {
-  Outcome run = RunOn("stock", ForkWorkload(1000, 8), 2, 5);
+  WorkloadRun run = RunWorkloadOn("stock", ForkWorkload(1000, 8), 2, 5);
   EXPECT_EQ(run.result.total.records, 5u);
   EXPECT_EQ(run.result.total.pages, 5u * 8);
   EXPECT_EQ(run.config["faulters_faults"], "40");

@@ -14,8 +14,6 @@
 namespace shadowmm {
 namespace {
 
-uint64_t Delta(const RunResult& r, shadowmm_counter c) { return r.delta.counter[c]; }
-
 // Worker processes fork from a single-threaded process; an earlier test in
 // the same process may have left the inproc core's RCU threads behind
 // (ctest runs every test in a process of its own, so there they run).

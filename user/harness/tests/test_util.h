@@ -38,15 +38,15 @@ inline BackendConfig Config(const std::string& name, unsigned threads = 2,
 }
 
 // One run of a workload: its result, and its Config() and Summary() after.
-struct Outcome {
+struct WorkloadRun {
   RunResult result;
   std::map<std::string, std::string> config;
   std::string summary;
 };
 
-inline Outcome RunOn(const std::string& backend_name, const WorkloadOptions& wo, unsigned threads,
-                     uint64_t iterations, Mode mode = Mode::kClassic,
-                     std::optional<unsigned> swap_policy = std::nullopt) {
+inline WorkloadRun RunWorkloadOn(const std::string& backend_name, const WorkloadOptions& wo,
+                                 unsigned threads, uint64_t iterations, Mode mode = Mode::kClassic,
+                                 std::optional<unsigned> swap_policy = std::nullopt) {
   BackendConfig c = Config(backend_name, threads);
   if (backend_name != "stock") {
     c.mode = mode;
@@ -57,7 +57,7 @@ inline Outcome RunOn(const std::string& backend_name, const WorkloadOptions& wo,
   RunConfig rc;
   rc.threads = threads;
   rc.iterations = iterations;
-  Outcome run;
+  WorkloadRun run;
   run.result = RunWorkload(*backend, *w, rc);
   run.config = w->Config();
   run.summary = w->Summary();

@@ -78,7 +78,7 @@ class UffdWorkloadModes : public testing::TestWithParam<std::tuple<Mode, unsigne
 // 2 faulting threads x 12 reads, each one resolved fault.
 TEST_P(UffdWorkloadModes, EveryReadIsOneResolvedFault) {
   auto [mode, policy] = GetParam();
-  Outcome run = RunOn("inproc", UffdWorkload(5, 1, true), 4, 12, mode, policy);
+  WorkloadRun run = RunWorkloadOn("inproc", UffdWorkload(5, 1, true), 4, 12, mode, policy);
   const RunResult& r = run.result;
   EXPECT_EQ(r.total.records, 24u);
   EXPECT_EQ(r.per_thread[0].records, 12u);
@@ -90,10 +90,12 @@ TEST_P(UffdWorkloadModes, EveryReadIsOneResolvedFault) {
   EXPECT_EQ(run.config["copies"], "24");
   EXPECT_LE(std::stoull(run.config["wait_ns_p50"]), std::stoull(run.config["wait_ns_p99"]));
   EXPECT_NE(run.summary.find("of 24 faults"), std::string::npos) << run.summary;
-  if (mode == Mode::kVmalock && policy == SHADOWMM_SWAP_VMA_RETRY)
+  if (mode == Mode::kVmalock && policy == SHADOWMM_SWAP_VMA_RETRY) {
     EXPECT_EQ(Delta(r, SHADOWMM_EV_VMA_LOCK_UFFD_VMA_RETRY), 24u);
-  if (mode == Mode::kVmalock && policy == SHADOWMM_SWAP_DROP_RETRY)
+  }
+  if (mode == Mode::kVmalock && policy == SHADOWMM_SWAP_DROP_RETRY) {
     EXPECT_EQ(Delta(r, SHADOWMM_EV_VMA_LOCK_UFFD_DROP_RETRY), 24u);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -114,9 +116,9 @@ TEST(UffdWorkload, RunsOnTheModuleAndStock) {
   for (const char* name : {"module", "stock"}) {
     SCOPED_TRACE(name);
     if (std::string(name) == "module" && !ModuleAvailable()) continue;
-    Outcome run;
+    WorkloadRun run;
     try {
-      run = RunOn(name, UffdWorkload(4, 1, true), 3, 10);
+      run = RunWorkloadOn(name, UffdWorkload(4, 1, true), 3, 10);
     } catch (const Skip& e) {
       std::printf("skip %s: %s\n", name, e.what());
       continue;
@@ -127,7 +129,7 @@ TEST(UffdWorkload, RunsOnTheModuleAndStock) {
 }
 
 TEST(UffdWorkload, TooFewThreadsIsAnError) {
-  EXPECT_THROW(RunOn("inproc", UffdWorkload(4, 2, true), 3, 1), Error);
+  EXPECT_THROW(RunWorkloadOn("inproc", UffdWorkload(4, 2, true), 3, 1), Error);
 }
 
 }  // namespace

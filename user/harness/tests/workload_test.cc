@@ -18,8 +18,6 @@
 namespace shadowmm {
 namespace {
 
-uint64_t Delta(const RunResult& r, shadowmm_counter c) { return r.delta.counter[c]; }
-
 struct Outcome {
   RunResult result;
   shadowmm_stats end{};  // the space after teardown
