@@ -29,16 +29,36 @@ class Model {
   // @anon: which anon_vma the VMA has (0: none yet).  The first fault of
   // a VMA gives it a new one, a split copies it, and VMAs with two
   // different ones never merge (VMAs without one merge with anything), as
-  // in the kernel and the core.
+  // in the kernel and the core.  @uffd: registered for missing faults;
+  // only VMAs that agree on it merge.
   struct Vma {
     uint64_t end;
     uint64_t prot;
     uint64_t anon = 0;
+    bool uffd = false;
   };
   uint64_t next_anon = 1;
   std::map<uint64_t, Vma> vmas;        // start -> VMA
   std::set<uint64_t> pages;            // present page addresses
   std::map<uint64_t, uint64_t> words;  // 8-aligned address -> value
+  // Pages a resolver installed (a fault on a missing page of a registered
+  // VMA): page address -> the word every unwritten word of it reads.
+  std::map<uint64_t, uint64_t> fills;
+
+  // What the model test's resolver installs at page @p: zeroes
+  // (UFFD_ZEROPAGE) for one page in four, else a fill (UFFD_COPY) that
+  // differs from page to page, so a page installed at the wrong address
+  // or twice shows.
+  static uint64_t uffd_fill(uint64_t p, uint64_t page_size) {
+    return (p / page_size) % 4 == 0 ? 0 : 0xfeed000000000000ULL ^ p;
+  }
+  // The word at 8-aligned @a of a present page.
+  uint64_t read(uint64_t a) const {
+    auto wi = words.find(a);
+    if (wi != words.end()) return wi->second;
+    auto fi = fills.find(a & ~(page - 1));
+    return fi == fills.end() ? 0 : fi->second;
+  }
 
   bool range_free(uint64_t a, uint64_t len) const {
     auto it = vmas.lower_bound(a + len);
@@ -77,6 +97,7 @@ class Model {
   void drop_pages(uint64_t a, uint64_t len) {
     pages.erase(pages.lower_bound(a), pages.lower_bound(a + len));
     words.erase(words.lower_bound(a), words.lower_bound(a + len));
+    fills.erase(fills.lower_bound(a), fills.lower_bound(a + len));
   }
   void unmap(uint64_t a, uint64_t len) {
     split_at(a);
@@ -102,7 +123,8 @@ class Model {
       auto next = std::next(it);
       if (next == vmas.end() || next->first > a + len) break;
       const Vma &v = it->second, &n = next->second;
-      if (next->first == v.end && n.prot == v.prot && (!v.anon || !n.anon || v.anon == n.anon)) {
+      if (next->first == v.end && n.prot == v.prot && n.uffd == v.uffd &&
+          (!v.anon || !n.anon || v.anon == n.anon)) {
         it->second.end = n.end;
         if (!it->second.anon) it->second.anon = n.anon;
         vmas.erase(next);
@@ -113,12 +135,34 @@ class Model {
   }
   // FORK's child: the same VMAs, pages and words; each VMA that has an
   // anon_vma gets one of its own (anon_vma_fork()), so two the parent
-  // could merge the child may not.
+  // could merge the child may not; no registration (the child has no
+  // channel, as without UFFD_FEATURE_EVENT_FORK).
   Model fork() {
     Model child = *this;
-    for (auto& [start, vma] : child.vmas)
+    for (auto& [start, vma] : child.vmas) {
       if (vma.anon) vma.anon = child.next_anon++;
+      vma.uffd = false;
+    }
     return child;
+  }
+  // UFFD_REGISTER: all of it mapped (-ENOMEM), none of it registered
+  // (-EBUSY).
+  int uffd_register(uint64_t a, uint64_t len) {
+    if (!covered(a, len)) return -ENOMEM;
+    for (auto it = find(a); it != vmas.end() && it->first < a + len; ++it)
+      if (it->second.uffd) return -EBUSY;
+    set_uffd(a, len, true);
+    return 0;
+  }
+  // UFFD_UNREGISTER: whatever is registered in the range, holes allowed.
+  void uffd_unregister(uint64_t a, uint64_t len) { set_uffd(a, len, false); }
+  // Splits, sets and merges as protect() does (the core's change_range()).
+  void set_uffd(uint64_t a, uint64_t len, bool on) {
+    split_at(a);
+    split_at(a + len);
+    for (auto it = vmas.lower_bound(a); it != vmas.end() && it->first < a + len; ++it)
+      it->second.uffd = on;
+    merge_around(a, len);
   }
   int zap(uint64_t a, uint64_t len) {
     if (!covered(a, len)) return -ENOMEM;
@@ -131,15 +175,16 @@ class Model {
     if (it == vmas.end()) return -EFAULT;
     uint64_t prot = it->second.prot;
     if (write ? !(prot & SHADOWMM_PROT_WRITE) : prot == SHADOWMM_PROT_NONE) return -EFAULT;
-    pages.insert(a & ~(page - 1));
+    const uint64_t p = a & ~(page - 1);
+    // A missing page of a registered VMA: the resolver installs it.
+    if (it->second.uffd && !pages.count(p)) fills[p] = uffd_fill(p, page);
+    pages.insert(p);
     if (!it->second.anon) vmas[it->first].anon = next_anon++;
     uint64_t w = a & ~7ULL;
-    if (write) {
+    if (write)
       words[w] = value;
-    } else {
-      auto wi = words.find(w);
-      *out = wi == words.end() ? 0 : wi->second;
-    }
+    else
+      *out = read(w);
     return 0;
   }
 };

@@ -40,9 +40,13 @@ inline std::string compare(const Space& s, const Model& m, bool alone = true) {
       return "page bytes " + std::to_string(smm_shim_bytes_live(SHIM_ALLOC_PAGE)) + " vs " +
              std::to_string(st.pages_live) + " pages of " + std::to_string(m.page);
   }
+  // Present, and its last word (unwritten in most pages: zero, or what a
+  // resolver filled it with) as the model says.
   for (uint64_t p : m.pages) {
     __u64 val;
-    if (smm_mm_peek(s.get(), p, &val) != 1) return "page missing at " + std::to_string(p);
+    const uint64_t last = p + m.page - 8;
+    if (smm_mm_peek(s.get(), last, &val) != 1) return "page missing at " + std::to_string(p);
+    if (val != m.read(last)) return "last word of the page at " + std::to_string(p) + " differs";
   }
   for (const auto& [a, want] : m.words) {
     __u64 val = 0;

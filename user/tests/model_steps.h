@@ -3,8 +3,10 @@
 // to the reference model (model.h) alike.  Templated on the space, so the
 // in-process test (test_model.cc, a smm_test::Space) and the module's model
 // run in the VM (module_model.cc, an ioctl-backed space) share them.  A
-// space needs map(addr, len, prot[, flags, &out]), unmap, protect, zap and
-// fault(addr, write, value, &out) returning 0 or a negative errno.
+// space needs map(addr, len, prot[, flags, &out]), unmap, protect, zap,
+// fault(addr, write, value, &out), uffd_register and uffd_unregister
+// (addr, len), returning 0 or a negative errno.  With registered ranges
+// a fault may wait: the caller runs a resolver (uffd_resolve()).
 #pragma once
 
 #include <algorithm>
@@ -28,17 +30,37 @@ struct Step {
   uint64_t value;
 };
 
-// @page_size: the space's.
-inline Step random_step(std::mt19937_64& rng, uint64_t page_size) {
+enum { kOpRegister = 10, kOpUnregister = 11 };
+
+// @page_size: the space's.  @uffd (the model, or null): one step in six
+// registers or unregisters a range, three times in four a part of one
+// of the model's VMAs (a random range is rarely all mapped); a fault
+// that picks a registered VMA that way faults in it.
+inline Step random_step(std::mt19937_64& rng, uint64_t page_size, const Model* uffd = nullptr) {
   Step st{};
   st.op = static_cast<int>(rng() % 10);
+  if (uffd && rng() % 6 == 0) st.op = rng() % 2 ? kOpRegister : kOpUnregister;
   uint64_t page = rng() % kWindowPages;
   st.addr = kWindow + page * page_size;
   st.len = (1 + rng() % std::min<uint64_t>(48, kWindowPages - page)) * page_size;
-  st.prot = rng() % 3 == 0 ? SHADOWMM_PROT_READ : rng() % 5 == 0 ? SHADOWMM_PROT_NONE : (SHADOWMM_PROT_READ | SHADOWMM_PROT_WRITE);
+  if (uffd && !uffd->vmas.empty() && rng() % 4) {
+    auto it = std::next(uffd->vmas.begin(), static_cast<long>(rng() % uffd->vmas.size()));
+    const uint64_t pages = (it->second.end - it->first) / page_size;
+    const uint64_t first = rng() % pages;
+    if (st.op >= kOpRegister) {
+      st.addr = it->first + first * page_size;
+      st.len = (1 + rng() % (pages - first)) * page_size;
+    } else if (st.op >= 5 && it->second.uffd) {
+      st.addr = it->first + first * page_size;  // a fault in a registered VMA
+    }
+  }
+  st.prot = rng() % 3 == 0   ? SHADOWMM_PROT_READ
+            : rng() % 5 == 0 ? SHADOWMM_PROT_NONE
+                             : (SHADOWMM_PROT_READ | SHADOWMM_PROT_WRITE);
   st.write = rng() % 2;
   st.value = rng();
-  if (st.op >= 5) st.addr += (rng() % (page_size / 8)) * 8;  // anywhere in a page
+  if (st.op >= 5 && st.op < kOpRegister)
+    st.addr += (rng() % (page_size / 8)) * 8;  // a fault: anywhere in a page
   return st;
 }
 
@@ -84,6 +106,18 @@ std::string apply(const Space& s, Model& m, const Step& st, bool may_fail) {
       want = m.covered(st.addr, st.len) ? 0 : -ENOMEM;
       if (got == 0 && want == 0) m.zap(st.addr, st.len);
       break;
+    case kOpRegister: {
+      got = s.uffd_register(st.addr, st.len);
+      Model trial = m;
+      want = trial.uffd_register(st.addr, st.len);
+      if (got == 0 && want == 0) m = std::move(trial);
+      break;
+    }
+    case kOpUnregister:
+      got = s.uffd_unregister(st.addr, st.len);
+      if (got == 0) m.uffd_unregister(st.addr, st.len);
+      want = 0;
+      break;
     default: {
       got = s.fault(st.addr, st.write, st.value, &out);
       Model trial = m;
@@ -99,6 +133,19 @@ std::string apply(const Space& s, Model& m, const Step& st, bool may_fail) {
     return "op " + std::to_string(st.op) + " returned " + std::to_string(got) + ", model " +
            std::to_string(want);
   return "";
+}
+
+// What a resolver does with an event at @addr: installs the page the
+// model expects there (Model::uffd_fill()).  @copy_fill(page, value) is
+// UFFD_COPY with SHADOWMM_UFFD_FILL, @zeropage(page) UFFD_ZEROPAGE.
+// -EEXIST and -ENOENT are not errors: the page came or its range went
+// another way (a zap and a second fault, an unregister) before this.
+template <class CopyFill, class Zeropage>
+int uffd_resolve(uint64_t addr, uint64_t page_size, CopyFill copy_fill, Zeropage zeropage) {
+  const uint64_t p = addr & ~(page_size - 1);
+  const uint64_t fill = Model::uffd_fill(p, page_size);
+  const int ret = fill ? copy_fill(p, fill) : zeropage(p);
+  return ret == -EEXIST || ret == -ENOENT ? 0 : ret;
 }
 
 }  // namespace smm_model

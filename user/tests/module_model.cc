@@ -5,20 +5,26 @@
 // Every operation's errno and every read value must match the reference
 // model; after each step the space's pages_live must equal the model's and
 // every page the model holds must be present (an access hit, no fault).
+// Even seeds register and unregister ranges too, with a resolver thread
+// reading the channel (UFFD_OPEN) and installing what the model expects.
 //
 //   smm-module-model [--require] [--ctl PATH] [--seeds N] [--steps N]
 //
 // Prints one line per mode and a closing "N passed, N failed"; without the
 // module it skips (exit 0) unless --require is given.
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <thread>
 
 #include "model_steps.h"
 
@@ -66,6 +72,23 @@ class ModuleSpace {
     if (faulted) *faulted = c.out_faults;
     return ret;
   }
+  int uffd(unsigned long request, uint64_t addr, uint64_t len, uint64_t flags = 0,
+           uint64_t value = 0) const {
+    shadowmm_cmd c{.addr = addr, .len = len, .flags = flags, .value = value};
+    return cmd(request, c);
+  }
+  int uffd_register(uint64_t addr, uint64_t len) const {
+    return uffd(SHADOWMM_IOC_UFFD_REGISTER, addr, len, SHADOWMM_UFFD_MISSING);
+  }
+  int uffd_unregister(uint64_t addr, uint64_t len) const {
+    return uffd(SHADOWMM_IOC_UFFD_UNREGISTER, addr, len);
+  }
+  // The space's userfault channel (a new descriptor), or a negative errno.
+  int uffd_open() const {
+    shadowmm_cmd c{};
+    int ret = cmd(SHADOWMM_IOC_UFFD_OPEN, c);
+    return ret ? ret : static_cast<int>(c.out_value);
+  }
   int set_mode(unsigned mode) const {
     shadowmm_cmd c{.value = mode};
     return cmd(SHADOWMM_IOC_SET_MODE, c);
@@ -89,6 +112,60 @@ class ModuleSpace {
   int fd_;
 };
 
+// Resolves the events of a space's channel as the model expects (the
+// model test's resolver), from its own thread, until destroyed; the
+// first error is kept.  The channel closes after the thread has stopped.
+class Resolver {
+ public:
+  Resolver(const ModuleSpace& s, uint64_t page) : s_(s), page_(page), fd_(s.uffd_open()) {
+    if (fd_ < 0) {
+      error_ = fd_;
+      return;
+    }
+    thread_ = std::jthread([this](std::stop_token stop) { run(stop); });
+  }
+  ~Resolver() {
+    if (thread_.joinable()) {
+      thread_.request_stop();
+      thread_.join();
+    }
+    if (fd_ >= 0) close(fd_);
+  }
+  Resolver(const Resolver&) = delete;
+  Resolver& operator=(const Resolver&) = delete;
+  int error() const { return error_; }
+
+ private:
+  void run(const std::stop_token& stop) {
+    shadowmm_uffd_msg msgs[4];
+    while (!stop.stop_requested()) {
+      pollfd pfd{.fd = fd_, .events = POLLIN, .revents = 0};
+      if (poll(&pfd, 1, 20) <= 0) continue;
+      ssize_t got = read(fd_, msgs, sizeof(msgs));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0 || got % sizeof(msgs[0])) {
+        error_ = got < 0 ? -errno : -EIO;
+        return;
+      }
+      for (ssize_t i = 0; i < got / static_cast<ssize_t>(sizeof(msgs[0])); i++) {
+        int ret = smm_model::uffd_resolve(
+            msgs[i].addr, page_,
+            [&](uint64_t p, uint64_t v) {
+              return s_.uffd(SHADOWMM_IOC_UFFD_COPY, p, page_, SHADOWMM_UFFD_FILL, v);
+            },
+            [&](uint64_t p) { return s_.uffd(SHADOWMM_IOC_UFFD_ZEROPAGE, p, page_); });
+        if (ret) error_ = ret;
+      }
+    }
+  }
+
+  const ModuleSpace& s_;
+  const uint64_t page_;
+  const int fd_;
+  std::atomic<int> error_{0};
+  std::jthread thread_;
+};
+
 // Empty if the module's space agrees with the model.
 std::string compare(const ModuleSpace& s, const Model& m) {
   shadowmm_stats st{};
@@ -102,6 +179,8 @@ std::string compare(const ModuleSpace& s, const Model& m) {
     int ret = s.fault(p + m.page - 8, false, 0, &val, &faulted);
     if (ret == -EFAULT) continue;  // present but PROT_NONE / unreadable
     if (ret || faulted) return "page missing at " + std::to_string(p);
+    if (val != m.read(p + m.page - 8))
+      return "last word of the page at " + std::to_string(p) + " differs";
   }
   for (const auto& [a, want] : m.words) {
     uint64_t val = 0;
@@ -155,8 +234,14 @@ int main(int argc, char** argv) {
         }
         std::mt19937_64 rng(seed * 7919 + mode);
         Model m(page);
+        const bool uffd = seed % 2 == 0;
+        std::optional<Resolver> resolver;
+        if (uffd) resolver.emplace(s, page);
         for (int i = 0; i < steps && diff.empty(); i++, done++) {
-          diff = smm_model::apply(s, m, smm_model::random_step(rng, page), false);
+          diff =
+              smm_model::apply(s, m, smm_model::random_step(rng, page, uffd ? &m : nullptr), false);
+          if (diff.empty() && resolver && resolver->error())
+            diff = "resolver: " + std::string(std::strerror(-resolver->error()));
           if (diff.empty()) diff = compare(s, m);
           if (!diff.empty())
             diff += " (seed " + std::to_string(seed) + " step " + std::to_string(i) + ")";

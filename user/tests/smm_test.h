@@ -103,6 +103,20 @@ class Space {
     shadowmm_cmd cmd{.op = SHADOWMM_OP_ZAP, .addr = addr, .len = len};
     return exec(cmd);
   }
+  // A userfault command (UFFD_REGISTER ... UFFD_WAKE); *out_len: COPY's.
+  int uffd(uint64_t op, uint64_t addr, uint64_t len, uint64_t flags = 0, uint64_t value = 0,
+           uint64_t* out_len = nullptr) const {
+    shadowmm_cmd cmd{.op = op, .addr = addr, .len = len, .flags = flags, .value = value};
+    int ret = exec(cmd);
+    if (out_len) *out_len = cmd.out_len;
+    return ret;
+  }
+  int uffd_register(uint64_t addr, uint64_t len) const {
+    return uffd(SHADOWMM_OP_UFFD_REGISTER, addr, len, SHADOWMM_UFFD_MISSING);
+  }
+  int uffd_unregister(uint64_t addr, uint64_t len) const {
+    return uffd(SHADOWMM_OP_UFFD_UNREGISTER, addr, len);
+  }
   // Reads (write=false, result in *out) or writes @value at @addr.
   int fault(uint64_t addr, bool write, uint64_t value = 0, uint64_t* out = nullptr,
             bool* faulted = nullptr) const {

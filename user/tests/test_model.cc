@@ -3,11 +3,14 @@
 // the core and on a reference model (model.h), compared after every step,
 // under every fault mode; and the same with the Nth allocation failing,
 // for every N, which must change nothing and leak nothing.
+#include <atomic>
 #include <functional>
 #include <random>
+#include <thread>
 
 #include "model_compare.h"
 #include "model_steps.h"
+#include "uffd_channel.h"
 
 namespace smm_test {
 namespace {
@@ -164,6 +167,55 @@ TEST_P(ModelTest, FailNthWithSwapLosesNothing) {
     }
   });
   EXPECT_GT(nth, 50) << "the sequence should allocate more than that";
+}
+
+// Registered ranges too (one step in six registers or unregisters),
+// and a resolver thread that installs what the model expects at each
+// event; swap behind a small budget as above, so registered pages are
+// also reclaimed and swapped in (a swap entry is not a missing page).
+// Every fault that waits must be resolved exactly once: a lost event
+// hangs the test, a duplicate shows as an error other than -EEXIST.
+TEST_P(ModelTest, RandomSequencesWithUserfaultsMatchModel) {
+  uint64_t resolved = 0, waited = 0;
+  for (uint64_t seed = 1; seed <= 2; seed++) {
+    std::mt19937_64 rng(seed * 15485863 + mode());
+    Space s(mode(), {}, geometry());
+    add_swap(s, 16);
+    Channel ch(s);
+    ASSERT_EQ(ch.open_result(), 0);
+    const uint64_t page = s.page_size();
+    std::atomic<int> resolver_error{0};
+    std::jthread resolver([&](std::stop_token stop) {
+      std::vector<shadowmm_uffd_msg> msgs;
+      while (!stop.stop_requested()) {
+        if (ch.read(msgs, 4, false, 20) <= 0) continue;
+        for (const auto& msg : msgs) {
+          int ret = smm_model::uffd_resolve(
+              msg.addr, page,
+              [&](uint64_t p, uint64_t v) {
+                return s.uffd(SHADOWMM_OP_UFFD_COPY, p, page, SHADOWMM_UFFD_FILL, v);
+              },
+              [&](uint64_t p) { return s.uffd(SHADOWMM_OP_UFFD_ZEROPAGE, p, page); });
+          if (ret) resolver_error = ret;
+        }
+      }
+    });
+    Model m(page);
+    for (int i = 0; i < 1500; i++) {
+      Step st = random_step(rng, page, &m);
+      std::string diff = step_and_compare(s, m, st, false);
+      ASSERT_EQ(diff, "") << "seed " << seed << " step " << i;
+      ASSERT_EQ(resolver_error.load(), 0) << "seed " << seed << " step " << i;
+      if (rng() % 16 == 0) {
+        ASSERT_EQ(reclaim_some(s, rng, page, false), "") << "seed " << seed << " step " << i;
+        ASSERT_EQ(compare(s, m), "") << "after reclaim, seed " << seed << " step " << i;
+      }
+    }
+    resolved += s.counter(SHADOWMM_EV_UFFD_COPY) + s.counter(SHADOWMM_EV_UFFD_ZEROPAGE);
+    waited += s.counter(SHADOWMM_EV_UFFD_WAIT);
+  }
+  EXPECT_GT(resolved, 0u) << "faults in registered ranges should have happened";
+  EXPECT_EQ(waited, resolved) << "one wait per page installed (one faulting thread)";
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -35,14 +35,14 @@ TEST_F(Ops, MapChoosesFreeAddresses) {
 
 TEST_F(Ops, MapRejectsBadInput) {
   Space s;
-  EXPECT_EQ(s.map(kBase + 1, kPage, kRW), -EINVAL);        // unaligned
-  EXPECT_EQ(s.map(kBase, kPage + 1, kRW), -EINVAL);        // unaligned length
-  EXPECT_EQ(s.map(kBase, 0, kRW), -EINVAL);                // empty
+  EXPECT_EQ(s.map(kBase + 1, kPage, kRW), -EINVAL);                 // unaligned
+  EXPECT_EQ(s.map(kBase, kPage + 1, kRW), -EINVAL);                 // unaligned length
+  EXPECT_EQ(s.map(kBase, 0, kRW), -EINVAL);                         // empty
   EXPECT_EQ(s.map(~0ULL & ~(kPage - 1), 2 * kPage, kRW), -EINVAL);  // wraps
   EXPECT_EQ(s.map(SHADOWMM_TASK_SIZE - kPage, 2 * kPage, kRW), -EINVAL);
-  EXPECT_EQ(s.map(0, kPage, kRW), -EINVAL);                // fixed below min
-  EXPECT_EQ(s.map(kBase, kPage, 0x10), -EINVAL);           // unknown prot
-  EXPECT_EQ(s.map(kBase, kPage, kRW, 0x80), -EINVAL);      // unknown flag
+  EXPECT_EQ(s.map(0, kPage, kRW), -EINVAL);            // fixed below min
+  EXPECT_EQ(s.map(kBase, kPage, 0x10), -EINVAL);       // unknown prot
+  EXPECT_EQ(s.map(kBase, kPage, kRW, 0x80), -EINVAL);  // unknown flag
   ASSERT_EQ(s.map(kBase, 4 * kPage, kRW), 0);
   EXPECT_EQ(s.map(kBase + kPage, kPage, kRW), -EEXIST);  // overlaps
   EXPECT_EQ(s.map(kBase - kPage, 2 * kPage, kRW), -EEXIST);
@@ -63,7 +63,9 @@ TEST_F(Ops, UnknownOpAndFlags) {
   EXPECT_EQ(s.exec(cmd), -EINVAL);
   cmd = {.op = SHADOWMM_OP_TOUCH, .addr = kBase, .len = kPage, .stride = 0};
   EXPECT_EQ(s.exec(cmd), -EINVAL);
-  cmd = {.op = SHADOWMM_OP_TOUCH, .addr = SHADOWMM_TASK_SIZE - kPage, .len = 2 * kPage,
+  cmd = {.op = SHADOWMM_OP_TOUCH,
+         .addr = SHADOWMM_TASK_SIZE - kPage,
+         .len = 2 * kPage,
          .stride = kPage};
   EXPECT_EQ(s.exec(cmd), -EINVAL);
 }
@@ -131,7 +133,7 @@ TEST_F(Ops, FaultErrors) {
   Space s;
   ASSERT_EQ(s.map(kBase, kPage, kRO), 0);
   ASSERT_EQ(s.map(kBase + 2 * kPage, kPage, kNone), 0);
-  EXPECT_EQ(s.fault(kBase, true, 1), -EFAULT);             // write to read-only
+  EXPECT_EQ(s.fault(kBase, true, 1), -EFAULT);            // write to read-only
   EXPECT_EQ(s.fault(kBase + kPage, false), -EFAULT);      // hole
   EXPECT_EQ(s.fault(kBase + 2 * kPage, false), -EFAULT);  // PROT_NONE
   EXPECT_EQ(s.fault(kBase, false), 0);

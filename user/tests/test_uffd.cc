@@ -13,52 +13,19 @@
 #include <vector>
 
 #include "smm_test.h"
+#include "uffd_channel.h"
 
 namespace smm_test {
 namespace {
 
 constexpr uint64_t kBase = 0x60000000;
 
-// The channel, closed (smm_uffd_release()) when it goes out of scope.
-class Channel {
- public:
-  explicit Channel(const Space& s) { open_result_ = smm_uffd_open(s.get(), &ctx_); }
-  ~Channel() { close(); }
-  Channel(const Channel&) = delete;
-  Channel& operator=(const Channel&) = delete;
-  int open_result() const { return open_result_; }
-  void close() {
-    if (ctx_) smm_uffd_release(ctx_);
-    ctx_ = nullptr;
-  }
-  // Up to @n events; blocks for the first unless @nonblock.
-  long read(std::vector<shadowmm_uffd_msg>& out, size_t n, bool nonblock, long timeout_ms = -1) {
-    out.resize(n);
-    long got = smm_uffd_read(ctx_, out.data(), n, nonblock ? 0 : timeout_ms);
-    out.resize(got > 0 ? static_cast<size_t>(got) : 0);
-    return got;
-  }
-  smm_uffd* get() const { return ctx_; }
-
- private:
-  smm_uffd* ctx_ = nullptr;
-  int open_result_ = 0;
-};
-
 int uffd_op(const Space& s, uint64_t op, uint64_t addr, uint64_t len, uint64_t flags = 0,
             uint64_t value = 0, uint64_t* out_len = nullptr) {
-  shadowmm_cmd cmd{.op = op, .addr = addr, .len = len, .flags = flags, .value = value};
-  int ret = s.exec(cmd);
-  if (out_len) *out_len = cmd.out_len;
-  return ret;
+  return s.uffd(op, addr, len, flags, value, out_len);
 }
-
-int reg(const Space& s, uint64_t addr, uint64_t len) {
-  return uffd_op(s, SHADOWMM_OP_UFFD_REGISTER, addr, len, SHADOWMM_UFFD_MISSING);
-}
-int unreg(const Space& s, uint64_t addr, uint64_t len) {
-  return uffd_op(s, SHADOWMM_OP_UFFD_UNREGISTER, addr, len);
-}
+int reg(const Space& s, uint64_t addr, uint64_t len) { return s.uffd_register(addr, len); }
+int unreg(const Space& s, uint64_t addr, uint64_t len) { return s.uffd_unregister(addr, len); }
 int fill(const Space& s, uint64_t addr, uint64_t len, uint64_t value, uint64_t flags = 0) {
   return uffd_op(s, SHADOWMM_OP_UFFD_COPY, addr, len, SHADOWMM_UFFD_FILL | flags, value);
 }
