@@ -426,7 +426,10 @@ int Main(int argc, char** argv) {
           run.geometry = std::string(GeometryName(backend->Geometry()));
           run.page_size = backend->PageSize();
           run.memory = backend->Memory();
-          if (run.memory->swap_slots) run.swap_policy = backend->SwapPolicy();
+          // The policy is how a vmalock fault waits: for a swap-in, and
+          // for a userfault (uffd runs have no swap but differ by it).
+          if (run.memory->swap_slots || (run.workload == "uffd" && mode == Mode::kVmalock))
+            run.swap_policy = backend->SwapPolicy();
           if (mode == Mode::kVmalock) run.anon_policy = backend->AnonPolicy();
           if (o.backend != "stock") run.layout = std::string(LayoutName(o.layout));
           run.memory_note = backend->MemoryNote();

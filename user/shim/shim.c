@@ -766,8 +766,25 @@ bool smm_host_should_stop(void)
 
 /* ---- waiting for a variable, swap I/O, the background reclaimer ---- */
 
-static pthread_mutex_t shim_var_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t shim_var_cond = PTHREAD_COND_INITIALIZER;
+/* Wait buckets: a power of two, and more than the threads that wait. */
+#define SHIM_WAIT_BITS 6
+static struct shim_wait_bucket {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	/* Wake-ups so far: moved on under ->lock, read without it. */
+	unsigned long gen;
+} shim_wait_table[1 << SHIM_WAIT_BITS] = {
+	[0 ... (1 << SHIM_WAIT_BITS) - 1] = {
+		PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 },
+};
+
+static struct shim_wait_bucket *shim_wait_bucket(const void *var)
+{
+	/* hash_ptr(): the golden-ratio multiply, top bits. */
+	uint64_t h = (uint64_t)(uintptr_t)var * 0x61c8864680b583ebULL;
+
+	return &shim_wait_table[h >> (64 - SHIM_WAIT_BITS)];
+}
 
 static void shim_deadline(struct timespec *ts, long ns)
 {
@@ -779,39 +796,37 @@ static void shim_deadline(struct timespec *ts, long ns)
 	}
 }
 
-/* Wake-ups so far: moved on under shim_var_lock, read without it. */
-static unsigned long shim_var_gen;
-
-unsigned long shim_wait_var_gen(void)
+unsigned long shim_wait_var_gen(const void *var)
 {
 	/*
 	 * Pairs with the release increment in wake_up_var(): a new
 	 * generation comes with what the waker stored before it.
 	 */
-	return __atomic_load_n(&shim_var_gen, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&shim_wait_bucket(var)->gen, __ATOMIC_ACQUIRE);
 }
 
 void shim_wait_var_slice(const void *var, unsigned long gen)
 {
+	struct shim_wait_bucket *b = shim_wait_bucket(var);
 	struct timespec ts;
 
-	(void)var;
 	shim_deadline(&ts, 1000000L);
-	pthread_mutex_lock(&shim_var_lock);
+	pthread_mutex_lock(&b->lock);
 	/* A wake-up since the caller's test: test again at once. */
-	if (__atomic_load_n(&shim_var_gen, __ATOMIC_RELAXED) == gen)
-		pthread_cond_timedwait(&shim_var_cond, &shim_var_lock, &ts);
-	pthread_mutex_unlock(&shim_var_lock);
+	if (__atomic_load_n(&b->gen, __ATOMIC_RELAXED) == gen)
+		pthread_cond_timedwait(&b->cond, &b->lock, &ts);
+	pthread_mutex_unlock(&b->lock);
 }
 
 void wake_up_var(void *var)
 {
-	(void)var;
-	pthread_mutex_lock(&shim_var_lock);
+	struct shim_wait_bucket *b = shim_wait_bucket(var);
+
+	pthread_mutex_lock(&b->lock);
 	/* Release: pairs with the acquire in shim_wait_var_gen(). */
-	__atomic_store_n(&shim_var_gen, shim_var_gen + 1, __ATOMIC_RELEASE);
-	pthread_cond_broadcast(&shim_var_cond);
-	pthread_mutex_unlock(&shim_var_lock);
+	__atomic_store_n(&b->gen, b->gen + 1, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
 }
 
 unsigned long shim_now_ms(void)
