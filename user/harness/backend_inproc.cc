@@ -53,11 +53,7 @@ class InprocUserfaults : public Userfaults {
   InprocUserfaults& operator=(const InprocUserfaults&) = delete;
 
   void Register(uint64_t addr, uint64_t len) override {
-    shadowmm_cmd cmd{};
-    cmd.op = SHADOWMM_OP_UFFD_REGISTER;
-    cmd.addr = addr;
-    cmd.len = len;
-    cmd.flags = SHADOWMM_UFFD_MISSING;
+    shadowmm_cmd cmd = UffdCmd(SHADOWMM_OP_UFFD_REGISTER, addr, len, SHADOWMM_UFFD_MISSING);
     if (int ret = smm_exec(mm_, &cmd)) throw SysError("inproc UFFD_REGISTER", -ret);
   }
 
@@ -73,10 +69,7 @@ class InprocUserfaults : public Userfaults {
   }
 
   bool Copy(uint64_t addr, const void* src) override {
-    shadowmm_cmd cmd{};
-    cmd.op = SHADOWMM_OP_UFFD_COPY;
-    cmd.addr = addr;
-    cmd.len = page_size_;
+    shadowmm_cmd cmd = UffdCmd(SHADOWMM_OP_UFFD_COPY, addr, page_size_);
     int ret = smm_uffd_copy(mm_, &cmd, src);
     if (ret == -EEXIST) {
       smm_uffd_wake_range(mm_, addr, page_size_);

@@ -125,11 +125,7 @@ class ModuleUserfaults : public Userfaults {
   ModuleUserfaults& operator=(const ModuleUserfaults&) = delete;
 
   void Register(uint64_t addr, uint64_t len) override {
-    shadowmm_cmd cmd{};
-    cmd.op = SHADOWMM_OP_UFFD_REGISTER;
-    cmd.addr = addr;
-    cmd.len = len;
-    cmd.flags = SHADOWMM_UFFD_MISSING;
+    shadowmm_cmd cmd = UffdCmd(SHADOWMM_OP_UFFD_REGISTER, addr, len, SHADOWMM_UFFD_MISSING);
     if (int err = Ioctl(ctl_fd_, cmd)) throw SysError("ioctl UFFD_REGISTER", err);
   }
 
@@ -151,17 +147,11 @@ class ModuleUserfaults : public Userfaults {
   }
 
   bool Copy(uint64_t addr, const void* src) override {
-    shadowmm_cmd cmd{};
-    cmd.op = SHADOWMM_OP_UFFD_COPY;
-    cmd.addr = addr;
-    cmd.len = page_size_;
+    shadowmm_cmd cmd = UffdCmd(SHADOWMM_OP_UFFD_COPY, addr, page_size_);
     cmd.ptr = reinterpret_cast<uintptr_t>(src);
     int err = Ioctl(ctl_fd_, cmd);
     if (err == EEXIST) {
-      shadowmm_cmd wake{};
-      wake.op = SHADOWMM_OP_UFFD_WAKE;
-      wake.addr = addr;
-      wake.len = page_size_;
+      shadowmm_cmd wake = UffdCmd(SHADOWMM_OP_UFFD_WAKE, addr, page_size_);
       if ((err = Ioctl(ctl_fd_, wake))) throw SysError("ioctl UFFD_WAKE", err);
       return false;
     }

@@ -103,6 +103,15 @@ shadowmm_cmd SwapPolicyCmd(unsigned policy) {
   return cmd;
 }
 
+shadowmm_cmd UffdCmd(uint64_t op, uint64_t addr, uint64_t len, uint64_t flags) {
+  shadowmm_cmd cmd{};
+  cmd.op = op;
+  cmd.addr = addr;
+  cmd.len = len;
+  cmd.flags = flags;
+  return cmd;
+}
+
 shadowmm_cmd AnonPolicyCmd(unsigned policy) {
   shadowmm_cmd cmd{};
   cmd.op = SHADOWMM_OP_SET_ANON_POLICY;
