@@ -37,7 +37,7 @@ void shadowmm_ctl_validate_stats(unsigned long *runs, unsigned long *failed)
 
 static int shadowmm_ctl_open(struct inode *inode, struct file *file)
 {
-	unsigned int mode, geometry, policy, anon_policy;
+	unsigned int mode, geometry, policy, anon_policy, tlb_policy;
 	struct shadowmm_memory mem;
 	struct smm_limits limits;
 	struct smm_mm *mm;
@@ -49,12 +49,14 @@ static int shadowmm_ctl_open(struct inode *inode, struct file *file)
 	if (ret)
 		return ret;
 	/* The swap defaults, as if the opener had sent them first. */
-	shadowmm_swap_params(&mem, &policy, &anon_policy);
+	shadowmm_swap_params(&mem, &policy, &anon_policy, &tlb_policy);
 	ret = smm_set_memory(mm, &mem);
 	if (!ret)
 		ret = smm_set_swap_policy(mm, policy);
 	if (!ret)
 		ret = smm_set_anon_policy(mm, anon_policy);
+	if (!ret)
+		ret = smm_set_tlb_policy(mm, tlb_policy);
 	if (ret) {
 		smm_mm_destroy(mm);
 		return ret;

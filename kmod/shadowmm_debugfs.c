@@ -20,6 +20,10 @@
  *           anon_vma: fallback (6.4) or trylock (6.8+, default) (enum
  *           shadowmm_anon_policy); a space changes its own with
  *           SET_ANON_POLICY
+ *   tlb_policy  the shadow TLBs of new spaces: none, rcu (default) or
+ *           ipi (enum shadowmm_tlb_policy; ipi: -EOPNOTSUPP on
+ *           PREEMPT_RT); a space changes its own with SET_TLB_POLICY
+ *           while it has no VMA
  *   inject  race-window injection mask (enum smm_race_window bits)
  *   bugs    known-bugs mask (enum shadowmm_bug bits): puts historical
  *           bugs back so tests can prove their detectors fire
@@ -219,6 +223,8 @@ int shadowmm_debugfs_init(void)
 				   &shadowmm_default_swap_policy, &named_fops);
 	debugfs_create_file_unsafe("anon_policy", 0600, shadowmm_dir,
 				   &shadowmm_default_anon_policy, &named_fops);
+	debugfs_create_file_unsafe("tlb_policy", 0600, shadowmm_dir,
+				   &shadowmm_default_tlb_policy, &named_fops);
 	/* The data is const and static: nothing to protect from removal. */
 	debugfs_create_file_unsafe("inject", 0600, shadowmm_dir,
 				   (void *)&inject_mask, &mask_fops);

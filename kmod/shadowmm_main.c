@@ -13,6 +13,7 @@
 #include <linux/string.h>
 #include <linux/sysfs.h>
 
+#include "core/smm_internal.h"
 #include "shadowmm_module.h"
 
 /*
@@ -51,6 +52,9 @@ int shadowmm_named_default_set(struct shadowmm_named_default *d,
 
 	if (v < 0)
 		return v;
+	if (d == &shadowmm_default_tlb_policy && v == SHADOWMM_TLB_IPI &&
+	    !smm_host_irqoff_faults())
+		return -EOPNOTSUPP;
 	WRITE_ONCE(d->value, v);
 	return 0;
 }
@@ -84,6 +88,12 @@ struct shadowmm_named_default shadowmm_default_anon_policy = {
 	.parse = smm_anon_policy_parse,
 };
 
+struct shadowmm_named_default shadowmm_default_tlb_policy = {
+	.value = SHADOWMM_TLB_RCU,
+	.name = smm_tlb_policy_name,
+	.parse = smm_tlb_policy_parse,
+};
+
 /* kp->arg is the struct shadowmm_named_default. */
 static int named_param_set(const char *val, const struct kernel_param *kp)
 {
@@ -115,6 +125,10 @@ module_param_cb(anon_policy, &named_param_ops, &shadowmm_default_anon_policy,
 		0644);
 MODULE_PARM_DESC(anon_policy,
 		 "How a vmalock fault of new spaces gives a VMA its first anon_vma: fallback (6.4) or trylock (6.8+, default)");
+module_param_cb(tlb_policy, &named_param_ops, &shadowmm_default_tlb_policy,
+		0644);
+MODULE_PARM_DESC(tlb_policy,
+		 "Shadow TLBs of new spaces: none, rcu (default: tables freed by RCU) or ipi (freed after an IPI round, speculative walks with interrupts off; not on PREEMPT_RT)");
 
 void shadowmm_space_params(struct smm_limits *limits, unsigned int *mode,
 			   unsigned int *geometry)
@@ -127,7 +141,7 @@ void shadowmm_space_params(struct smm_limits *limits, unsigned int *mode,
 
 /* Watermarks 0: the core derives them from the budget. */
 void shadowmm_swap_params(struct shadowmm_memory *mem, unsigned int *policy,
-			  unsigned int *anon_policy)
+			  unsigned int *anon_policy, unsigned int *tlb_policy)
 {
 	memset(mem, 0, sizeof(*mem));
 	mem->max_pages = READ_ONCE(max_pages);
@@ -135,6 +149,7 @@ void shadowmm_swap_params(struct shadowmm_memory *mem, unsigned int *policy,
 	mem->swap_latency_us = READ_ONCE(swap_latency_us);
 	*policy = READ_ONCE(shadowmm_default_swap_policy.value);
 	*anon_policy = READ_ONCE(shadowmm_default_anon_policy.value);
+	*tlb_policy = READ_ONCE(shadowmm_default_tlb_policy.value);
 }
 
 bool shadowmm_validate_on_release(void)
@@ -146,28 +161,35 @@ static int __init shadowmm_init(void)
 {
 	int ret;
 
-	ret = smm_core_init();
+	ret = shadowmm_tlb_init();
 	if (ret)
 		return ret;
+	ret = smm_core_init();
+	if (ret)
+		goto tlb_exit;
 	ret = shadowmm_debugfs_init();
-	if (ret) {
-		smm_core_exit();
-		return ret;
-	}
+	if (ret)
+		goto core_exit;
 	ret = shadowmm_shrinker_init();
-	if (ret) {
-		shadowmm_debugfs_exit();
-		smm_core_exit();
-		return ret;
-	}
-	pr_info("loaded: max_pages=%lu max_vmas=%lu default_mode=%s default_geometry=%s swap_slots=%lu swap_latency_us=%lu swap_policy=%s anon_policy=%s\n",
+	if (ret)
+		goto debugfs_exit;
+	pr_info("loaded: max_pages=%lu max_vmas=%lu default_mode=%s default_geometry=%s swap_slots=%lu swap_latency_us=%lu swap_policy=%s anon_policy=%s tlb_policy=%s\n",
 		max_pages, max_vmas,
 		shadowmm_named_default_name(&shadowmm_default_mode),
 		shadowmm_named_default_name(&shadowmm_default_geometry),
 		swap_slots, swap_latency_us,
 		shadowmm_named_default_name(&shadowmm_default_swap_policy),
-		shadowmm_named_default_name(&shadowmm_default_anon_policy));
+		shadowmm_named_default_name(&shadowmm_default_anon_policy),
+		shadowmm_named_default_name(&shadowmm_default_tlb_policy));
 	return 0;
+
+debugfs_exit:
+	shadowmm_debugfs_exit();
+core_exit:
+	smm_core_exit();
+tlb_exit:
+	shadowmm_tlb_exit();
+	return ret;
 }
 
 /*
@@ -179,6 +201,7 @@ static void __exit shadowmm_exit(void)
 	shadowmm_shrinker_exit();
 	shadowmm_debugfs_exit();
 	smm_core_exit();
+	shadowmm_tlb_exit();
 }
 
 module_init(shadowmm_init);

@@ -28,6 +28,7 @@ extern struct shadowmm_named_default shadowmm_default_mode;
 extern struct shadowmm_named_default shadowmm_default_geometry;
 extern struct shadowmm_named_default shadowmm_default_swap_policy;
 extern struct shadowmm_named_default shadowmm_default_anon_policy;
+extern struct shadowmm_named_default shadowmm_default_tlb_policy;
 int shadowmm_named_default_set(struct shadowmm_named_default *d,
 			       const char *name);
 const char *shadowmm_named_default_name(const struct shadowmm_named_default *d);
@@ -36,7 +37,7 @@ void shadowmm_space_params(struct smm_limits *limits, unsigned int *mode,
 			   unsigned int *geometry);
 /* What SET_MEMORY and SET_SWAP_POLICY give a new space once it exists. */
 void shadowmm_swap_params(struct shadowmm_memory *mem, unsigned int *policy,
-			  unsigned int *anon_policy);
+			  unsigned int *anon_policy, unsigned int *tlb_policy);
 bool shadowmm_validate_on_release(void);
 
 /* shadowmm_ctl.c: one open() of ctl is one shadow address space */
@@ -50,6 +51,9 @@ int shadowmm_uffd_copy_user(struct smm_mm *mm, struct shadowmm_cmd *cmd);
 
 /* shadowmm_debugfs.c */
 int shadowmm_debugfs_init(void);
+/* shadowmm_tlb.c: the per-CPU shadow TLBs */
+int shadowmm_tlb_init(void);
+void shadowmm_tlb_exit(void);
 /* shadowmm_reclaim.c: the shrinker (the reclaim thread is the core's). */
 int shadowmm_shrinker_init(void);
 void shadowmm_shrinker_exit(void);

@@ -4,57 +4,53 @@
  * through the shadow pages, so that a record moves and compares the bytes
  * the real program does and faults where its loads and stores would.
  *
- * Each piece of a page is visited as the MMU would: through a present PTE
- * that allows the access, under that PTE's lock (page contents are only
- * touched under it: see fault.c); a miss is a fault through smm_access(),
- * with the space's fault path and counters, after which the visit is tried
- * again.  A copy goes through a bounce buffer one piece at a time, so it
- * never holds two PTE locks: two copies in opposite directions between the
- * same pages would otherwise take them in opposite orders.
+ * Each piece of a page is visited as the MMU would (smm_mmu_access(): a
+ * TLB entry, or a present PTE that allows the access); a miss is a fault
+ * through smm_access(), with the space's fault path and counters, after
+ * which the visit is tried again.  A copy goes through a bounce buffer
+ * one piece at a time, so it never holds two translations at once
+ * (without a TLB, two PTE locks, which two copies in opposite directions
+ * between the same pages would take in opposite orders).
  */
 #include "smm.h"
 
+struct piece {
+	void *buf;
+	unsigned long len;
+	bool write;
+};
+
 /*
- * [addr, addr + len) inside one page, through a present PTE that allows
- * the access: stores @buf into it (@write) or loads it into @buf.  False
- * if the entry is missing or does not allow the access.
+ * smm_mmu_fn of a piece: word by word, as other CPUs may store to the
+ * same words through their TLBs meanwhile (memory is racy; a torn word
+ * is not).
+ */
+static void piece_copy(void *data, void *arg)
+{
+	struct piece *p = arg;
+	u64 *mem = data, *buf = p->buf;
+	unsigned long i;
+
+	for (i = 0; i < p->len / sizeof(u64); i++) {
+		if (p->write)
+			WRITE_ONCE(mem[i], buf[i]);
+		else
+			buf[i] = READ_ONCE(mem[i]);
+	}
+}
+
+/*
+ * [addr, addr + len) inside one page, as the MMU lets it (a TLB entry or
+ * a present PTE that allows the access): stores @buf into it (@write) or
+ * loads it into @buf.  False if no translation allows it.
  */
 static bool smm_piece_present(struct smm_mm *mm, unsigned long addr,
 			      void *buf, unsigned long len, bool write)
 {
-	struct smm_pt *pt;
-	bool done = false;
+	struct piece p = { buf, len, write };
 
-	/*
-	 * As in fault.c: the lockless load is a hint; the PTE lock orders
-	 * the access after the last change of the entry, and a zap clears
-	 * the entry under it before freeing the page.
-	 */
-	rcu_read_lock();
-	pt = smm_pt_walk(mm, addr);
-	if (pt && smm_pte_allows(READ_ONCE(*smm_pte_slot(mm, pt, addr)),
-				 write)) {
-		unsigned long *ptep = smm_pte_slot(mm, pt, addr), pte;
-
-		spin_lock(&pt->ptl);
-		pte = *ptep;
-		if (smm_pte_allows(pte, write)) {
-			char *p = (char *)smm_pte_to_page(pte)->virt +
-				  smm_page_offset(mm, addr);
-
-			/* The accessed bit, as an access sets it. */
-			if (!(pte & SMM_PTE_YOUNG))
-				WRITE_ONCE(*ptep, pte | SMM_PTE_YOUNG);
-			if (write)
-				memcpy(p, buf, len);
-			else
-				memcpy(buf, p, len);
-			done = true;
-		}
-		spin_unlock(&pt->ptl);
-	}
-	rcu_read_unlock();
-	return done;
+	return smm_mmu_access(mm, addr, write, piece_copy, &p) !=
+	       SMM_MMU_MISS;
 }
 
 /*

@@ -38,8 +38,8 @@ bool smm_cow_needs_page(unsigned long pte)
  * caller's access does it through the new PTE), or -ENOMEM if a copy is
  * needed and *@newp is NULL: drop the lock, allocate, fault again.
  */
-int smm_cow_page(struct smm_mm *mm, struct smm_pt *pt, unsigned long *ptep,
-		 unsigned long pte, unsigned long prot,
+int smm_cow_page(struct smm_mm *mm, struct smm_pt *pt, unsigned long addr,
+		 unsigned long *ptep, unsigned long pte, unsigned long prot,
 		 struct smm_page **newp, struct smm_anon_vma *av,
 		 unsigned long index)
 {
@@ -71,6 +71,12 @@ int smm_cow_page(struct smm_mm *mm, struct smm_pt *pt, unsigned long *ptep,
 	smm_page_add_anon_rmap(new, av, index);
 	WRITE_ONCE(*ptep, (unsigned long)new | smm_prot_to_pte(prot) |
 			  SMM_PTE_YOUNG);
+	/*
+	 * wp_page_copy()'s ptep_clear_flush(), under the PTE lock: a TLB
+	 * may still read @old through the read-only entry, and the put
+	 * below may free it.
+	 */
+	smm_tlb_flush_range(mm, addr, addr + smm_page_size(mm));
 	*newp = NULL;
 	smm_lru_add(mm->mem, new);
 	atomic_long_dec(&old->mapcount);

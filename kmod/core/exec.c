@@ -132,6 +132,10 @@ int smm_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 		if (cmd->value >= SHADOWMM_NR_ANON_POLICIES || cmd->flags)
 			return -EINVAL;
 		return smm_set_anon_policy(mm, cmd->value);
+	case SHADOWMM_OP_SET_TLB_POLICY:
+		if (cmd->value >= SHADOWMM_NR_TLB_POLICIES || cmd->flags)
+			return -EINVAL;
+		return smm_set_tlb_policy(mm, cmd->value);
 	case SHADOWMM_OP_COPY:
 		return smm_exec_copy(mm, cmd);
 	case SHADOWMM_OP_SEARCH:

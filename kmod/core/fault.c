@@ -20,10 +20,11 @@ static void smm_do_access(struct smm_mm *mm, struct smm_page *page,
 	u64 *p = (u64 *)((char *)page->virt +
 			 (smm_page_offset(mm, addr) & ~7UL));
 
+	/* Other CPUs may touch the word through their TLBs meanwhile. */
 	if (write)
-		*p = *val;
+		WRITE_ONCE(*p, *val);
 	else
-		*val = *p;
+		*val = READ_ONCE(*p);
 }
 
 /* The accessed bit, as the MMU sets it: what reclaim's clock tests. */
@@ -278,7 +279,7 @@ int smm_fault_locked(struct smm_mm *mm, struct smm_vma *vma,
 		}
 		/* Shared: allocate the copy, and look again. */
 		if (smm_pte_is_cow(pte, write, vma->vm_prot) &&
-		    smm_cow_page(mm, pt, ptep, pte, vma->vm_prot, &page,
+		    smm_cow_page(mm, pt, addr, ptep, pte, vma->vm_prot, &page,
 				 smm_vma_anon(vma), smm_vma_index(vma, addr))) {
 			spin_unlock(&pt->ptl);
 			cow_copy = true;
@@ -330,38 +331,24 @@ int smm_fault_classic(struct smm_mm *mm, unsigned long addr, bool write,
 	return ret;
 }
 
-/* What the MMU does: a present PTE that allows the access. */
-static bool smm_access_present(struct smm_mm *mm, unsigned long addr,
-			       bool write, u64 *val)
+struct access_word {
+	bool write;
+	u64 *val;
+};
+
+/* smm_mmu_fn of FAULT and TOUCH: one word, interrupts off. */
+static void access_word(void *data, void *arg)
 {
-	struct smm_pt *pt;
-	bool done = false;
+	struct access_word *a = arg;
 
 	/*
-	 * The lockless PTE load is only a hint (a racing zap or protect may
-	 * change it): the access itself is decided again under the PTE lock,
-	 * whose acquire orders it after the last change of the entry.
+	 * Racy by nature, as memory is: through a TLB, nothing but the
+	 * shootdown orders two threads' words.  Whole 8-byte words.
 	 */
-	rcu_read_lock();
-	pt = smm_pt_walk(mm, addr);
-	if (pt && smm_pte_allows(READ_ONCE(*smm_pte_slot(mm, pt, addr)),
-				 write)) {
-		unsigned long pte;
-		unsigned long *ptep = smm_pte_slot(mm, pt, addr);
-
-		spin_lock(&pt->ptl);
-		/* Re-check: a zap, protect or reclaim may have won the lock. */
-		pte = *ptep;
-		if (smm_pte_allows(pte, write)) {
-			smm_pte_mkyoung(ptep, pte);
-			smm_do_access(mm, smm_pte_to_page(pte), addr, write,
-				      val);
-			done = true;
-		}
-		spin_unlock(&pt->ptl);
-	}
-	rcu_read_unlock();
-	return done;
+	if (a->write)
+		WRITE_ONCE(*(u64 *)data, *a->val);
+	else
+		*a->val = READ_ONCE(*(u64 *)data);
 }
 
 int smm_access(struct smm_mm *mm, unsigned long addr, bool write, u64 *val,
@@ -370,10 +357,11 @@ int smm_access(struct smm_mm *mm, unsigned long addr, bool write, u64 *val,
 	struct smm_fault vmf = { 0 };
 	unsigned int mode;
 	int ret;
+	struct access_word a = { write, val };
 
 	*faulted = false;
 	smm_count(mm, SHADOWMM_EV_ACCESS);
-	if (smm_access_present(mm, addr, write, val)) {
+	if (smm_mmu_access(mm, addr, write, access_word, &a)) {
 		smm_count(mm, SHADOWMM_EV_ACCESS_HIT);
 		return 0;
 	}

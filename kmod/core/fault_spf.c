@@ -12,10 +12,14 @@
  * address, and the table is still linked, so the page can go in.  Any
  * doubt aborts to the classic path, counted by reason.
  *
- * Why a trylock: in the series the speculative path can run with
- * interrupts off while a TLB shootdown IPI waits on a CPU that holds the
- * PTE lock and waits for the faulting CPU in turn; giving up is the cheap
- * way out, and here it also keeps the path free of sleeping.
+ * Why a trylock: in the series the walk runs with interrupts off (so a
+ * table cannot be freed under it: x86 frees tables after an IPI round)
+ * until the PTE lock is taken and the sequence checked under it, and a
+ * CPU that holds the PTE lock while its TLB shootdown waits for the
+ * faulting CPU would wait forever if that CPU spun on the lock.  So it is
+ * here with tlb_policy ipi (the knob spf_irqoff_spin_ptl spins instead);
+ * with rcu the walk is under RCU only, and the trylock keeps the path
+ * free of sleeping.
  */
 #include "smm.h"
 
@@ -35,6 +39,8 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 	struct smm_pt *pt;
 	unsigned int seq;
 	bool cow_copy = false;
+	bool irqoff = false;
+	unsigned long flags = 0;
 
 	smm_count(mm, SPF_EV(mmseq, ATTEMPT));
 	rcu_read_lock();
@@ -105,6 +111,10 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 	 * walk's rcu_dereference()s pair with rcu_assign_pointer() in
 	 * smm_pt_walk_alloc(); RCU keeps a table unlinked meanwhile alive.
 	 */
+	if (smm_tlb_irqoff_walk(mm)) {
+		flags = smm_mmu_irq_enter(mm);
+		irqoff = true;
+	}
 	pt = smm_pt_walk(mm, addr);
 	abort = SPF_EV(mmseq, ABORT_NO_TABLE);
 	if (!pt)
@@ -128,7 +138,9 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 				goto out_abort;
 		}
 		smm_race_window(SMM_RW_SPF_BEFORE_TRYLOCK);
-		if (!spin_trylock(&pt->ptl)) {
+		if (irqoff && smm_bug(SHADOWMM_BUG_SPF_IRQOFF_SPIN_PTL)) {
+			spin_lock(&pt->ptl);
+		} else if (!spin_trylock(&pt->ptl)) {
 			abort = SPF_EV(mmseq, ABORT_PTL_BUSY);
 			goto out_abort;
 		}
@@ -167,6 +179,15 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 		spin_unlock(&pt->ptl);
 		goto out_abort;
 	}
+	/*
+	 * The lock now keeps the table: a writer that may free it has to
+	 * zap it under this lock first, and opens its section before.
+	 * Interrupts back on for the rest, which may shoot down (COW).
+	 */
+	if (irqoff) {
+		smm_host_irq_restore(flags);
+		irqoff = false;
+	}
 	/* start and pgoff validated with the rest by the retry above. */
 	index = pgoff + ((addr - start) >> mm->geom.page_shift);
 	/*
@@ -174,7 +195,7 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 	 * shared after all, and we have no copy: abort, counted.
 	 */
 	if (smm_pte_is_cow(pte, write, prot) &&
-	    smm_cow_page(mm, pt, ptep, pte, prot, &page, av, index)) {
+	    smm_cow_page(mm, pt, addr, ptep, pte, prot, &page, av, index)) {
 		spin_unlock(&pt->ptl);
 		abort = SPF_EV(mmseq, ABORT_COW);
 		goto out_abort;
@@ -188,6 +209,8 @@ int smm_fault_spf(struct smm_mm *mm, unsigned long addr, bool write,
 	return 0;
 
 out_abort:
+	if (irqoff)
+		smm_host_irq_restore(flags);
 	if (page)
 		smm_put_page(mm->mem, page);
 	rcu_read_unlock();

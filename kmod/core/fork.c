@@ -240,6 +240,12 @@ int smm_fork(struct smm_mm *parent, struct smm_mm **childp)
 	}
 	child->free_area_hint = parent->free_area_hint;
 	smm_mmap_write_unlock(child);
+	/*
+	 * dup_mmap()'s flush_tlb_mm(): the parent's TLBs may still write
+	 * pages now shared, until here, under the write lock.  Its
+	 * threads' stores up to this point are the child's snapshot.
+	 */
+	smm_tlb_flush_mm(parent);
 out:
 	smm_mmap_write_unlock(parent);
 	if (ret) {

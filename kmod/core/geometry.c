@@ -203,4 +203,5 @@ void smm_mm_info(struct smm_mm *mm, struct shadowmm_info *info)
 	info->swap_latency_us = READ_ONCE(mm->mem->swap_latency_us);
 	info->swap_policy = READ_ONCE(mm->swap_policy);
 	info->anon_policy = READ_ONCE(mm->anon_policy);
+	info->tlb_policy = READ_ONCE(mm->tlb_policy);
 }

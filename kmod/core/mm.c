@@ -37,6 +37,7 @@ static const char *const smm_bug_names[] = {
 	[SHADOWMM_BUG_VMA_UNLOCK_OUTSIDE_RCU] = "vma_unlock_outside_rcu",
 	[SHADOWMM_BUG_FORK_NO_VMA_LOCK] = "fork_no_vma_lock",
 	[SHADOWMM_BUG_ANON_VMA_OWN_LOCK] = "anon_vma_own_lock",
+	[SHADOWMM_BUG_SPF_IRQOFF_SPIN_PTL] = "spf_irqoff_spin_ptl",
 };
 
 const char *smm_bug_name(unsigned int b)
@@ -168,6 +169,11 @@ static int smm_mm_create_in(const struct smm_limits *limits,
 		kfree(mm);
 		return -ENOMEM;
 	}
+	if (smm_tlb_mm_init(mm, SHADOWMM_TLB_RCU)) {
+		free_percpu(mm->events);
+		kfree(mm);
+		return -ENOMEM;
+	}
 	init_rwsem(&mm->mmap_lock);
 	seqcount_init(&mm->mm_seq);
 	spin_lock_init(&mm->page_table_lock);
@@ -191,6 +197,7 @@ static int smm_mm_create_in(const struct smm_limits *limits,
 	if (ret) {
 		if (mm->mem && smm_mem_put(mm->mem))
 			smm_mem_free(mm->mem);
+		smm_tlb_mm_free(mm);
 		free_percpu(mm->events);
 		destroy_rwsem(&mm->mmap_lock);
 		kfree(mm);
@@ -228,6 +235,7 @@ int smm_mm_create_child(struct smm_mm *parent, struct smm_mm **childp)
 		return ret;
 	mm->swap_policy = READ_ONCE(parent->swap_policy);
 	mm->anon_policy = READ_ONCE(parent->anon_policy);
+	mm->tlb_policy = READ_ONCE(parent->tlb_policy);
 	*childp = mm;
 	return 0;
 }
@@ -262,6 +270,7 @@ void smm_mm_destroy(struct smm_mm *mm)
 	smm_mms_live--;
 	mutex_unlock(&smm_mm_list_lock);
 
+	smm_tlb_mm_free(mm);
 	free_percpu(mm->events);
 	destroy_rwsem(&mm->mmap_lock);
 	kfree(mm);

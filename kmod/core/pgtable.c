@@ -52,7 +52,8 @@ static struct smm_pt *pt_alloc_level(struct smm_mm *mm, int level)
 				sizeof(unsigned long));
 }
 
-static void pt_free_now(struct smm_mm *mm, struct smm_pt *pt)
+/* Never published, or unreachable by any walker (smm_gather_finish()). */
+void smm_pt_free_now(struct smm_mm *mm, struct smm_pt *pt)
 {
 	smm_count(mm, SHADOWMM_EV_PT_FREE);
 	smm_free_table(pt->table, pt->size);
@@ -154,7 +155,7 @@ struct smm_pt *smm_pt_walk_alloc(struct smm_mm *mm, unsigned long addr)
 			}
 			spin_unlock(pt_lock);
 			if (new)
-				pt_free_now(mm, new);
+				smm_pt_free_now(mm, new);
 		}
 		pt = next;
 	}
@@ -199,22 +200,27 @@ static void pt_walk_pte_tables(struct smm_mm *mm, struct smm_pt *pt,
 
 static void zap_pte_table(struct smm_mm *mm, struct smm_pt *pt,
 			  unsigned long start, unsigned long end,
-			  unsigned long unused)
+			  unsigned long arg)
 {
+	struct smm_gather *g = (struct smm_gather *)arg;
 	unsigned long *ptes = pt_ptes(pt);
 	unsigned long addr, size = smm_page_size(mm);
+	bool force_flush;
 
+again:
+	force_flush = false;
 	spin_lock(&pt->ptl);
-	for (addr = start; addr < end; addr += size) {
+	for (addr = start; addr < end && !force_flush; addr += size) {
 		unsigned long i = smm_pt_index(mm, addr, SMM_PT_LEVELS - 1);
 		unsigned long pte = ptes[i];
 
 		if (!pte)
 			continue;
 		/*
-		 * Accesses take the PTE lock to touch the page, so once the
-		 * entry is clear under it nobody can reach the page through
-		 * it; reclaim holds its own reference.
+		 * Without a TLB, accesses take the PTE lock to touch the
+		 * page, so once the entry is clear under it nobody can reach
+		 * the page; with one, the gather frees it only after the
+		 * shootdown.  Reclaim holds its own reference.
 		 */
 		WRITE_ONCE(ptes[i], 0);
 		WRITE_ONCE(pt->nr_used, pt->nr_used - 1);
@@ -224,10 +230,25 @@ static void zap_pte_table(struct smm_mm *mm, struct smm_pt *pt,
 			struct smm_page *page = smm_pte_to_page(pte);
 
 			atomic_long_dec(&page->mapcount);
-			smm_put_page(mm->mem, page);
+			smm_gather_range(g, addr, addr + size);
+			force_flush = smm_gather_page(g, page);
 		}
 	}
+	/*
+	 * A full batch is flushed here, under the PTE lock, as the kernel's
+	 * zap_pte_range() does: a CPU spinning on this lock with interrupts
+	 * off would never take our IPI (the speculative fault's trylock).
+	 */
+	if (force_flush)
+		smm_gather_flush(g);
 	spin_unlock(&pt->ptl);
+	if (force_flush) {
+		smm_gather_free_pages(g);
+		if (addr < end) {
+			start = addr;
+			goto again;
+		}
+	}
 	cond_resched();
 }
 
@@ -260,21 +281,31 @@ void smm_pt_sync_populators(struct smm_mm *mm)
 }
 
 /*
- * Frees the pages of [start, end).  Callers hold the mmap lock (read for
+ * Clears [start, end), its pages gathered in @g to be freed after the
+ * shootdown (smm_gather_finish()).  Callers hold the mmap lock (read for
  * MADV_DONTNEED, write for unmap); concurrent faults may refill it.
  */
-void smm_zap_range(struct smm_mm *mm, unsigned long start, unsigned long end)
+void smm_zap_range(struct smm_gather *g, unsigned long start,
+		   unsigned long end)
 {
+	struct smm_mm *mm = g->mm;
+
 	lockdep_assert_held(&mm->mmap_lock);
 	smm_pt_sync_populators(mm);
 	pt_walk_pte_tables(mm, smm_mm_pgd(mm), 0, start, end, zap_pte_table,
-			   0);
+			   (unsigned long)g);
 }
+
+struct change_prot {
+	unsigned long bits;
+	struct smm_gather g;	/* the range that lost rights */
+};
 
 static void change_pte_table(struct smm_mm *mm, struct smm_pt *pt,
 			     unsigned long start, unsigned long end,
-			     unsigned long bits)
+			     unsigned long arg)
 {
+	struct change_prot *cp = (struct change_prot *)arg;
 	unsigned long *ptes = pt_ptes(pt);
 	unsigned long addr, size = smm_page_size(mm);
 
@@ -283,7 +314,7 @@ static void change_pte_table(struct smm_mm *mm, struct smm_pt *pt,
 		unsigned long i = smm_pt_index(mm, addr, SMM_PT_LEVELS - 1);
 		unsigned long pte = ptes[i];
 
-		unsigned long want = bits;
+		unsigned long want = cp->bits;
 
 		/* A swap entry takes the VMA's protection at swap-in. */
 		if (!smm_pte_present(pte))
@@ -297,24 +328,38 @@ static void change_pte_table(struct smm_mm *mm, struct smm_pt *pt,
 		    smm_cow_needs_page(pte))
 			want &= ~SMM_PTE_WRITE;
 		WRITE_ONCE(ptes[i], (pte & ~SMM_PTE_PROT) | want);
+		/* Fewer rights: a TLB may still grant the old ones. */
+		if (pte & ~want & (SMM_PTE_READ | SMM_PTE_WRITE))
+			smm_gather_range(&cp->g, addr, addr + size);
 	}
 	spin_unlock(&pt->ptl);
 	cond_resched();
 }
 
-/* Sets the permission bits of every present page of [start, end). */
+/*
+ * Sets the permission bits of every present page of [start, end), and
+ * shoots down what lost rights before returning, as change_protection()
+ * flushes after its walk (more rights need no flush: the access that
+ * finds too few in its TLB walks again).
+ */
 void smm_change_prot_range(struct smm_mm *mm, unsigned long start,
 			   unsigned long end, unsigned long prot)
 {
+	struct change_prot cp = { .bits = smm_prot_to_pte(prot) };
+
 	lockdep_assert_held_write(&mm->mmap_lock);
+	smm_gather_init(&cp.g, mm);
 	smm_pt_sync_populators(mm);
 	pt_walk_pte_tables(mm, smm_mm_pgd(mm), 0, start, end, change_pte_table,
-			   smm_prot_to_pte(prot));
+			   (unsigned long)&cp);
+	smm_gather_finish(&cp.g);
 }
 
 /* An unlinked subtree: nothing maps under it any more. */
-static void pt_free_subtree(struct smm_mm *mm, struct smm_pt *pt, int level)
+static void pt_free_subtree(struct smm_gather *g, struct smm_pt *pt,
+			    int level)
 {
+	struct smm_mm *mm = g->mm;
 	unsigned long i, entries = smm_pt_entries(mm, level);
 
 	if (level == SMM_PT_LEVELS - 1) {
@@ -341,16 +386,17 @@ static void pt_free_subtree(struct smm_mm *mm, struct smm_pt *pt, int level)
 				rcu_dereference_raw(pt_slots(pt)[i]);
 
 			if (child)
-				pt_free_subtree(mm, child, level + 1);
+				pt_free_subtree(g, child, level + 1);
 		}
 	}
-	smm_pt_free(mm, pt);
+	smm_gather_table(g, pt);
 }
 
-static void pt_free_range(struct smm_mm *mm, struct smm_pt *pt, int level,
+static void pt_free_range(struct smm_gather *g, struct smm_pt *pt, int level,
 			  unsigned long start, unsigned long end,
 			  unsigned long floor, unsigned long ceiling)
 {
+	struct smm_mm *mm = g->mm;
 	unsigned long addr = start;
 
 	while (addr < end) {
@@ -365,16 +411,16 @@ static void pt_free_range(struct smm_mm *mm, struct smm_pt *pt, int level,
 			/*
 			 * Concurrent vmalock faults populate siblings.  A
 			 * NULL needs no release; lockless walkers that still
-			 * reach the old table are kept safe by smm_pt_free()'s
-			 * grace period.
+			 * reach the old table are kept safe by the grace
+			 * period or the IPI round of smm_gather_table().
 			 */
 			spin_lock(&mm->page_table_lock);
 			RCU_INIT_POINTER(*slot, NULL);
 			pt->nr_used--;
 			spin_unlock(&mm->page_table_lock);
-			pt_free_subtree(mm, child, level + 1);
+			pt_free_subtree(g, child, level + 1);
 		} else if (child && level < SMM_PT_LEVELS - 2) {
-			pt_free_range(mm, child, level + 1, addr,
+			pt_free_range(g, child, level + 1, addr,
 				      min(next, end), floor, ceiling);
 		}
 		addr = next;
@@ -387,12 +433,12 @@ static void pt_free_range(struct smm_mm *mm, struct smm_pt *pt, int level,
  * like the kernel's free_pgd_range().  Tables shared with a neighbouring
  * VMA stay.  Caller holds the mmap lock for write and zapped the range.
  */
-void smm_free_pgtables(struct smm_mm *mm, unsigned long start,
+void smm_free_pgtables(struct smm_gather *g, unsigned long start,
 		       unsigned long end, unsigned long floor,
 		       unsigned long ceiling)
 {
-	lockdep_assert_held_write(&mm->mmap_lock);
-	pt_free_range(mm, smm_mm_pgd(mm), 0, start, end, floor, ceiling);
+	lockdep_assert_held_write(&g->mm->mmap_lock);
+	pt_free_range(g, smm_mm_pgd(g->mm), 0, start, end, floor, ceiling);
 }
 
 /* ---- validation ---- */
@@ -544,9 +590,10 @@ int smm_pt_validate(struct smm_mm *mm, char *why, unsigned long len)
 }
 
 /* Teardown of everything, pgd entries included (pgd itself: pgd_free). */
-void smm_free_all_pgtables(struct smm_mm *mm)
+void smm_free_all_pgtables(struct smm_gather *g)
 {
-	unsigned long span = smm_pt_entries(mm, 0) << smm_pt_shift(mm, 0);
+	unsigned long span = smm_pt_entries(g->mm, 0) <<
+			     smm_pt_shift(g->mm, 0);
 
-	pt_free_range(mm, smm_mm_pgd(mm), 0, 0, span, 0, span);
+	pt_free_range(g, smm_mm_pgd(g->mm), 0, 0, span, 0, span);
 }

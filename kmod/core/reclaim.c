@@ -61,8 +61,15 @@ static unsigned long pte_unmap_to_swap(struct smm_mm *mm,
 				       struct smm_page *page,
 				       unsigned long *ptep, void *arg)
 {
+	unsigned long addr = *(unsigned long *)arg;
+
 	smm_swap_entry_dup(mm->mem, page);
 	WRITE_ONCE(*ptep, smm_swap_entry(page));
+	/*
+	 * ptep_clear_flush(): under the PTE lock, before the page is
+	 * written out, so no store through a TLB misses the copy.
+	 */
+	smm_tlb_flush_range(mm, addr, addr + smm_page_size(mm));
 	atomic_long_dec(&page->mapcount);
 	smm_put_page(mm->mem, page);
 	return 1;
@@ -72,7 +79,7 @@ static unsigned long try_to_unmap_one(struct smm_page *page,
 				      struct smm_vma *vma,
 				      unsigned long addr, void *arg)
 {
-	return smm_page_pte_call(page, vma, addr, pte_unmap_to_swap, NULL);
+	return smm_page_pte_call(page, vma, addr, pte_unmap_to_swap, &addr);
 }
 
 /* Takes the head of the clock off the LRU with a reference, or NULL. */

@@ -56,12 +56,22 @@
  *   PTEs and pages   set and cleared under the PTE lock only; lockless
  *                    READ_ONCE peeks are hints re-checked under it.
  *   counters         gauges sum frees, smp_rmb(), then allocs.
+ *   TLBs (tlb.c)     an access enters a CPU into mm->tlb_cpus, smp_mb(),
+ *                    then reads mm->tlb_gen (acquire) and walks; a
+ *                    shootdown changes the PTEs, then a full barrier
+ *                    (the tlb_gen increment or smp_mb()), then reads
+ *                    tlb_cpus: either the CPU is interrupted, or its
+ *                    walk sees the change.  The IPI waits for the CPU's
+ *                    interrupts-off section, so no access through an
+ *                    entry the shootdown removes outlives it.
  */
 #ifndef SMM_H
 #define SMM_H
 
 #include "smm_internal.h"
 #include "smm_api.h"
+
+struct smm_gather;
 
 #define SMM_TASK_SIZE		((unsigned long)SHADOWMM_TASK_SIZE)
 #define SMM_MMAP_MIN_ADDR	((unsigned long)SHADOWMM_MMAP_MIN_ADDR)
@@ -124,7 +134,10 @@ struct smm_pt {
 	spinlock_t ptl;			/* PTE level only */
 	unsigned int nr_used;		/* non-empty entries */
 	unsigned int size;
-	struct rcu_head rcu;
+	union {
+		struct rcu_head rcu;
+		struct smm_pt *next_free;	/* struct smm_gather.tables */
+	};
 };
 
 /*
@@ -319,6 +332,17 @@ struct smm_mm {
 	 * registered, so a fault in a registered VMA finds it.
 	 */
 	struct smm_uffd *uffd;
+	/*
+	 * The shadow MMU (tlb.c): the policy (set with no VMA only), the
+	 * id that tags the space's TLB entries (never reused), the
+	 * generation a full flush moves, and the CPUs that may cache
+	 * translations (smm_host_nr_cpus() bits, set by the CPU itself).
+	 */
+	unsigned int tlb_policy;	/* enum shadowmm_tlb_policy */
+	bool tlb_check;			/* smm_set_tlb_check() */
+	u64 tlb_asid;
+	atomic_long_t tlb_gen;
+	unsigned long *tlb_cpus;
 	/* Pages, their LRU and swap: shared with every fork relative. */
 	struct smm_mem *mem;
 
@@ -484,15 +508,17 @@ int smm_pgd_alloc(struct smm_mm *mm);
 void smm_pgd_free(struct smm_mm *mm);
 struct smm_pt *smm_pt_walk(struct smm_mm *mm, unsigned long addr);
 struct smm_pt *smm_pt_walk_alloc(struct smm_mm *mm, unsigned long addr);
-void smm_zap_range(struct smm_mm *mm, unsigned long start, unsigned long end);
+void smm_zap_range(struct smm_gather *g, unsigned long start,
+		   unsigned long end);
 void smm_change_prot_range(struct smm_mm *mm, unsigned long start,
 			   unsigned long end, unsigned long prot);
-void smm_free_pgtables(struct smm_mm *mm, unsigned long start,
+void smm_free_pgtables(struct smm_gather *g, unsigned long start,
 		       unsigned long end, unsigned long floor,
 		       unsigned long ceiling);
+void smm_pt_free_now(struct smm_mm *mm, struct smm_pt *pt);
 unsigned long smm_prot_to_pte(unsigned long prot);
 int smm_pt_validate(struct smm_mm *mm, char *why, unsigned long len);
-void smm_free_all_pgtables(struct smm_mm *mm);
+void smm_free_all_pgtables(struct smm_gather *g);
 void smm_pt_sync_populators(struct smm_mm *mm);
 
 static inline bool smm_pte_allows(unsigned long pte, bool write)
@@ -540,6 +566,68 @@ static inline unsigned long *smm_pte_slot(const struct smm_mm *mm,
 {
 	return (unsigned long *)pt->table +
 		smm_pt_index(mm, addr, SMM_PT_LEVELS - 1);
+}
+
+/*
+ * tlb.c: a CPU's shadow TLB, set-associative like a first-level dTLB
+ * (x86: 64 entries, 4 ways; here 256), and the mmu_gather of an
+ * operation that removes or downgrades translations.
+ */
+#define SMM_TLB_SETS		64
+#define SMM_TLB_WAYS		4
+/* A range flush up to this many pages, the whole space beyond (x86's). */
+#define SMM_TLB_FLUSH_CEILING	33
+/*
+ * Pages a gather holds before it must flush (under the PTE lock, as the
+ * kernel's force_flush) and free them.  The kernel's first batch is 8
+ * on the stack and it grows by pages of ~500; 64 keeps this one on the
+ * stack and still makes a munmap of more than 64 pages flush mid-way.
+ */
+#define SMM_GATHER_BATCH	64
+
+struct smm_tlb_entry {
+	u64 asid;			/* the space's; 0: empty */
+	unsigned long gen;		/* mm->tlb_gen at the fill */
+	unsigned long vpn;		/* address >> page_shift */
+	unsigned long pte;		/* as the walk found it */
+};
+
+struct smm_tlb {
+	struct smm_tlb_entry set[SMM_TLB_SETS][SMM_TLB_WAYS];
+	unsigned char victim[SMM_TLB_SETS];	/* round robin per set */
+};
+
+struct smm_gather {
+	struct smm_mm *mm;
+	unsigned long start, end;	/* to flush; start == end: none */
+	unsigned int nr_pages;
+	struct smm_page *pages[SMM_GATHER_BATCH];
+	struct smm_pt *tables;		/* tlb_policy ipi: freed at finish */
+};
+
+int smm_tlb_mm_init(struct smm_mm *mm, unsigned int policy);
+void smm_tlb_mm_free(struct smm_mm *mm);
+/* What smm_mmu_access() found: nothing, a TLB entry, a PTE. */
+enum { SMM_MMU_MISS, SMM_MMU_TLB, SMM_MMU_WALK };
+typedef void (*smm_mmu_fn)(void *data, void *arg);
+int smm_mmu_access(struct smm_mm *mm, unsigned long addr, bool write,
+		   smm_mmu_fn fn, void *arg);
+unsigned long smm_mmu_irq_enter(struct smm_mm *mm);
+void smm_tlb_flush_range(struct smm_mm *mm, unsigned long start,
+			 unsigned long end);
+void smm_tlb_flush_mm(struct smm_mm *mm);
+void smm_gather_init(struct smm_gather *g, struct smm_mm *mm);
+void smm_gather_range(struct smm_gather *g, unsigned long addr,
+		      unsigned long end);
+bool smm_gather_page(struct smm_gather *g, struct smm_page *page);
+void smm_gather_flush(struct smm_gather *g);
+void smm_gather_free_pages(struct smm_gather *g);
+void smm_gather_table(struct smm_gather *g, struct smm_pt *pt);
+void smm_gather_finish(struct smm_gather *g);
+
+static inline bool smm_tlb_irqoff_walk(const struct smm_mm *mm)
+{
+	return READ_ONCE(mm->tlb_policy) == SHADOWMM_TLB_IPI;
 }
 
 /* page.c */
@@ -709,8 +797,8 @@ int smm_vma_set_uffd(struct smm_mm *mm, unsigned long start,
 /* cow.c */
 bool smm_pte_is_cow(unsigned long pte, bool write, unsigned long prot);
 bool smm_cow_needs_page(unsigned long pte);
-int smm_cow_page(struct smm_mm *mm, struct smm_pt *pt, unsigned long *ptep,
-		 unsigned long pte, unsigned long prot,
+int smm_cow_page(struct smm_mm *mm, struct smm_pt *pt, unsigned long addr,
+		 unsigned long *ptep, unsigned long pte, unsigned long prot,
 		 struct smm_page **newp, struct smm_anon_vma *av,
 		 unsigned long index);
 

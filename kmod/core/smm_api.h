@@ -87,6 +87,23 @@ int smm_set_anon_policy(struct smm_mm *mm, unsigned int policy);
 /* Name of anon policy @p ("fallback", "trylock"), or NULL. */
 const char *smm_anon_policy_name(unsigned int p);
 int smm_anon_policy_parse(const char *name);
+/*
+ * SET_TLB_POLICY (tlb.c): -EINVAL for an unknown policy, -EBUSY while
+ * the space has a VMA, -EOPNOTSUPP for ipi where the host cannot run a
+ * fault with interrupts off.
+ */
+int smm_set_tlb_policy(struct smm_mm *mm, unsigned int policy);
+unsigned int smm_get_tlb_policy(struct smm_mm *mm);
+/* Name of TLB policy @p ("none", "rcu", "ipi"), or NULL. */
+const char *smm_tlb_policy_name(unsigned int p);
+int smm_tlb_policy_parse(const char *name);
+/*
+ * Tests: every TLB hit is checked against the live PTE, and one that it
+ * no longer backs is counted (tlb_stale).  Only a test in which nothing
+ * changes the space concurrently may expect none: a shootdown in flight
+ * is a legitimate window.
+ */
+void smm_set_tlb_check(struct smm_mm *mm, bool on);
 
 /*
  * The kernel's memory pressure (the module's shrinker): resident pages

@@ -9,9 +9,12 @@
 #define SMM_INTERNAL_H
 
 #include <linux/atomic.h>
+#include <linux/bitmap.h>
+#include <linux/bitops.h>
 #include <linux/delay.h>
 #include <linux/errno.h>
 #include <linux/gfp.h>
+#include <linux/irqflags.h>
 #include <linux/jiffies.h>
 #include <linux/list.h>
 #include <linux/lockdep.h>
@@ -128,5 +131,45 @@ static inline void smm_host_io_sleep(unsigned long us)
 int smm_host_reclaimer_start(void (*fn)(void));
 void smm_host_reclaimer_stop(void);
 void smm_host_reclaimer_wake(void);
+
+/*
+ * The shadow MMU's CPUs (core: tlb.c; here: kmod/shadowmm_tlb.c).  A
+ * CPU's shadow TLB is used only by that CPU with interrupts off, and by
+ * the shootdown function an IPI runs there; a shootdown runs @fn on
+ * every CPU of a bitmap of smm_host_nr_cpus() bits (the caller's too)
+ * and waits for all of them, returning how many other CPUs it
+ * interrupted.  Never called with interrupts off: the CPU it waits for
+ * could be waiting for this one.
+ */
+struct smm_tlb;
+typedef void (*smm_tlb_fn)(struct smm_tlb *tlb, void *info);
+
+static inline unsigned long smm_host_irq_save(void)
+{
+	unsigned long flags;
+
+	local_irq_save(flags);
+	return flags;
+}
+
+static inline void smm_host_irq_restore(unsigned long flags)
+{
+	local_irq_restore(flags);
+}
+
+struct smm_tlb *smm_host_this_tlb(unsigned int *cpu);
+unsigned int smm_host_nr_cpus(void);
+unsigned int smm_host_shootdown(const unsigned long *cpus, smm_tlb_fn fn,
+				void *info);
+
+/*
+ * Whether a fault may run with interrupts off (tlb_policy ipi): not on
+ * PREEMPT_RT, where the spinlocks it takes (LRU, the page allocator's)
+ * sleep.
+ */
+static inline bool smm_host_irqoff_faults(void)
+{
+	return !IS_ENABLED(CONFIG_PREEMPT_RT);
+}
 
 #endif /* SMM_INTERNAL_H */

@@ -422,6 +422,7 @@ int smm_unmap(struct smm_mm *mm, unsigned long start, unsigned long len)
 {
 	unsigned long end = start + len, floor, ceiling, n = 0;
 	struct smm_vma *new[2] = { NULL, NULL }, *vma, *prev, *next;
+	struct smm_gather g;
 	unsigned int splits;
 	LIST_HEAD(spare);
 	int ret;
@@ -456,15 +457,20 @@ int smm_unmap(struct smm_mm *mm, unsigned long start, unsigned long len)
 	}
 	vma_erase_detached(mm, start, end, n);
 	next = vma;
-	/* Detached VMAs fail validation, so no fault refills the range. */
-	smm_zap_range(mm, start, end);
+	/*
+	 * Detached VMAs fail validation, so no fault refills the range.
+	 * unmap_region(): zap, tables, then the shootdown and the frees.
+	 */
+	smm_gather_init(&g, mm);
+	smm_zap_range(&g, start, end);
 	/* Out of the rmap once their pages are gone (unlink_anon_vmas()). */
 	list_for_each_entry(vma, &mm->write_vmas, vm_wlist)
 		if (vma->detached)
 			smm_unlink_anon_vmas(vma);
 	floor = prev ? prev->vm_end : 0;
 	ceiling = next ? next->vm_start : SMM_TASK_SIZE;
-	smm_free_pgtables(mm, start, end, floor, ceiling);
+	smm_free_pgtables(&g, start, end, floor, ceiling);
+	smm_gather_finish(&g);
 	if (start < mm->free_area_hint)
 		mm->free_area_hint = max(start, SMM_MMAP_MIN_ADDR);
 	smm_count(mm, SHADOWMM_EV_OP_UNMAP);
@@ -645,6 +651,7 @@ int smm_vma_set_uffd(struct smm_mm *mm, unsigned long start,
 int smm_zap(struct smm_mm *mm, unsigned long start, unsigned long len)
 {
 	unsigned long end = start + len;
+	struct smm_gather g;
 	struct smm_vma *vma;
 	bool holes;
 
@@ -658,10 +665,12 @@ int smm_zap(struct smm_mm *mm, unsigned long start, unsigned long len)
 		up_read(&mm->mmap_lock);
 		return -ENOMEM;
 	}
+	smm_gather_init(&g, mm);
 	for (vma = smm_find_vma(mm, start); vma && vma->vm_start < end;
 	     vma = vma_next(mm, vma))
-		smm_zap_range(mm, max(start, vma->vm_start),
+		smm_zap_range(&g, max(start, vma->vm_start),
 			      min(end, vma->vm_end));
+	smm_gather_finish(&g);
 	smm_count(mm, SHADOWMM_EV_OP_ZAP);
 	up_read(&mm->mmap_lock);
 	return 0;
@@ -674,12 +683,15 @@ int smm_zap(struct smm_mm *mm, unsigned long start, unsigned long len)
 void smm_unmap_all(struct smm_mm *mm)
 {
 	struct smm_vma *vma, *tmp;
+	struct smm_gather g;
 
 	smm_mmap_write_lock(mm);
-	smm_zap_range(mm, 0, SMM_TASK_SIZE);
+	smm_gather_init(&g, mm);
+	smm_zap_range(&g, 0, SMM_TASK_SIZE);
 	list_for_each_entry(vma, &mm->vma_list, vm_list)
 		smm_unlink_anon_vmas(vma);
-	smm_free_all_pgtables(mm);
+	smm_free_all_pgtables(&g);
+	smm_gather_finish(&g);
 	list_for_each_entry_safe(vma, tmp, &mm->vma_list, vm_list) {
 		list_del(&vma->vm_list);
 		smm_vma_free(vma);

@@ -126,6 +126,31 @@ enum shadowmm_anon_policy {
 };
 
 /*
+ * The shadow MMU's TLBs (SET_TLB_POLICY while the space has no VMA,
+ * <debugfs>/shadowmm/tlb_policy for new spaces).  With a TLB, each CPU
+ * caches translations and an access that hits one touches the page
+ * without walking or locking; every change that removes or downgrades a
+ * translation shoots it down on each CPU that may cache the space's,
+ * by IPI in the module, before the change completes.  The two TLB
+ * policies differ in how freed page tables are kept safe for lockless
+ * walkers, and so in how a speculative fault walks.
+ */
+enum shadowmm_tlb_policy {
+	/* No TLB: every access walks and takes the PTE lock (no IPIs). */
+	SHADOWMM_TLB_NONE = 0,
+	/* TLB; tables freed after an RCU grace period (walkers in RCU). */
+	SHADOWMM_TLB_RCU = 1,
+	/*
+	 * TLB; tables freed after an IPI round to the space's CPUs, as x86
+	 * does for gup_fast: lockless walkers, spf and mmseq included, run
+	 * with interrupts off, so a speculative fault may only trylock the
+	 * PTE lock (a writer flushing under it waits for that CPU).
+	 */
+	SHADOWMM_TLB_IPI = 2,
+	SHADOWMM_NR_TLB_POLICIES
+};
+
+/*
  * Known bugs, on purpose: bits of <debugfs>/shadowmm/bugs (smm_set_bugs()
  * in-process).  Each puts back a historical ordering or locking mistake so
  * that a test can prove its detector still fires.  Module-wide, off by
@@ -162,6 +187,17 @@ enum shadowmm_bug {
 	 * Caught by TSan.
 	 */
 	SHADOWMM_BUG_ANON_VMA_OWN_LOCK = 3,
+	/*
+	 * With tlb_policy ipi, the speculative fault takes the PTE lock
+	 * with spin_lock() instead of a trylock while its interrupts are
+	 * off.  A writer that holds the lock and shoots down the space's
+	 * TLBs waits for that CPU to take the IPI, and it spins on the lock
+	 * forever: the deadlock of the SPF series' RFC v5 (Dufour, June
+	 * 2017, on POWER, do_munmap() against a speculative fault).
+	 * Caught by the kernel's lockup and RCU stall detectors in the VM,
+	 * and by a watchdog that sees no progress in-process.
+	 */
+	SHADOWMM_BUG_SPF_IRQOFF_SPIN_PTL = 4,
 	SHADOWMM_NR_BUGS
 };
 
@@ -273,6 +309,14 @@ enum shadowmm_op {
 	SHADOWMM_OP_UFFD_ZEROPAGE = 22,
 	/* UFFD_WAKE in: addr, len: wakes the range's waiting faults */
 	SHADOWMM_OP_UFFD_WAKE = 23,
+	/*
+	 * SET_TLB_POLICY in: value (enum shadowmm_tlb_policy).  Only while
+	 * the space has no VMA (-EBUSY otherwise): no TLB entry, IRQ-off
+	 * walker or table freed under one policy meets the other's.
+	 * -EOPNOTSUPP for ipi where interrupts-off sections may not take
+	 * the locks a fault takes (PREEMPT_RT).
+	 */
+	SHADOWMM_OP_SET_TLB_POLICY = 24,
 	SHADOWMM_NR_OPS
 };
 
@@ -321,6 +365,7 @@ struct shadowmm_cmd {
 #define SHADOWMM_IOC_UFFD_COPY	SHADOWMM_IOC(SHADOWMM_OP_UFFD_COPY)
 #define SHADOWMM_IOC_UFFD_ZEROPAGE SHADOWMM_IOC(SHADOWMM_OP_UFFD_ZEROPAGE)
 #define SHADOWMM_IOC_UFFD_WAKE	SHADOWMM_IOC(SHADOWMM_OP_UFFD_WAKE)
+#define SHADOWMM_IOC_SET_TLB_POLICY SHADOWMM_IOC(SHADOWMM_OP_SET_TLB_POLICY)
 
 /*
  * One userfault event, as read() from the UFFD_OPEN descriptor returns
@@ -434,7 +479,18 @@ struct shadowmm_uffd_msg {
 	X(VMA_LOCK_UFFD_VMA_RETRY, "vma_lock_uffd_vma_retry")		\
 	X(FAULT_RETRY_UFFD, "fault_retry_uffd")	/* classic: dropped */ \
 	/* a userfault's channel closed, or a fatal signal, while it waited */ \
-	X(FAULT_SIGBUS, "fault_sigbus")
+	X(FAULT_SIGBUS, "fault_sigbus")					\
+	/* accesses that hit the shadow TLB (access_hit: through a walk) */ \
+	X(TLB_HIT, "tlb_hit")						\
+	X(TLB_FILL, "tlb_fill")		/* walks that filled an entry */ \
+	X(TLB_FLUSH_RANGE, "tlb_flush_range")	/* page by page */	\
+	X(TLB_FLUSH_FULL, "tlb_flush_full")	/* the space's, whole */ \
+	X(TLB_SHOOTDOWN, "tlb_shootdown")	/* flushes that sent IPIs */ \
+	X(TLB_IPI, "tlb_ipi")		/* other CPUs interrupted */	\
+	/* IPI rounds that made freed page tables safe (tlb_policy ipi) */ \
+	X(TLB_TABLE_SYNC, "tlb_table_sync")				\
+	/* hits whose entry the live PTE no longer backs (checking on) */ \
+	X(TLB_STALE, "tlb_stale")
 
 #define SHADOWMM_COUNTER_ENUM(name, str) SHADOWMM_EV_##name,
 enum shadowmm_counter {
@@ -483,6 +539,7 @@ struct shadowmm_info {
 	__u64 swap_latency_us;
 	__u64 swap_policy;	/* enum shadowmm_swap_policy */
 	__u64 anon_policy;	/* enum shadowmm_anon_policy */
+	__u64 tlb_policy;	/* enum shadowmm_tlb_policy */
 };
 
 /*

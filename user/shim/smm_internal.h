@@ -447,6 +447,53 @@ int smm_host_reclaimer_start(void (*fn)(void));
 void smm_host_reclaimer_stop(void);
 void smm_host_reclaimer_wake(void);
 
+/*
+ * The shadow MMU's CPUs (user/shim/tlb.c; the kernel's are in
+ * kmod/shadowmm_tlb.c).  Here a "CPU" is a thread: each has a shadow TLB
+ * of its own (a slot of a fixed table, reused after the thread exits;
+ * threads share one if they outnumber the slots, as tasks share a CPU),
+ * and "interrupts off" is holding its slot's mutex.  A shootdown first
+ * interrupts every CPU running a thread of the process, by
+ * membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) (real IPIs: the cost of a
+ * real shootdown, growing with the CPUs it reaches), then takes the mutex
+ * of each slot in the mask in turn and runs the function on its TLB:
+ * like the IPI it waits for that CPU's interrupts-off section to end.  A
+ * signal handler could run the function on the thread itself, but then
+ * each access would pay two sigprocmask() calls to mask it.
+ */
+struct smm_tlb;
+typedef void (*smm_tlb_fn)(struct smm_tlb *tlb, void *info);
+unsigned long smm_host_irq_save(void);
+void smm_host_irq_restore(unsigned long flags);
+struct smm_tlb *smm_host_this_tlb(unsigned int *cpu);
+unsigned int smm_host_nr_cpus(void);
+unsigned int smm_host_shootdown(const unsigned long *cpus, smm_tlb_fn fn,
+				void *info);
+static inline bool smm_host_irqoff_faults(void)
+{
+	return true;
+}
+
+/* ---- bitmaps (the part of <linux/bitmap.h> the core uses) ---- */
+#define BITS_PER_LONG		(8 * sizeof(long))
+#define BITS_TO_LONGS(n)	(((n) + BITS_PER_LONG - 1) / BITS_PER_LONG)
+static inline unsigned long *bitmap_zalloc(unsigned int nbits, gfp_t gfp)
+{
+	return (unsigned long *)kzalloc(BITS_TO_LONGS(nbits) * sizeof(long),
+					gfp);
+}
+#define bitmap_free(p)		kfree(p)
+static inline bool test_bit(unsigned int nr, const unsigned long *addr)
+{
+	return (__atomic_load_n(&addr[nr / BITS_PER_LONG], __ATOMIC_RELAXED) >>
+		(nr % BITS_PER_LONG)) & 1;
+}
+static inline void set_bit(unsigned int nr, unsigned long *addr)
+{
+	__atomic_fetch_or(&addr[nr / BITS_PER_LONG], 1UL << (nr % BITS_PER_LONG),
+			  __ATOMIC_RELAXED);
+}
+
 /* ---- test controls (user/shim/shim.c) ---- */
 #include "shim_test.h"
 
