@@ -182,9 +182,78 @@ void anon_vma_own_lock(int ms) {
   if (!scans || !splits) throw std::runtime_error("the scenario never reached its window");
 }
 
+// Speculative faults with interrupts off (tlb_policy ipi) on pages that a
+// zapper clears 128 at a time, so that every zap flushes a full gather
+// under the PTE lock while the faulting threads, cached in the space's
+// TLB mask, walk to that lock (injection widens the window before it).
+// With the knob a faulting thread spins on the lock with interrupts off
+// and the zapper waits for it to take the shootdown: neither ever moves
+// again.  A watchdog that sees no thread progress for 2 s says so and
+// ends the process (the threads cannot be unstuck).  Without the knob the
+// trylock gives up, and the run must finish with shootdowns under the
+// lock and speculative faults that found it busy.
+void spf_irqoff_spin_ptl(int ms) {
+  constexpr uint64_t kPages = 128;
+  Space s(SHADOWMM_MODE_SPF);
+  if (s.set_tlb_policy(SHADOWMM_TLB_IPI)) throw std::runtime_error("tlb_policy ipi refused");
+  if (s.map(kBase, kPages * kPage, kRW)) throw std::runtime_error("map failed");
+  s.touch(kBase, kPages * kPage, kPage, true);
+  smm_set_race_injection(1UL << SMM_RW_SPF_BEFORE_TRYLOCK);
+  std::atomic<uint64_t> progress{0};
+  Workers threads;
+  for (int t = 0; t < 2; t++) {
+    threads.spawn([&, t] {
+      std::mt19937_64 rng(t + 1);
+      while (!threads.stopping()) {
+        s.fault(kBase + (rng() % kPages) * kPage, true, 1);
+        progress++;
+      }
+    });
+  }
+  threads.spawn([&] {
+    while (!threads.stopping()) {
+      s.touch(kBase, kPages * kPage, kPage, true);
+      s.zap(kBase, kPages * kPage);
+      progress++;
+    }
+  });
+  const auto end = Clock::now() + std::chrono::milliseconds(ms);
+  uint64_t last = progress.load();
+  auto last_move = Clock::now();
+  while (Clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const uint64_t now = progress.load();
+    if (now != last) {
+      last = now;
+      last_move = Clock::now();
+    } else if (Clock::now() - last_move > std::chrono::seconds(2)) {
+      std::printf(
+          "smm-bug: deadlock reproduced: no progress for 2 s (a speculative fault spins on a "
+          "PTE lock with interrupts off while its holder waits for it to take a TLB "
+          "shootdown); %llu operations before\n",
+          static_cast<unsigned long long>(now));
+      std::fflush(stdout);
+      std::_Exit(0);
+    }
+  }
+  threads.stop();
+  smm_set_race_injection(0);
+  const auto st = s.stats();
+  std::printf("smm-bug: %llu operations, %llu full flushes, %llu shootdowns, %llu spf attempts, "
+              "%llu found the PTE lock busy\n",
+              static_cast<unsigned long long>(progress.load()),
+              static_cast<unsigned long long>(st.counter[SHADOWMM_EV_TLB_FLUSH_FULL]),
+              static_cast<unsigned long long>(st.counter[SHADOWMM_EV_TLB_SHOOTDOWN]),
+              static_cast<unsigned long long>(st.counter[SHADOWMM_EV_SPF_ATTEMPT]),
+              static_cast<unsigned long long>(st.counter[SHADOWMM_EV_SPF_ABORT_PTL_BUSY]));
+  if (!st.counter[SHADOWMM_EV_TLB_SHOOTDOWN] || !st.counter[SHADOWMM_EV_SPF_ATTEMPT])
+    throw std::runtime_error("the scenario never reached its window");
+}
+
 const std::map<std::string, std::function<void(int)>> kScenarios = {
     {"anon_vma_own_lock", anon_vma_own_lock},
     {"fork_no_vma_lock", fork_no_vma_lock},
+    {"spf_irqoff_spin_ptl", spf_irqoff_spin_ptl},
     {"vma_seq_relaxed", vma_seq_relaxed},
     {"vma_unlock_outside_rcu", vma_unlock_outside_rcu},
 };

@@ -84,6 +84,10 @@ class Space {
   }
 
   int exec(shadowmm_cmd& cmd) const { return smm_exec(mm_, &cmd); }
+  int set_tlb_policy(unsigned policy) const {
+    shadowmm_cmd cmd{.op = SHADOWMM_OP_SET_TLB_POLICY, .value = policy};
+    return exec(cmd);
+  }
   int map(uint64_t addr, uint64_t len, uint64_t prot, uint64_t flags = SHADOWMM_MAP_FIXED,
           uint64_t* out = nullptr) const {
     shadowmm_cmd cmd{.op = SHADOWMM_OP_MAP, .addr = addr, .len = len, .prot = prot, .flags = flags};

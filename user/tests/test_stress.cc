@@ -24,18 +24,20 @@ struct StressParam {
   unsigned mode;
   unsigned long inject;
   unsigned geometry = SHADOWMM_GEOM_4K;
+  unsigned tlb = SHADOWMM_TLB_RCU;
 };
 
 void PrintTo(const StressParam& p, std::ostream* os) {
   *os << mode_name(p.mode) << (p.inject ? " with race injection" : "") << " "
-      << smm_geometry_name(p.geometry);
+      << smm_geometry_name(p.geometry) << " tlb " << smm_tlb_policy_name(p.tlb);
 }
 
 class Stress : public CoreTest, public ::testing::WithParamInterface<StressParam> {};
 
 TEST_P(Stress, FaultersAgainstWriters) {
-  const auto [mode, inject, geometry] = GetParam();
+  const auto [mode, inject, geometry, tlb] = GetParam();
   Space s(mode, {}, geometry);
+  ASSERT_EQ(s.set_tlb_policy(tlb), 0);
   const uint64_t psize = s.page_size();
   smm_set_race_injection(inject);
   std::atomic<uint64_t> bad{0};
@@ -195,10 +197,24 @@ INSTANTIATE_TEST_SUITE_P(
                       StressParam{SHADOWMM_MODE_MMSEQ, 0, SHADOWMM_GEOM_64K},
                       StressParam{SHADOWMM_MODE_SPF, kAllWindows, SHADOWMM_GEOM_64K},
                       StressParam{SHADOWMM_MODE_VMALOCK, kAllWindows, SHADOWMM_GEOM_64K},
-                      StressParam{SHADOWMM_MODE_MMSEQ, kAllWindows, SHADOWMM_GEOM_64K}),
+                      StressParam{SHADOWMM_MODE_MMSEQ, kAllWindows, SHADOWMM_GEOM_64K},
+                      // Tables freed after an IPI round, speculative walks
+                      // with interrupts off; and no TLB at all.
+                      StressParam{SHADOWMM_MODE_CLASSIC, 0, SHADOWMM_GEOM_4K, SHADOWMM_TLB_IPI},
+                      StressParam{SHADOWMM_MODE_SPF, kAllWindows, SHADOWMM_GEOM_4K,
+                                  SHADOWMM_TLB_IPI},
+                      StressParam{SHADOWMM_MODE_VMALOCK, kAllWindows, SHADOWMM_GEOM_4K,
+                                  SHADOWMM_TLB_IPI},
+                      StressParam{SHADOWMM_MODE_MMSEQ, kAllWindows, SHADOWMM_GEOM_64K,
+                                  SHADOWMM_TLB_IPI},
+                      StressParam{SHADOWMM_MODE_SPF, kAllWindows, SHADOWMM_GEOM_4K,
+                                  SHADOWMM_TLB_NONE}),
     [](const auto& info) {
       return std::string(mode_name(info.param.mode)) + (info.param.inject ? "_injected" : "") +
-             (info.param.geometry == SHADOWMM_GEOM_64K ? "_64k" : "");
+             (info.param.geometry == SHADOWMM_GEOM_64K ? "_64k" : "") +
+             (info.param.tlb == SHADOWMM_TLB_RCU ? ""
+                                                 : std::string("_tlb_") +
+                                                       smm_tlb_policy_name(info.param.tlb));
     });
 
 }  // namespace
