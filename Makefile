@@ -60,7 +60,10 @@ check:
 # In the guest: the ABI selftest (TAP), then a
 # stress of every mode, a stress with mode switches under race injection,
 # a stress of every mode with swap (a resident budget below what the
-# threads hold, every swap policy in turn),
+# threads hold, every swap policy in turn), speculative faults with
+# interrupts off against zaps that shoot down under the PTE lock
+# (tlb_policy ipi; the knob's deadlock itself is a debug-kernel boot of its
+# own, see vm-test.sh),
 # the model test through the module's ioctls, the harness's
 # module tests (every backend op by ioctl, write() and io_uring, and the
 # same workloads leaving the same counters on the module as in-process),
@@ -70,6 +73,7 @@ check:
 vm_stress = shadowmm-selftest --require --stress $(1) --threads 4 --mode all && \
 	shadowmm-selftest --require --stress $(2) --threads 4 --mode switch --inject 0x3f && \
 	shadowmm-selftest --require --stress $(2) --threads 4 --mode all --swap && \
+	shadowmm-selftest --require --deadlock 5 && \
 	smm-module-model --require --seeds 2 --steps $(3) && \
 	harness_tests --gtest_filter='*odule*:Submit/*' && \
 	shadowmm-bench --backend=module --mode=all --processes --threads=2 --iterations=200 >/dev/null && \

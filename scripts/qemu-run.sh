@@ -25,6 +25,7 @@
 # Exit status:
 #   the command's status   the guest finished and the log is clean
 #   2                      usage error
+#   3                      --stop-on matched (the guest was stopped)
 #   124                    timeout (unless a splat explains it)
 #   125                    the guest died without reporting (panic, QEMU error)
 #   126                    kernel splat, or a module load/unload stage failed
@@ -66,6 +67,10 @@ usage: ${0##*/} --kernel debian|d612|rt612|debug|kcsan|pvl-on|pvl-off|ppc64le|PA
   --append ARGS      extra kernel command line
   --log FILE         console log (default \$SHADOWMM_CACHE/logs/<kernel>-<time>.log)
   --quiet            do not stream the console; print only the verdict
+  --stop-on REGEX    once a kernel line after /init matches REGEX (extended),
+                     give the kernel 15 s more to print, then stop the guest:
+                     exit 3, "qemu-run: STOPPED: <line>" (a run that expects
+                     the kernel to lock up: the splat is the result)
 
 Guest helpers available to COMMAND: smm-modcycle [-n N] [-d DIR] [F.ko],
 smm-kinfo (prints which checkers the running kernel has on).
@@ -89,6 +94,7 @@ accel=${SHADOWMM_ACCEL:-auto}
 append=
 log=
 quiet=0
+stop_on=
 pack_args=()
 modnames=()
 while (($#)); do
@@ -110,6 +116,7 @@ while (($#)); do
 	--append) append=$2; shift ;;
 	--log) log=$2; shift ;;
 	--quiet) quiet=1 ;;
+	--stop-on) stop_on=$2; shift ;;
 	-h|--help) usage; exit 0 ;;
 	--) shift; break ;;
 	*) usage >&2; exit 2 ;;
@@ -377,7 +384,18 @@ while :; do
 	bad_boot=
 	boot_s=
 	deadline=$((qstart + timeout))
+	stopped=
+	stop_at=
 	while kill -0 "$qpid" 2>/dev/null; do
+		if [[ -n $stop_on && -n $boot_s && -z $stopped ]]; then
+			stopped=$(tr -d '\r' <"$raw" | sed '1,/^SHADOWMM-INIT/d' |
+				grep -aE "$ts.*($stop_on)" | head -n1 || true)
+			[[ -n $stopped ]] && stop_at=$((SECONDS + 15))
+		fi
+		if [[ -n $stop_at ]] && ((SECONDS >= stop_at)); then
+			kill "$qpid" 2>/dev/null || true
+			break
+		fi
 		if [[ -z $boot_s ]] && grep -q '^SHADOWMM-INIT' "$raw"; then
 			boot_s=$(( ($(date +%s%N) - qstart_ns) / 1000000 ))
 			bad_boot=$(pre_init_splat)
@@ -493,6 +511,9 @@ verdict() { # RC MESSAGE
 	smm_log "$2"
 	exit "$1"
 }
+if [[ -n $stopped ]]; then
+	verdict 3 "STOPPED: $(splat_text "$stopped") [log: $log]"
+fi
 if [[ -n $first_splat ]]; then
 	extra=
 	((timed_out)) && extra=" (and the run timed out)"

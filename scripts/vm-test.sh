@@ -18,7 +18,9 @@
 #      module in either stack is such a splat; reports entirely inside the
 #      kernel are its own races, listed but not counted).
 # On the debug kernel the guest must prove that lockdep and KASAN are really
-# on, and that lockdep is still on (debug_locks=1) after the workload.  On the
+# on, and that lockdep is still on (debug_locks=1) after the workload; a
+# second boot there puts the spf_irqoff_spin_ptl bug back and requires the
+# kernel's lockup detectors to report the deadlock (deadlock_run).  On the
 # KCSAN kernel: the module must carry KCSAN's instrumentation, the guest must
 # prove KCSAN on (enabled in debugfs, strict mode and weak-memory modelling
 # configured, its boot selftest passed) and KCSAN must have set up
@@ -123,6 +125,33 @@ guest_prog() { # KERNEL PROGRAM
 		echo "$ppc64le_build/${p#"$host_build"/}"
 	else
 		echo "$2"
+	fi
+}
+
+# The spf_irqoff_spin_ptl knob, on the debug kernel, in a boot of its own:
+# its command locks two CPUs up on purpose (a speculative fault spinning
+# on a PTE lock with interrupts off, the lock's holder waiting for that
+# CPU to take its shootdown IPI).  The kernel's soft-lockup or RCU-stall
+# detector must report it, with the module's fault or shootdown in the
+# report; the limits are lowered at run time, after boot, so nothing else
+# trips them, and qemu-run stops the guest once the report is out.
+deadlock_run() { # KERNEL OUTDIR KO SELFTEST
+	local k=$1 out=$2 ko=$3 st=$4 rc=0 verdict cmd
+	cmd="echo 4 >/proc/sys/kernel/watchdog_thresh"
+	cmd+="; echo 8 >/sys/module/rcupdate/parameters/rcu_cpu_stall_timeout"
+	cmd+="; $(basename "$st") --require --deadlock 120 --knob"
+	"$SMM_SCRIPTS/qemu-run.sh" --kernel "$k" --module "$ko" --timeout 420 \
+		--smp "$smp" --mem "$mem" --quiet --log "$out/deadlock.log" --bin "$st" \
+		--stop-on 'soft lockup|rcu: INFO|detected stall' -- "$cmd" \
+		2>"$out/deadlock-run.log" || rc=$?
+	verdict=$(grep 'qemu-run.sh: ' "$out/deadlock-run.log" | tail -n1 || true)
+	if ((rc == 3)) && grep -aqE 'smm_fault_spf|smm_host_shootdown' "$out/deadlock.log"; then
+		check ok "$k: spf_irqoff_spin_ptl: deadlock reproduced, the kernel reported it" \
+			"${verdict#*STOPPED: }"
+		grep -aE 'deadlock: [0-9]+ operations' "$out/deadlock.log" | tail -n1 | sed "s/^/# $k: /"
+	else
+		check fail "$k: spf_irqoff_spin_ptl: deadlock reproduced, the kernel reported it" \
+			"qemu-run exited $rc: ${verdict#*qemu-run.sh: } (console: $out/deadlock.log)"
 	fi
 }
 
@@ -400,6 +429,7 @@ for k in $kernels; do
 		check fail "$k: clean kernel log, module unloaded" "${verdict#qemu-run.sh: }" ;;
 	esac
 	echo "# $k: console log: $log"
+	[[ $k == debug && -n $selftest ]] && deadlock_run "$k" "$out" "$out/$modname.ko" "$selftest"
 	echo "# $k: stage took $((SECONDS - kstart)) s (module build, boot, tests)"
 done
 

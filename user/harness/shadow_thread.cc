@@ -54,6 +54,8 @@ std::string_view OpName(uint64_t op) {
       return "SET_MEMORY";
     case SHADOWMM_OP_SET_ANON_POLICY:
       return "SET_ANON_POLICY";
+    case SHADOWMM_OP_SET_TLB_POLICY:
+      return "SET_TLB_POLICY";
     case SHADOWMM_OP_FORK:
       return "FORK";
     case SHADOWMM_OP_UFFD_OPEN:

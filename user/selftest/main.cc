@@ -36,6 +36,7 @@ void Usage(FILE* out) {
                "usage: shadowmm-selftest [--require] [--dir DIR] [--filter TEXT] [--list]\n"
                "       shadowmm-selftest --stress SECONDS [--threads N] [--mode M[,M...]|all]\n"
                "                         [--inject MASK] [--seed N] [--swap] [--require] [--dir DIR]\n"
+               "       shadowmm-selftest --deadlock SECONDS [--knob] [--require] [--dir DIR]\n"
                "\n"
                "  --require       a missing module is a failure, not a skip\n"
                "  --dir DIR       the module's debugfs directory (default %s)\n"
@@ -48,7 +49,11 @@ void Usage(FILE* out) {
                "  --inject MASK   race-window injection mask during the stress (e.g. 0x3f)\n"
                "  --seed N        seed of the stress threads' choices (default 1)\n"
                "  --swap          a budget of 1/8 of the pages touched, with swap behind it:\n"
-               "                  faults reclaim and swap in; phases cycle the swap policies\n",
+               "                  faults reclaim and swap in; phases cycle the swap policies\n"
+               "  --deadlock S    spf faults with interrupts off against zaps that flush under\n"
+               "                  the PTE lock (tlb_policy ipi) for S seconds: must run clean\n"
+               "  --knob          with --deadlock: the spf_irqoff_spin_ptl bug on (locks up\n"
+               "                  the machine for the kernel's detectors to report)\n",
                DebugfsDir().c_str());
 }
 
@@ -116,6 +121,8 @@ int Main(int argc, char** argv) {
   bool require = false, list = false;
   std::string filter;
   bool stress = false;
+  double deadlock = 0;
+  bool knob = false;
   StressOptions sopts;
   std::string modes = "all";
   for (int i = 1; i < argc; i++) {
@@ -162,6 +169,10 @@ int Main(int argc, char** argv) {
       sopts.seed = static_cast<uint64_t>(number(0));
     } else if (a == "--swap") {
       sopts.swap = true;
+    } else if (a == "--deadlock") {
+      deadlock = number(1);
+    } else if (a == "--knob") {
+      knob = true;
     } else if (a == "-h" || a == "--help") {
       Usage(stdout);
       return 0;
@@ -184,6 +195,7 @@ int Main(int argc, char** argv) {
   AddReclaimTests(tap);
   AddForkTests(tap);
   AddUffdTests(tap);
+  AddTlbTests(tap);
   AddFailNthTests(tap);
   AddCleanupTests(tap);
   if (list) {
@@ -206,6 +218,7 @@ int Main(int argc, char** argv) {
     return 1;
   }
   if (stress) return RunStress(sopts) ? 1 : 0;
+  if (deadlock > 0) return RunDeadlock(deadlock, knob);
   CaptureBaseline();
   return tap.Run(filter) ? 1 : 0;
 }

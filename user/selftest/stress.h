@@ -35,6 +35,10 @@ struct StressOptions {
 // Prints TAP (one test per phase); returns the number of failed phases.
 int RunStress(const StressOptions& opts);
 
+// deadlock.cc: the spf_irqoff_spin_ptl scenario for @seconds; with @knob
+// the bug is on and the call is not meant to return.  0: ran clean.
+int RunDeadlock(double seconds, bool knob);
+
 }  // namespace shadowmm::selftest
 
 #endif  // SHADOWMM_SELFTEST_STRESS_H_

@@ -23,6 +23,7 @@ void AddSpaceTests(Tap& tap);    // test_spaces.cc: several spaces, threads, for
 void AddReclaimTests(Tap& tap);  // test_reclaim.cc: SET_MEMORY, RECLAIM, swap, shrinker
 void AddForkTests(Tap& tap);     // test_fork.cc: FORK, COW, the 6.4 fork knob
 void AddUffdTests(Tap& tap);     // test_uffd.cc: userfaults and their channel
+void AddTlbTests(Tap& tap);      // test_tlb.cc: shadow TLBs and shootdowns
 void AddFailNthTests(Tap& tap);  // test_failnth.cc: allocation failures
 void AddCleanupTests(Tap& tap);  // test_spaces.cc: nothing left behind
 // Global stats before the first test, for AddCleanupTests' comparison.
