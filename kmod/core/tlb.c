@@ -116,6 +116,7 @@ static void mmu_enter(struct smm_mm *mm, unsigned int cpu)
 	if (test_bit(cpu, mm->tlb_cpus))
 		return;
 	set_bit(cpu, mm->tlb_cpus);
+	/* Pairs with the full barrier in tlb_shootdown(): see above. */
 	smp_mb();
 }
 
