@@ -27,6 +27,9 @@ static_assert(std::size(kSwapPolicyNames) == SHADOWMM_NR_SWAP_POLICIES);
 // Indexed by enum shadowmm_anon_policy; smm_anon_policy_name() agrees.
 constexpr std::string_view kAnonPolicyNames[] = {"fallback", "trylock"};
 static_assert(std::size(kAnonPolicyNames) == SHADOWMM_NR_ANON_POLICIES);
+// Indexed by enum shadowmm_tlb_policy; smm_tlb_policy_name() agrees.
+constexpr std::string_view kTlbPolicyNames[] = {"none", "rcu", "ipi"};
+static_assert(std::size(kTlbPolicyNames) == SHADOWMM_NR_TLB_POLICIES);
 
 constexpr std::string_view kCounterNames[] = {
 #define SHADOWMM_HARNESS_COUNTER_NAME(name, str) str,
@@ -77,6 +80,12 @@ std::string_view AnonPolicyName(unsigned policy) { return NameAt(kAnonPolicyName
 
 std::optional<unsigned> ParseAnonPolicy(std::string_view name) {
   return IndexOf(kAnonPolicyNames, name);
+}
+
+std::string_view TlbPolicyName(unsigned policy) { return NameAt(kTlbPolicyNames, policy); }
+
+std::optional<unsigned> ParseTlbPolicy(std::string_view name) {
+  return IndexOf(kTlbPolicyNames, name);
 }
 
 std::string_view LayoutName(Layout layout) {

@@ -73,6 +73,9 @@ std::optional<unsigned> ParseSwapPolicy(std::string_view name);
 // enum shadowmm_anon_policy by name: "fallback", "trylock".
 std::string_view AnonPolicyName(unsigned policy);
 std::optional<unsigned> ParseAnonPolicy(std::string_view name);
+// enum shadowmm_tlb_policy by name: "none", "rcu", "ipi".
+std::string_view TlbPolicyName(unsigned policy);
+std::optional<unsigned> ParseTlbPolicy(std::string_view name);
 
 // A run that cannot happen on this machine for a reason the user cannot fix
 // by a flag (not root, no memory cgroup, the kernel refuses swap): one line
@@ -190,6 +193,8 @@ class Backend {
   virtual std::optional<unsigned> SwapPolicy() = 0;
   // The space's enum shadowmm_anon_policy (GET_INFO); stock: none.
   virtual std::optional<unsigned> AnonPolicy() { return std::nullopt; }
+  // The space's enum shadowmm_tlb_policy (GET_INFO); stock: none.
+  virtual std::optional<unsigned> TlbPolicy() { return std::nullopt; }
   // SET_MEMORY.  Stock: max_pages becomes the limit of a memory cgroup this
   // process joins, swap_slots a swap device (zram, else a swap file), both
   // undone when the backend goes; throws Skip where the machine does not
@@ -266,6 +271,10 @@ struct BackendConfig {
   // SET_ANON_POLICY right after the space is made; none: the default
   // (module: <debugfs>/shadowmm/anon_policy).  Stock: the kernel's own.
   std::optional<unsigned> anon_policy;
+  // SET_TLB_POLICY right after the space is made, before any VMA; none:
+  // the default (module: <debugfs>/shadowmm/tlb_policy).  Stock: the
+  // machine's own TLBs.
+  std::optional<unsigned> tlb_policy;
   // SET_GEOMETRY right after the space is made; none: the space's default
   // (inproc: the host's; module: <debugfs>/shadowmm/geometry).  Stock: host
   // only.

@@ -116,6 +116,10 @@ MmPtr CreateSpace(const BackendConfig& config) {
     shadowmm_cmd cmd = AnonPolicyCmd(*config.anon_policy);
     if ((ret = smm_exec(mm, &cmd))) throw SysError("smm_exec SET_ANON_POLICY", -ret);
   }
+  if (config.tlb_policy) {
+    shadowmm_cmd cmd = TlbPolicyCmd(*config.tlb_policy);
+    if ((ret = smm_exec(mm, &cmd))) throw SysError("smm_exec SET_TLB_POLICY", -ret);
+  }
   return owned;
 }
 
@@ -185,6 +189,10 @@ class InprocBackend : public Backend {
 
   std::optional<unsigned> AnonPolicy() override {
     return static_cast<unsigned>(SpaceInfo(mm_.get()).anon_policy);
+  }
+
+  std::optional<unsigned> TlbPolicy() override {
+    return static_cast<unsigned>(SpaceInfo(mm_.get()).tlb_policy);
   }
 
   void SetMemory(const shadowmm_memory& memory) override {

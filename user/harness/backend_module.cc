@@ -247,6 +247,9 @@ class ModuleBackend : public Backend {
   std::optional<unsigned> AnonPolicy() override {
     return static_cast<unsigned>(GetInfo(fd_.get()).anon_policy);
   }
+  std::optional<unsigned> TlbPolicy() override {
+    return static_cast<unsigned>(GetInfo(fd_.get()).tlb_policy);
+  }
   void SetMemory(const shadowmm_memory& memory) override { SetMemory(fd_.get(), memory); }
   void SetSwapPolicy(unsigned policy) override { SetSwapPolicy(fd_.get(), policy); }
 
@@ -307,6 +310,7 @@ class ModuleBackend : public Backend {
     if (std::optional<shadowmm_memory> mem = ConfiguredMemory(info, config)) SetMemory(fd, *mem);
     if (config.swap_policy) SetSwapPolicy(fd, *config.swap_policy);
     if (config.anon_policy) SetAnonPolicy(fd, *config.anon_policy);
+    if (config.tlb_policy) IoctlNewerOp(fd, TlbPolicyCmd(*config.tlb_policy));
     return GetInfo(fd);
   }
 

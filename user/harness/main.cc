@@ -123,6 +123,12 @@ DEFINE_string(anon_policy, "",
               "under the VMA lock if mmap_read_trylock() succeeds). ebizzy -mTRp's records each "
               "take one such fault. Default: the space's (module: <debugfs>/shadowmm/anon_policy, "
               "trylock).");
+DEFINE_string(tlb_policy, "",
+              "Shadow backends: the space's TLBs. none: no TLB, every access walks and takes the "
+              "PTE lock (no shootdowns); rcu: a TLB per CPU, shootdowns by IPI, page tables freed "
+              "by RCU; ipi: the same, tables freed after an IPI round and speculative walks with "
+              "interrupts off (not on PREEMPT_RT). Default: the space's (module: "
+              "<debugfs>/shadowmm/tlb_policy, rcu).");
 DEFINE_bool(stock_sweep, false,
             "Only remove what stock runs killed by SIGKILL or the OOM killer left behind (their "
             "memory cgroup, swap device or file, listed in /run/shadowmm-bench), then exit.");
@@ -250,6 +256,7 @@ RawFlags FromGflags() {
   if (given("swap_latency_us")) raw.swap_latency_us = FLAGS_swap_latency_us;
   raw.swap_policy = FLAGS_swap_policy;
   raw.anon_policy = FLAGS_anon_policy;
+  raw.tlb_policy = FLAGS_tlb_policy;
   raw.layout = FLAGS_layout;
   raw.swap_ratio = FLAGS_swap_ratio;
   raw.swap_hot_pct = FLAGS_swap_hot_pct;
@@ -393,6 +400,7 @@ int Main(int argc, char** argv) {
           bc.swap_latency_us = o.swap_latency_us;
           bc.swap_policy = policy;
           bc.anon_policy = o.anon_policy;
+          bc.tlb_policy = o.tlb_policy;
           bc.layout = o.layout;
           bc.geometry = o.geometry;
 
@@ -431,6 +439,7 @@ int Main(int argc, char** argv) {
           if (run.memory->swap_slots || (run.workload == "uffd" && mode == Mode::kVmalock))
             run.swap_policy = backend->SwapPolicy();
           if (mode == Mode::kVmalock) run.anon_policy = backend->AnonPolicy();
+          run.tlb_policy = backend->TlbPolicy();
           if (o.backend != "stock") run.layout = std::string(LayoutName(o.layout));
           run.memory_note = backend->MemoryNote();
           run.bugs = BugNames(o.bugs);
@@ -454,6 +463,8 @@ int Main(int argc, char** argv) {
             std::printf(" swap_policy=%s", std::string(SwapPolicyName(*run.swap_policy)).c_str());
           if (run.anon_policy)
             std::printf(" anon_policy=%s", std::string(AnonPolicyName(*run.anon_policy)).c_str());
+          if (run.tlb_policy)
+            std::printf(" tlb_policy=%s", std::string(TlbPolicyName(*run.tlb_policy)).c_str());
           if (!run.layout.empty()) std::printf(" layout=%s", run.layout.c_str());
           if (!run.bugs.empty()) std::printf(" BUGS=%s", run.bugs.c_str());
           if (!run.memory_note.empty()) std::printf(" (%s)", run.memory_note.c_str());

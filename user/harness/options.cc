@@ -152,6 +152,13 @@ std::string ParseOptions(const RawFlags& raw, Options* out) {
     if (!o.anon_policy)
       return "--anon_policy: unknown policy '" + raw.anon_policy + "' (fallback|trylock)";
   }
+  if (!raw.tlb_policy.empty()) {
+    if (raw.backend == "stock")
+      return "--tlb_policy: the stock backend's TLBs are the machine's own";
+    o.tlb_policy = ParseTlbPolicy(raw.tlb_policy);
+    if (!o.tlb_policy)
+      return "--tlb_policy: unknown policy '" + raw.tlb_policy + "' (none|rcu|ipi)";
+  }
   if (!raw.geometry.empty()) {
     o.geometry = ParseGeometry(raw.geometry);
     if (!o.geometry) return "--geometry: unknown geometry '" + raw.geometry + "' (host|4k|64k)";

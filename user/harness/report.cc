@@ -385,6 +385,8 @@ std::string ToJson(const std::vector<RunRecord>& runs) {
       << (run.swap_policy ? JsonString(SwapPolicyName(*run.swap_policy)) : "null");
     j << ", \"anon_policy\": "
       << (run.anon_policy ? JsonString(AnonPolicyName(*run.anon_policy)) : "null");
+    j << ", \"tlb_policy\": "
+      << (run.tlb_policy ? JsonString(TlbPolicyName(*run.tlb_policy)) : "null");
     j << ", \"layout\": " << (run.layout.empty() ? "null" : JsonString(run.layout));
     j << ", \"bugs\": " << (run.bugs.empty() ? "null" : JsonString(run.bugs));
     SwapSummary sw = SummarizeSwap(r.delta);

@@ -42,6 +42,7 @@ struct RunRecord {
   std::optional<unsigned> swap_policy;
   // vmalock runs: how a VMA's first fault got its anon_vma.
   std::optional<unsigned> anon_policy;
+  std::optional<unsigned> tlb_policy;  // enum shadowmm_tlb_policy; stock: none
   // Shadow backends: where the threads mapped (--layout); "" on stock.
   std::string layout;
   // Known-bug knobs that were on (--bugs), comma-separated; "" for none.

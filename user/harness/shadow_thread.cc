@@ -121,6 +121,13 @@ shadowmm_cmd AnonPolicyCmd(unsigned policy) {
   return cmd;
 }
 
+shadowmm_cmd TlbPolicyCmd(unsigned policy) {
+  shadowmm_cmd cmd{};
+  cmd.op = SHADOWMM_OP_SET_TLB_POLICY;
+  cmd.value = policy;
+  return cmd;
+}
+
 shadowmm_cmd ReclaimCmd(uint64_t addr, uint64_t len, uint64_t pages) {
   shadowmm_cmd cmd{};
   cmd.op = SHADOWMM_OP_RECLAIM;

@@ -94,12 +94,13 @@ int RunDeadlock(double seconds, bool knob) {
   for (auto& t : threads) t.join();
   bugs.reset();
   const shadowmm_stats st = s.Stats();
-  std::printf("deadlock: none in %.0f s: %llu operations, %llu shootdowns, %llu spf attempts, "
-              "%llu found the PTE lock busy\n",
-              seconds, static_cast<unsigned long long>(ops.load()),
-              static_cast<unsigned long long>(Counter(st, SHADOWMM_EV_TLB_SHOOTDOWN)),
-              static_cast<unsigned long long>(Counter(st, SHADOWMM_EV_SPF_ATTEMPT)),
-              static_cast<unsigned long long>(Counter(st, SHADOWMM_EV_SPF_ABORT_PTL_BUSY)));
+  std::printf(
+      "deadlock: none in %.0f s: %llu operations, %llu shootdowns, %llu spf attempts, "
+      "%llu found the PTE lock busy\n",
+      seconds, static_cast<unsigned long long>(ops.load()),
+      static_cast<unsigned long long>(Counter(st, SHADOWMM_EV_TLB_SHOOTDOWN)),
+      static_cast<unsigned long long>(Counter(st, SHADOWMM_EV_SPF_ATTEMPT)),
+      static_cast<unsigned long long>(Counter(st, SHADOWMM_EV_SPF_ABORT_PTL_BUSY)));
   if (knob) {
     std::printf("deadlock: the knob was on and nothing locked up\n");
     return 1;

@@ -32,29 +32,30 @@ namespace shadowmm::selftest {
 namespace {
 
 void Usage(FILE* out) {
-  std::fprintf(out,
-               "usage: shadowmm-selftest [--require] [--dir DIR] [--filter TEXT] [--list]\n"
-               "       shadowmm-selftest --stress SECONDS [--threads N] [--mode M[,M...]|all]\n"
-               "                         [--inject MASK] [--seed N] [--swap] [--require] [--dir DIR]\n"
-               "       shadowmm-selftest --deadlock SECONDS [--knob] [--require] [--dir DIR]\n"
-               "\n"
-               "  --require       a missing module is a failure, not a skip\n"
-               "  --dir DIR       the module's debugfs directory (default %s)\n"
-               "  --filter TEXT   run only the tests whose name contains TEXT\n"
-               "  --list          list the tests\n"
-               "  --stress S      stress for S seconds in all, split between the modes\n"
-               "  --threads N     stress threads sharing one space (default 4)\n"
-               "  --mode M        classic, spf, vmalock, mmseq, switch (all of them, flipped\n"
-               "                  while the threads run), or all (default)\n"
-               "  --inject MASK   race-window injection mask during the stress (e.g. 0x3f)\n"
-               "  --seed N        seed of the stress threads' choices (default 1)\n"
-               "  --swap          a budget of 1/8 of the pages touched, with swap behind it:\n"
-               "                  faults reclaim and swap in; phases cycle the swap policies\n"
-               "  --deadlock S    spf faults with interrupts off against zaps that flush under\n"
-               "                  the PTE lock (tlb_policy ipi) for S seconds: must run clean\n"
-               "  --knob          with --deadlock: the spf_irqoff_spin_ptl bug on (locks up\n"
-               "                  the machine for the kernel's detectors to report)\n",
-               DebugfsDir().c_str());
+  std::fprintf(
+      out,
+      "usage: shadowmm-selftest [--require] [--dir DIR] [--filter TEXT] [--list]\n"
+      "       shadowmm-selftest --stress SECONDS [--threads N] [--mode M[,M...]|all]\n"
+      "                         [--inject MASK] [--seed N] [--swap] [--require] [--dir DIR]\n"
+      "       shadowmm-selftest --deadlock SECONDS [--knob] [--require] [--dir DIR]\n"
+      "\n"
+      "  --require       a missing module is a failure, not a skip\n"
+      "  --dir DIR       the module's debugfs directory (default %s)\n"
+      "  --filter TEXT   run only the tests whose name contains TEXT\n"
+      "  --list          list the tests\n"
+      "  --stress S      stress for S seconds in all, split between the modes\n"
+      "  --threads N     stress threads sharing one space (default 4)\n"
+      "  --mode M        classic, spf, vmalock, mmseq, switch (all of them, flipped\n"
+      "                  while the threads run), or all (default)\n"
+      "  --inject MASK   race-window injection mask during the stress (e.g. 0x3f)\n"
+      "  --seed N        seed of the stress threads' choices (default 1)\n"
+      "  --swap          a budget of 1/8 of the pages touched, with swap behind it:\n"
+      "                  faults reclaim and swap in; phases cycle the swap policies\n"
+      "  --deadlock S    spf faults with interrupts off against zaps that flush under\n"
+      "                  the PTE lock (tlb_policy ipi) for S seconds: must run clean\n"
+      "  --knob          with --deadlock: the spf_irqoff_spin_ptl bug on (locks up\n"
+      "                  the machine for the kernel's detectors to report)\n",
+      DebugfsDir().c_str());
 }
 
 bool ParseModes(const std::string& arg, std::vector<int>* modes) {

@@ -140,13 +140,15 @@ void Removals() {
 }  // namespace
 
 void AddTlbTests(Tap& tap) {
-  tap.Add("tlb_policy: rcu by default, per space while it has no VMA, EINVAL, EBUSY; ipi "
-          "EOPNOTSUPP on PREEMPT_RT",
-          Policy);
+  tap.Add(
+      "tlb_policy: rcu by default, per space while it has no VMA, EINVAL, EBUSY; ipi "
+      "EOPNOTSUPP on PREEMPT_RT",
+      Policy);
   tap.Add("tlb: a zap on one CPU shoots down the entry another CPU cached, by IPI", ShootdownIpi);
-  tap.Add("tlb: protect, zap, FORK and unmap leave no usable entry, every policy; ipi syncs "
-          "freed tables",
-          Removals);
+  tap.Add(
+      "tlb: protect, zap, FORK and unmap leave no usable entry, every policy; ipi syncs "
+      "freed tables",
+      Removals);
 }
 
 }  // namespace shadowmm::selftest

@@ -239,22 +239,21 @@ void spf_irqoff_spin_ptl(int ms) {
   threads.stop();
   smm_set_race_injection(0);
   const auto st = s.stats();
-  std::printf("smm-bug: %llu operations, %llu full flushes, %llu shootdowns, %llu spf attempts, "
-              "%llu found the PTE lock busy\n",
-              static_cast<unsigned long long>(progress.load()),
-              static_cast<unsigned long long>(st.counter[SHADOWMM_EV_TLB_FLUSH_FULL]),
-              static_cast<unsigned long long>(st.counter[SHADOWMM_EV_TLB_SHOOTDOWN]),
-              static_cast<unsigned long long>(st.counter[SHADOWMM_EV_SPF_ATTEMPT]),
-              static_cast<unsigned long long>(st.counter[SHADOWMM_EV_SPF_ABORT_PTL_BUSY]));
+  std::printf(
+      "smm-bug: %llu operations, %llu full flushes, %llu shootdowns, %llu spf attempts, "
+      "%llu found the PTE lock busy\n",
+      static_cast<unsigned long long>(progress.load()),
+      static_cast<unsigned long long>(st.counter[SHADOWMM_EV_TLB_FLUSH_FULL]),
+      static_cast<unsigned long long>(st.counter[SHADOWMM_EV_TLB_SHOOTDOWN]),
+      static_cast<unsigned long long>(st.counter[SHADOWMM_EV_SPF_ATTEMPT]),
+      static_cast<unsigned long long>(st.counter[SHADOWMM_EV_SPF_ABORT_PTL_BUSY]));
   if (!st.counter[SHADOWMM_EV_TLB_SHOOTDOWN] || !st.counter[SHADOWMM_EV_SPF_ATTEMPT])
     throw std::runtime_error("the scenario never reached its window");
 }
 
 const std::map<std::string, std::function<void(int)>> kScenarios = {
-    {"anon_vma_own_lock", anon_vma_own_lock},
-    {"fork_no_vma_lock", fork_no_vma_lock},
-    {"spf_irqoff_spin_ptl", spf_irqoff_spin_ptl},
-    {"vma_seq_relaxed", vma_seq_relaxed},
+    {"anon_vma_own_lock", anon_vma_own_lock},           {"fork_no_vma_lock", fork_no_vma_lock},
+    {"spf_irqoff_spin_ptl", spf_irqoff_spin_ptl},       {"vma_seq_relaxed", vma_seq_relaxed},
     {"vma_unlock_outside_rcu", vma_unlock_outside_rcu},
 };
 

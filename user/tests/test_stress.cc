@@ -185,36 +185,33 @@ INSTANTIATE_TEST_SUITE_P(Injection, ModeSwitch, ::testing::Values(0UL, kAllWindo
 
 INSTANTIATE_TEST_SUITE_P(
     Modes, Stress,
-    ::testing::Values(StressParam{SHADOWMM_MODE_CLASSIC, 0}, StressParam{SHADOWMM_MODE_SPF, 0},
-                      StressParam{SHADOWMM_MODE_VMALOCK, 0}, StressParam{SHADOWMM_MODE_MMSEQ, 0},
-                      StressParam{SHADOWMM_MODE_SPF, kAllWindows},
-                      StressParam{SHADOWMM_MODE_VMALOCK, kAllWindows},
-                      StressParam{SHADOWMM_MODE_MMSEQ, kAllWindows},
-                      // The 64K geometry (on any host: ASan and TSan cover it).
-                      StressParam{SHADOWMM_MODE_CLASSIC, 0, SHADOWMM_GEOM_64K},
-                      StressParam{SHADOWMM_MODE_SPF, 0, SHADOWMM_GEOM_64K},
-                      StressParam{SHADOWMM_MODE_VMALOCK, 0, SHADOWMM_GEOM_64K},
-                      StressParam{SHADOWMM_MODE_MMSEQ, 0, SHADOWMM_GEOM_64K},
-                      StressParam{SHADOWMM_MODE_SPF, kAllWindows, SHADOWMM_GEOM_64K},
-                      StressParam{SHADOWMM_MODE_VMALOCK, kAllWindows, SHADOWMM_GEOM_64K},
-                      StressParam{SHADOWMM_MODE_MMSEQ, kAllWindows, SHADOWMM_GEOM_64K},
-                      // Tables freed after an IPI round, speculative walks
-                      // with interrupts off; and no TLB at all.
-                      StressParam{SHADOWMM_MODE_CLASSIC, 0, SHADOWMM_GEOM_4K, SHADOWMM_TLB_IPI},
-                      StressParam{SHADOWMM_MODE_SPF, kAllWindows, SHADOWMM_GEOM_4K,
-                                  SHADOWMM_TLB_IPI},
-                      StressParam{SHADOWMM_MODE_VMALOCK, kAllWindows, SHADOWMM_GEOM_4K,
-                                  SHADOWMM_TLB_IPI},
-                      StressParam{SHADOWMM_MODE_MMSEQ, kAllWindows, SHADOWMM_GEOM_64K,
-                                  SHADOWMM_TLB_IPI},
-                      StressParam{SHADOWMM_MODE_SPF, kAllWindows, SHADOWMM_GEOM_4K,
-                                  SHADOWMM_TLB_NONE}),
+    ::testing::Values(
+        StressParam{SHADOWMM_MODE_CLASSIC, 0}, StressParam{SHADOWMM_MODE_SPF, 0},
+        StressParam{SHADOWMM_MODE_VMALOCK, 0}, StressParam{SHADOWMM_MODE_MMSEQ, 0},
+        StressParam{SHADOWMM_MODE_SPF, kAllWindows},
+        StressParam{SHADOWMM_MODE_VMALOCK, kAllWindows},
+        StressParam{SHADOWMM_MODE_MMSEQ, kAllWindows},
+        // The 64K geometry (on any host: ASan and TSan cover it).
+        StressParam{SHADOWMM_MODE_CLASSIC, 0, SHADOWMM_GEOM_64K},
+        StressParam{SHADOWMM_MODE_SPF, 0, SHADOWMM_GEOM_64K},
+        StressParam{SHADOWMM_MODE_VMALOCK, 0, SHADOWMM_GEOM_64K},
+        StressParam{SHADOWMM_MODE_MMSEQ, 0, SHADOWMM_GEOM_64K},
+        StressParam{SHADOWMM_MODE_SPF, kAllWindows, SHADOWMM_GEOM_64K},
+        StressParam{SHADOWMM_MODE_VMALOCK, kAllWindows, SHADOWMM_GEOM_64K},
+        StressParam{SHADOWMM_MODE_MMSEQ, kAllWindows, SHADOWMM_GEOM_64K},
+        // Tables freed after an IPI round, speculative walks
+        // with interrupts off; and no TLB at all.
+        StressParam{SHADOWMM_MODE_CLASSIC, 0, SHADOWMM_GEOM_4K, SHADOWMM_TLB_IPI},
+        StressParam{SHADOWMM_MODE_SPF, kAllWindows, SHADOWMM_GEOM_4K, SHADOWMM_TLB_IPI},
+        StressParam{SHADOWMM_MODE_VMALOCK, kAllWindows, SHADOWMM_GEOM_4K, SHADOWMM_TLB_IPI},
+        StressParam{SHADOWMM_MODE_MMSEQ, kAllWindows, SHADOWMM_GEOM_64K, SHADOWMM_TLB_IPI},
+        StressParam{SHADOWMM_MODE_SPF, kAllWindows, SHADOWMM_GEOM_4K, SHADOWMM_TLB_NONE}),
     [](const auto& info) {
       return std::string(mode_name(info.param.mode)) + (info.param.inject ? "_injected" : "") +
              (info.param.geometry == SHADOWMM_GEOM_64K ? "_64k" : "") +
-             (info.param.tlb == SHADOWMM_TLB_RCU ? ""
-                                                 : std::string("_tlb_") +
-                                                       smm_tlb_policy_name(info.param.tlb));
+             (info.param.tlb == SHADOWMM_TLB_RCU
+                  ? ""
+                  : std::string("_tlb_") + smm_tlb_policy_name(info.param.tlb));
     });
 
 }  // namespace

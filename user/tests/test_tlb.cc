@@ -182,8 +182,8 @@ TEST_P(Tlb, ShootdownReachesTheOtherCpu) {
 // the mapping they belong to, so a read through a stale entry finds an
 // older mapping's number (or freed memory, under ASan).
 TEST_P(Tlb, StressNeverReadsAnOldMapping) {
-  for (unsigned mode : {SHADOWMM_MODE_CLASSIC, SHADOWMM_MODE_SPF, SHADOWMM_MODE_VMALOCK,
-                        SHADOWMM_MODE_MMSEQ}) {
+  for (unsigned mode :
+       {SHADOWMM_MODE_CLASSIC, SHADOWMM_MODE_SPF, SHADOWMM_MODE_VMALOCK, SHADOWMM_MODE_MMSEQ}) {
     SCOPED_TRACE(mode_name(mode));
     constexpr uint64_t kSlots = 8, kSlotPages = 8;
     auto s = std::make_unique<Space>(mode);
@@ -204,7 +204,8 @@ TEST_P(Tlb, StressNeverReadsAnOldMapping) {
       threads.spawn([&, t] {
         std::mt19937_64 rng(t + 7);
         while (!threads.stopping()) {
-          uint64_t slot = rng() % kSlots, a = kBase + (slot * kSlotPages + rng() % kSlotPages) * kPage;
+          uint64_t slot = rng() % kSlots,
+                   a = kBase + (slot * kSlotPages + rng() % kSlotPages) * kPage;
           uint64_t before = generation[slot].load(), v = 0;
           if (before & 1) continue;
           int ret = s->fault(a, false, 0, &v);
@@ -243,8 +244,8 @@ TEST_P(Tlb, StressNeverReadsAnOldMapping) {
 // single thread no hit may find its entry stale.
 TEST_P(Tlb, ModelSequencesNeverHitAStaleEntry) {
   using smm_model::Model;
-  for (unsigned mode : {SHADOWMM_MODE_CLASSIC, SHADOWMM_MODE_SPF, SHADOWMM_MODE_VMALOCK,
-                        SHADOWMM_MODE_MMSEQ}) {
+  for (unsigned mode :
+       {SHADOWMM_MODE_CLASSIC, SHADOWMM_MODE_SPF, SHADOWMM_MODE_VMALOCK, SHADOWMM_MODE_MMSEQ}) {
     SCOPED_TRACE(mode_name(mode));
     std::mt19937_64 rng(4242 + mode);
     Space s(mode);
@@ -265,7 +266,9 @@ TEST_P(Tlb, ModelSequencesNeverHitAStaleEntry) {
 
 INSTANTIATE_TEST_SUITE_P(Policies, Tlb,
                          ::testing::Values(SHADOWMM_TLB_NONE, SHADOWMM_TLB_RCU, SHADOWMM_TLB_IPI),
-                         [](const auto& info) { return std::string(smm_tlb_policy_name(info.param)); });
+                         [](const auto& info) {
+                           return std::string(smm_tlb_policy_name(info.param));
+                         });
 
 }  // namespace
 }  // namespace smm_test

@@ -308,6 +308,11 @@ TEST(Backend, NamesAgreeWithTheCore) {
     EXPECT_EQ(smm_anon_policy_parse(smm_anon_policy_name(p)), static_cast<int>(p));
   }
   EXPECT_FALSE(ParseAnonPolicy("never").has_value());
+  for (unsigned p = 0; p < SHADOWMM_NR_TLB_POLICIES; p++) {
+    EXPECT_EQ(TlbPolicyName(p), smm_tlb_policy_name(p));
+    EXPECT_EQ(ParseTlbPolicy(TlbPolicyName(p)), p);
+  }
+  EXPECT_FALSE(ParseTlbPolicy("lazy").has_value());
   // Every op has a name for error messages, none the fallback's.
   for (uint64_t op = 1; op < SHADOWMM_NR_OPS; op++) EXPECT_NE(OpName(op), "op?") << op;
   for (unsigned i = 0; i < SHADOWMM_NR_COUNTERS; i++)

@@ -224,8 +224,9 @@ TEST(Cli, AnonPolicyDecidesEbizzysFirstFaults) {
                                  "--no-affinity --json=- --anon_policy=") +
                      policy);
     ASSERT_EQ(r.status, 0) << r.err;
-    EXPECT_NE(r.out.find(std::string(" anon_policy=") + policy + " layout=per-thread\n"),
-              std::string::npos)
+    EXPECT_NE(
+        r.out.find(std::string(" anon_policy=") + policy + " tlb_policy=rcu layout=per-thread\n"),
+        std::string::npos)
         << r.out;
     EXPECT_NE(r.out.find(std::string("\"anon_policy\": \"") + policy + "\""), std::string::npos);
     const bool fallback = std::string(policy) == "fallback";
@@ -234,6 +235,24 @@ TEST(Cli, AnonPolicyDecidesEbizzysFirstFaults) {
         << r.out;
   }
   ExpectOneLineRefusal("--backend=inproc --anon_policy=maybe", "--anon_policy");
+}
+
+// --tlb_policy: none has no TLB, so an unmap interrupts nobody; with rcu
+// and ipi each record's unmap shoots down the other thread, which has the
+// space in its TLB mask.  The header line and the JSON say which.
+TEST(Cli, TlbPolicyIsTheSpaces) {
+  for (const char* policy : {"none", "rcu", "ipi"}) {
+    SCOPED_TRACE(policy);
+    Result r = Bench(std::string("--backend=inproc --mode=spf --threads=2 --iterations=50 "
+                                 "--no-affinity --json=- --tlb_policy=") +
+                     policy);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find(std::string(" tlb_policy=") + policy + " "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(std::string("\"tlb_policy\": \"") + policy + "\""), std::string::npos);
+    const bool none = std::string(policy) == "none";
+    EXPECT_EQ(r.out.find("\"tlb_shootdown\": 0,") != std::string::npos, none) << r.out;
+  }
+  ExpectOneLineRefusal("--backend=inproc --tlb_policy=lazy", "--tlb_policy");
 }
 
 // --swap_mapper: worker 0 maps, touches and unmaps elsewhere (an

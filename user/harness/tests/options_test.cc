@@ -297,6 +297,21 @@ TEST(Options, AnonPolicy) {
   EXPECT_NE(Refusal(r).find("--anon_policy"), std::string::npos);
 }
 
+TEST(Options, TlbPolicy) {
+  RawFlags r;
+  Options o;
+  for (unsigned p = 0; p < SHADOWMM_NR_TLB_POLICIES; p++) {
+    r.tlb_policy = std::string(TlbPolicyName(p));
+    ASSERT_EQ(ParseOptions(r, &o), "");
+    EXPECT_EQ(o.tlb_policy, std::optional<unsigned>(p));
+  }
+  r.tlb_policy = "lazy";
+  EXPECT_NE(Refusal(r).find("--tlb_policy: unknown policy 'lazy'"), std::string::npos);
+  r.tlb_policy = "none";
+  r.backend = "stock";
+  EXPECT_NE(Refusal(r).find("--tlb_policy"), std::string::npos);
+}
+
 TEST(Options, SwapRefusals) {
   auto with = [](auto change) {
     RawFlags r;
