@@ -35,9 +35,13 @@ struct smm_tlb *smm_host_this_tlb(unsigned int *cpu)
 	return this_cpu_ptr(shadowmm_tlbs);
 }
 
+/*
+ * The bits a space's mask has: all that cpumask operations read, which
+ * without CPUMASK_OFFSTACK is NR_CPUS, not nr_cpu_ids.
+ */
 unsigned int smm_host_nr_cpus(void)
 {
-	return nr_cpu_ids;
+	return cpumask_size() * BITS_PER_BYTE;
 }
 
 struct shadowmm_shootdown {
