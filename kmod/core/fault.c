@@ -2,14 +2,18 @@
 /*
  * Accesses and the classic fault path.
  *
- * An access (FAULT, TOUCH) first tries what the MMU would do: a lockless
- * walk under RCU to a present PTE that allows it.  Only a miss enters the
- * fault handler, which dispatches on the space's mode: spf, mmseq and
- * vmalock try their lockless way first and return -EAGAIN to fall back to
- * the classic path under the mmap read lock.
+ * An access (FAULT, TOUCH) first tries what the MMU would do
+ * (smm_mmu_access(), tlb.c: this CPU's TLB, or a lockless walk to a
+ * present PTE that allows it).  Only a miss enters the fault handler,
+ * which dispatches on the space's mode: spf, mmseq and vmalock try their
+ * lockless way first and return -EAGAIN to fall back to the classic path
+ * under the mmap read lock.
  *
- * Page contents are only touched under the PTE lock: zap clears entries
- * under it before freeing pages, so a page is never written after free.
+ * A page is never touched after it is freed: a fault touches it under the
+ * PTE lock, and zap clears entries under that lock; an access through the
+ * MMU touches it with interrupts off, and zap frees pages only after the
+ * shootdown that waits for such sections (or, with no TLB, under the PTE
+ * lock too).
  */
 #include "smm.h"
 

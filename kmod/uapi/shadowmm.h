@@ -480,7 +480,7 @@ struct shadowmm_uffd_msg {
 	X(FAULT_RETRY_UFFD, "fault_retry_uffd")	/* classic: dropped */ \
 	/* a userfault's channel closed, or a fatal signal, while it waited */ \
 	X(FAULT_SIGBUS, "fault_sigbus")					\
-	/* accesses that hit the shadow TLB (access_hit: through a walk) */ \
+	/* of access_hit, those the shadow TLB answered (tlb.c) */	\
 	X(TLB_HIT, "tlb_hit")						\
 	X(TLB_FILL, "tlb_fill")		/* walks that filled an entry */ \
 	X(TLB_FLUSH_RANGE, "tlb_flush_range")	/* page by page */	\
