@@ -69,8 +69,8 @@ int smm_cow_page(struct smm_mm *mm, struct smm_pt *pt, unsigned long addr,
 	/* Nobody writes @old: every PTE mapping it is read-only. */
 	memcpy(new->virt, old->virt, smm_page_size(mm));
 	smm_page_add_anon_rmap(new, av, index);
-	WRITE_ONCE(*ptep, (unsigned long)new | smm_prot_to_pte(prot) |
-			  SMM_PTE_YOUNG);
+	smm_set_pte(ptep, (unsigned long)new | smm_prot_to_pte(prot) |
+			   SMM_PTE_YOUNG);
 	/*
 	 * wp_page_copy()'s ptep_clear_flush(), under the PTE lock: a TLB
 	 * may still read @old through the read-only entry, and the put

@@ -61,7 +61,7 @@ void smm_fault_install(struct smm_mm *mm, struct smm_pt *pt,
 		      SMM_PTE_YOUNG;
 		*pagep = NULL;
 		WRITE_ONCE(pt->nr_used, pt->nr_used + 1);
-		WRITE_ONCE(*ptep, pte);
+		smm_set_pte(ptep, pte);
 		smm_lru_add(mm->mem, page);
 	} else {
 		/* A write through a read-only PTE is COW's (cow.c) first. */

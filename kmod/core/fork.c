@@ -110,7 +110,7 @@ static void copy_pte_table(struct smm_mm *child, struct smm_mm *parent,
 			pte &= ~SMM_PTE_YOUNG;
 			pages++;
 		}
-		WRITE_ONCE(*dp, pte);
+		smm_set_pte(dp, pte);
 		WRITE_ONCE(dst->nr_used, dst->nr_used + 1);
 	}
 	smm_count_add(parent, SHADOWMM_EV_FORK_PAGES, pages);

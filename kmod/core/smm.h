@@ -521,6 +521,18 @@ int smm_pt_validate(struct smm_mm *mm, char *why, unsigned long len);
 void smm_free_all_pgtables(struct smm_gather *g);
 void smm_pt_sync_populators(struct smm_mm *mm);
 
+/*
+ * Sets a PTE that maps a page: release, so a lockless walker
+ * (smm_host_load_pte(), the MMU's walk in tlb.c) sees the page's
+ * descriptor and contents initialised, as the kernel's smp_wmb() in
+ * __folio_mark_uptodate() does before set_pte_at().  PTE lock held.
+ */
+static inline void smm_set_pte(unsigned long *ptep, unsigned long pte)
+{
+	/* Pairs with smm_host_load_pte() in the MMU's walk (tlb.c). */
+	smp_store_release(ptep, pte);
+}
+
 static inline bool smm_pte_allows(unsigned long pte, bool write)
 {
 	return pte & (write ? SMM_PTE_WRITE : SMM_PTE_READ | SMM_PTE_WRITE);

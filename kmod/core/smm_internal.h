@@ -144,6 +144,13 @@ void smm_host_reclaimer_wake(void);
 struct smm_tlb;
 typedef void (*smm_tlb_fn)(struct smm_tlb *tlb, void *info);
 
+/*
+ * A lockless walker's load of a PTE whose page it will touch: the address
+ * dependency from the PTE to the page's descriptor and data orders them,
+ * as it does for the MMU and gup_fast.  Pairs with smm_set_pte().
+ */
+#define smm_host_load_pte(p)	READ_ONCE(*(p))
+
 static inline unsigned long smm_host_irq_save(void)
 {
 	unsigned long flags;

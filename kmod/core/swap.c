@@ -455,7 +455,7 @@ void smm_swapin_map(struct smm_vma *vma, unsigned long *ptep,
 	spin_unlock(&mem->swap_lock);
 	if (!exclusive)
 		bits &= ~SMM_PTE_WRITE;
-	WRITE_ONCE(*ptep, (unsigned long)page | bits | SMM_PTE_YOUNG);
+	smm_set_pte(ptep, (unsigned long)page | bits | SMM_PTE_YOUNG);
 	/* The cache's reference: ours keeps the page. */
 	if (drop)
 		smm_put_page(mem, drop);

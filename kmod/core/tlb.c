@@ -270,7 +270,8 @@ int smm_mmu_access(struct smm_mm *mm, unsigned long addr, bool write,
 	if (pt) {
 		unsigned long *ptep = smm_pte_slot(mm, pt, addr);
 
-		pte = READ_ONCE(*ptep);
+		/* Pairs with smm_set_pte(): the page is seen initialised. */
+		pte = smm_host_load_pte(ptep);
 		if (smm_pte_allows(pte, write)) {
 			/* Trylock: a writer holding it may be waiting for us. */
 			if (!(pte & SMM_PTE_YOUNG) && spin_trylock(&pt->ptl)) {

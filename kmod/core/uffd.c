@@ -365,8 +365,8 @@ static int uffd_install(struct smm_mm *mm, unsigned long addr,
 		smm_page_add_anon_rmap(page, smm_vma_anon(vma),
 				       smm_vma_index(vma, addr));
 		WRITE_ONCE(pt->nr_used, pt->nr_used + 1);
-		WRITE_ONCE(*ptep, (unsigned long)page |
-			   smm_prot_to_pte(vma->vm_prot));
+		smm_set_pte(ptep, (unsigned long)page |
+			    smm_prot_to_pte(vma->vm_prot));
 		smm_lru_add(mm->mem, page);
 		page = NULL;
 		ret = 0;

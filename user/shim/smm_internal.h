@@ -463,6 +463,12 @@ void smm_host_reclaimer_wake(void);
  */
 struct smm_tlb;
 typedef void (*smm_tlb_fn)(struct smm_tlb *tlb, void *info);
+/*
+ * A lockless walker's load of a PTE whose page it will touch: the kernel
+ * relies on the address dependency, which TSan does not follow, so an
+ * acquire here.  Pairs with smm_set_pte().
+ */
+#define smm_host_load_pte(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
 unsigned long smm_host_irq_save(void);
 void smm_host_irq_restore(unsigned long flags);
 struct smm_tlb *smm_host_this_tlb(unsigned int *cpu);
