@@ -260,7 +260,9 @@ TEST_P(Tlb, ModelSequencesNeverHitAStaleEntry) {
     }
     auto stats = s.stats();
     EXPECT_EQ(stats.counter[SHADOWMM_EV_TLB_STALE], 0u);
-    if (policy() != SHADOWMM_TLB_NONE) EXPECT_GT(stats.counter[SHADOWMM_EV_TLB_HIT], 0u);
+    // (TSan's 300 steps may not access a page twice between changes.)
+    if (policy() != SHADOWMM_TLB_NONE && !kUnderTsan)
+      EXPECT_GT(stats.counter[SHADOWMM_EV_TLB_HIT], 0u);
   }
 }
 
