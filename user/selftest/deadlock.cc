@@ -25,6 +25,8 @@
 #include "ctl.h"
 #include "smm_api.h"  // enum smm_race_window, for the inject mask
 #include "stress.h"
+#include "tap.h"
+#include "tests.h"
 
 namespace shadowmm::selftest {
 namespace {
