@@ -128,7 +128,7 @@ void Removals() {
     Space child(child_fd);
     ASSERT_OK(s.Store(kBase + 2 * P, 99));
     ASSERT_OK(child.Load(kBase + 2 * P, &v));
-    EXPECT_EQ(v, 12u) << "the parent wrote a shared page through its TLB";
+    EXPECT_EQ(v, 12u);  // else the parent wrote a shared page through its TLB
     ASSERT_OK(s.Unmap(kBase, span));
     EXPECT_ERR(s.Load(kBase + 3 * P, &v), EFAULT);
     const shadowmm_stats st = s.Stats();
