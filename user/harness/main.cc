@@ -48,7 +48,13 @@ DEFINE_string(workload, "ebizzy",
               "uffd (threads read --uffd_pages registered pages each, every read a missing "
               "userfault that --uffd_resolvers threads resolve by copying a checked pattern, "
               "while with --uffd_mapper one more thread maps and unmaps elsewhere: resolved "
-              "faults/s, wait median and p99; stock: real userfaultfd(2)).");
+              "faults/s, wait median and p99; stock: real userfaultfd(2)), "
+              "mapbench (RadixVM's: threads map, write every page of and unmap regions of "
+              "--mapbench_pages pages, each its own (--mapbench=local), each handed to the next "
+              "thread, which writes and unmaps it (pipeline), or one shared region all write "
+              "between barriers, unmapped and mapped again by one thread (global): page "
+              "touches/s, TLB shootdowns per unmap; stock: real mmap/munmap, shootdowns from "
+              "/proc/interrupts).");
 DEFINE_string(threads, "",
               "Worker threads: N or a list like 1,2,4,8 (one run per count). Default: ebizzy's "
               "(-t, else 2 x online CPUs) for ebizzy, online CPUs otherwise.");
@@ -175,6 +181,13 @@ DEFINE_int64(fork_fault_pages, 256, "fork: pages each faulting thread writes and
 DEFINE_int64(uffd_pages, 64, "uffd: registered pages each faulting thread walks.");
 DEFINE_int32(uffd_resolvers, 2, "uffd: threads that read events and copy pages in.");
 DEFINE_bool(uffd_mapper, true, "uffd: one more thread maps, writes and unmaps elsewhere.");
+DEFINE_string(mapbench, "local",
+              "mapbench: local (each thread its own regions), pipeline (thread i maps and writes, "
+              "thread i + 1 writes and unmaps) or global (one shared region, unmapped and mapped "
+              "again between rounds).");
+DEFINE_int64(mapbench_pages, 1,
+             "mapbench: pages per region (sv6's npg); global: per thread, the shared region is "
+             "threads x this.");
 
 namespace shadowmm {
 namespace {
@@ -183,7 +196,8 @@ constexpr const char* kUsage =
     "runs page-fault scalability workloads on the stock kernel, the shadowmm module or the "
     "shadowmm core in-process.\n"
     "usage: shadowmm-bench [--backend=stock|module|inproc] [--mode=classic|spf|vmalock|mmseq|all]\n"
-    "                      [--workload=ebizzy|multifault|pagefault|pft|spf_test|swap|cow|fork]\n"
+    "                      [--workload=ebizzy|multifault|pagefault|pft|spf_test|swap|cow|fork|\n"
+    "                                  uffd|mapbench]\n"
     "                      [--threads=1,2,4] [--duration=S] [--json=FILE] [--flagfile=FILE] ...\n"
     "e.g.   shadowmm-bench --backend=inproc --mode=all --threads=1,2,4 --duration=5 "
     "--ebizzy=-mTRp";
@@ -276,6 +290,8 @@ RawFlags FromGflags() {
   raw.uffd_pages = FLAGS_uffd_pages;
   raw.uffd_resolvers = FLAGS_uffd_resolvers;
   raw.uffd_mapper = FLAGS_uffd_mapper;
+  raw.mapbench = FLAGS_mapbench;
+  raw.mapbench_pages = FLAGS_mapbench_pages;
   return raw;
 }
 
@@ -446,7 +462,9 @@ int Main(int argc, char** argv) {
           if (o.processes) backend.reset();
 
           std::printf("# %s %s backend=%s mode=%s %s=%u", run.workload.c_str(),
-                      run.workload == "ebizzy" ? o.workload.ebizzy.c_str() : "",
+                      run.workload == "ebizzy"     ? o.workload.ebizzy.c_str()
+                      : run.workload == "mapbench" ? o.workload.mapbench_mode.c_str()
+                                                   : "",
                       run.backend.c_str(), std::string(ModeName(mode)).c_str(),
                       o.processes ? "processes" : "threads", threads);
           if (o.repetitions > 1) std::printf(" rep=%u/%u", rep, o.repetitions);
@@ -476,6 +494,7 @@ int Main(int argc, char** argv) {
             run.result = RunWorkload(*backend, *workload, rc);
           }
           run.config = workload->Config();  // after the run: the swap workload's sizes
+          run.results = workload->Results();
           PrintEbizzyLines(std::cout, run);
           std::cout << workload->Summary();
           std::cout.flush();

@@ -227,6 +227,9 @@ std::string ParseOptions(const RawFlags& raw, Options* out) {
   o.workload.uffd_pages = static_cast<uint64_t>(raw.uffd_pages);
   o.workload.uffd_resolvers = static_cast<unsigned>(raw.uffd_resolvers);
   o.workload.uffd_mapper = raw.uffd_mapper;
+  // Checked by MakeWorkload() below (a negative count becomes too large).
+  o.workload.mapbench_mode = raw.mapbench;
+  o.workload.mapbench_pages = static_cast<uint64_t>(raw.mapbench_pages);
   if (raw.swap_hot_pct < 0 || raw.swap_hot_pct > 100)
     return "--swap_hot_pct must be 0 (uniform) or 50..99";
   o.workload.swap_ratio = raw.swap_ratio;

@@ -65,6 +65,8 @@ struct RawFlags {
   int64_t uffd_pages = 64;
   int32_t uffd_resolvers = 2;
   bool uffd_mapper = true;
+  std::string mapbench = "local";
+  int64_t mapbench_pages = 1;
 };
 
 struct Options {

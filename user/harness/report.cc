@@ -462,6 +462,15 @@ std::string ToJson(const std::vector<RunRecord>& runs) {
       j << (first ? "" : ", ") << JsonString(key) << ": " << JsonString(value);
       first = false;
     }
+    j << "},\n     \"results\": {";
+    first = true;
+    for (const auto& [key, value] : run.results) {
+      // Counts exactly, not in JsonNumber()'s 6 digits.
+      const bool count = value >= 0 && value < 0x1p53 && value == std::floor(value);
+      j << (first ? "" : ", ") << JsonString(key) << ": "
+        << (count ? std::to_string(static_cast<uint64_t>(value)) : JsonNumber(value));
+      first = false;
+    }
     j << "}}";
   }
   j << "\n  ]\n}\n";

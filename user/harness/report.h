@@ -31,6 +31,8 @@ struct RunRecord {
   std::string cpus;  // as given, "" for none
   std::optional<int> node;
   std::map<std::string, std::string> config;
+  // What the workload measured itself (Workload::Results()).
+  std::map<std::string, double> results;
   unsigned repetition = 1;  // 1..--repetitions
   bool processes = false;   // workers were processes, each with its own space
   bool affinity = false;    // workers were pinned (cpus lists where)

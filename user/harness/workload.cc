@@ -15,8 +15,9 @@ std::unique_ptr<Workload> MakeWorkload(const WorkloadOptions& options) {
   if (options.name == "cow") return MakeCow(options);
   if (options.name == "fork") return MakeFork(options);
   if (options.name == "uffd") return MakeUffd(options);
+  if (options.name == "mapbench") return MakeMapbench(options);
   throw Error("unknown workload '" + options.name +
-              "' (ebizzy|multifault|pagefault|pft|spf_test|swap|cow|fork|uffd)");
+              "' (ebizzy|multifault|pagefault|pft|spf_test|swap|cow|fork|uffd|mapbench)");
 }
 
 }  // namespace shadowmm

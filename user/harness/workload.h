@@ -118,6 +118,11 @@ class Workload {
   // True: the warm-up is the first seconds of the measured run, sampled
   // and discarded (will-it-scale); false: a separate run before it.
   virtual bool WarmupInRun() const { return false; }
+  // Numbers the workload measured itself (mapbench: shootdowns per
+  // unmap), for the JSON's "results"; after the run, on the main thread.
+  // Not in Config(): shadowmm-compare pairs runs by their config, which
+  // measurements would never let match.
+  virtual std::map<std::string, double> Results() const { return {}; }
   // Lines a run adds to the result lines (fork latencies...), each ending
   // in a newline; "" if none.  After the run, on the main thread.
   virtual std::string Summary() const { return {}; }
@@ -141,6 +146,8 @@ struct WorkloadOptions {
   uint64_t uffd_pages = 64;           // uffd: registered pages each faulting worker walks
   unsigned uffd_resolvers = 2;        // uffd: threads that resolve the faults
   bool uffd_mapper = true;            // uffd: one thread maps and unmaps elsewhere
+  std::string mapbench_mode = "local";  // mapbench: local | pipeline | global
+  uint64_t mapbench_pages = 1;          // mapbench: pages per region (global: per thread)
 };
 
 // Throws Error for an unknown workload or bad workload options.

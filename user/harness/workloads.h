@@ -19,6 +19,7 @@ std::unique_ptr<Workload> MakeSwap(const WorkloadOptions& options);
 std::unique_ptr<Workload> MakeCow(const WorkloadOptions& options);
 std::unique_ptr<Workload> MakeFork(const WorkloadOptions& options);
 std::unique_ptr<Workload> MakeUffd(const WorkloadOptions& options);
+std::unique_ptr<Workload> MakeMapbench(const WorkloadOptions& options);
 
 }  // namespace shadowmm
 

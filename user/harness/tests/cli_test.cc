@@ -65,10 +65,10 @@ TEST(Cli, HelpExplainsEveryFlag) {
         "--node",       "--json",           "--ctl",      "--max_pages",         "--ebizzy ",
         "--ebizzy_rng", "--pagefault_size", "--pft_size", "--multifault_pages",  "--flagfile"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
-  for (const char* flag :
-       {"--repetitions", "--processes", "--no_affinity", "--aslr", "--spf_test_areas",
-        "--spf_test_pages", "--resident_pages", "--swap_slots", "--swap_latency_us",
-        "--swap_policy", "--swap_ratio", "--swap_hot_pct", "--stock_sweep"})
+  for (const char* flag : {"--repetitions", "--processes", "--no_affinity", "--aslr",
+                           "--spf_test_areas", "--spf_test_pages", "--resident_pages",
+                           "--swap_slots", "--swap_latency_us", "--swap_policy", "--swap_ratio",
+                           "--swap_hot_pct", "--stock_sweep", "--mapbench ", "--mapbench_pages"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
 }
 
@@ -190,6 +190,26 @@ TEST(Cli, RepetitionAndAffinityRefusals) {
   ExpectOneLineRefusal("--repetitions=0", "repetitions");
   ExpectOneLineRefusal("--no-affinity --cpus=0", "no-affinity");
   ExpectOneLineRefusal("--workload=spf_test --spf_test_areas=0", "spf_test");
+}
+
+TEST(Cli, MapbenchReportsTouchesAndShootdownsPerUnmap) {
+  Result r = Bench(
+      "--backend=inproc --workload=mapbench --mapbench=pipeline --threads=2 --iterations=50 "
+      "--no-affinity --json=-");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find(" touches/s\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("mapbench pipeline: 100 unmaps, 1.000 shootdowns"), std::string::npos)
+      << r.out;
+  for (const char* key : {"\"config\": {\"mapbench\": \"pipeline\", \"pages\": \"1\"}",
+                          "\"results\": {\"ipis_per_unmap\": 1, \"shootdowns_per_unmap\": 1, "
+                          "\"underflows\": ",
+                          "\"records\": 200"})
+    EXPECT_NE(r.out.find(key), std::string::npos) << key << "\n" << r.out;
+  r = Bench("--backend=stock --workload=mapbench --mapbench=local --threads=2 --iterations=50");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("mapbench local: 100 unmaps"), std::string::npos) << r.out;
+  ExpectOneLineRefusal("--workload=mapbench --mapbench=random", "random");
+  ExpectOneLineRefusal("--workload=mapbench --mapbench_pages=0", "mapbench_pages");
 }
 
 TEST(Cli, SwapRunPerPolicy) {
