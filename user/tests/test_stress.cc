@@ -164,8 +164,18 @@ TEST_P(ModeSwitch, FaultersWritersAndSwitches) {
     }
   });
 
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(stress_ms(800));
-  while (std::chrono::steady_clock::now() < deadline) {
+  // Both kinds of fault must run: on a loaded machine (TSan, injection,
+  // shootdowns) the run goes on, up to four times as long, until they did.
+  auto both_ran = [&s] {
+    auto st = s.stats();
+    return st.counter[SHADOWMM_EV_SPF_ATTEMPT] + st.counter[SHADOWMM_EV_MMSEQ_ATTEMPT] > 0 &&
+           st.counter[SHADOWMM_EV_VMA_LOCK_SUCCESS] > 0;
+  };
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::milliseconds(stress_ms(800));
+  const auto last_chance = start + 4 * std::chrono::milliseconds(stress_ms(800));
+  for (auto now = start; now < deadline || (now < last_chance && !both_ran());
+       now = std::chrono::steady_clock::now()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
     ASSERT_EQ(s.validate(), "");
   }
