@@ -6,9 +6,10 @@ ratios), summary.md (records/s per backend, mode and thread count as
 median [95% interval] over the repetitions; ratios to classic and to stock
 in the same environment with their intervals and Welch t-test marks; the
 kernel's own counters of stock runs; fault-path breakdown; submission
-paths; the swap workload per strategy and swap policy; microbenchmarks)
-and plots with error bars: records_vs_threads.png, aborts.png and
-swap.png.  Statistics: scripts/benchstats.py (SciPy)."""
+paths; the swap workload per strategy and swap policy; ebizzy with and
+without the shadow TLB; mapbench with shootdowns per unmap;
+microbenchmarks) and plots with error bars: records_vs_threads.png,
+aborts.png, swap.png and tlb.png.  Statistics: scripts/benchstats.py (SciPy)."""
 import glob
 import json
 import os
@@ -47,6 +48,11 @@ def load_runs(out):
                 ns = run.get("config", {}).get(f"wait_ns_{q}")
                 if ns is not None:
                     run[f"uffd_wait_us_{q}"] = float(ns) / 1e3
+            # mapbench's per-unmap TLB figures, for mapbench_table().
+            for k in ("shootdowns_per_unmap", "ipis_per_unmap"):
+                v = (run.get("results") or {}).get(k)
+                if v is not None:
+                    run[k] = float(v)
             runs.append(run)
     return runs
 
@@ -76,7 +82,22 @@ def env_label(env, lines, runs=()):
 def workload_title(run):
     if run["workload"] == "ebizzy":
         return "ebizzy " + run.get("config", {}).get("ebizzy", "")
+    if run["workload"] == "mapbench":
+        c = run.get("config", {})
+        return f"mapbench {c.get('mapbench', '?')}, {c.get('pages', '?')} page(s) per region"
     return run["workload"]
+
+
+def default_tlb(run):
+    """A run with the TLB policy every other table assumes (rcu, or none
+    reported: stock and older runs)."""
+    return run.get("tlb_policy") in (None, "rcu")
+
+
+def tlb_suffix(mode):
+    """'+tlb:none' of 'spf+tlb:none', '' of 'spf' or 'vmalock/fallback'."""
+    i = mode.find("+tlb:")
+    return mode[i:].split("+bug:")[0] if i >= 0 else ""
 
 
 def mode_order(k):
@@ -91,8 +112,10 @@ def points(runs):
     for key, xs in samples.items():
         env, workload, backend, mode, submit, batch, tcp, processes, threads = key
         entry = {"samples": xs, "summary": bs.summary(xs), "vs_classic": None, "vs_stock": None}
-        classic = (env, workload, backend, "classic", submit, batch, tcp, processes, threads)
-        if backend != "stock" and mode != "classic" and classic in samples:
+        # Against classic under the same TLB policy.
+        classic = (env, workload, backend, "classic" + tlb_suffix(mode), submit, batch, tcp,
+                   processes, threads)
+        if backend != "stock" and key != classic and classic in samples:
             entry["vs_classic"] = bs.ratio(xs, samples[classic])
         stock = next((k for k in samples if k[0] == env and k[1] == workload and k[2] == "stock"
                       and k[7] == processes and k[8] == threads), None)
@@ -216,6 +239,131 @@ def uffd_wait_table(runs, lines):
             md.append(f"| {k[2]} | {k[3]} | {k[8]} | {a['median']:,.1f} "
                       f"{bs.fmt_interval(a['ci95'], '{:,.1f}')} | {b['median']:,.1f} "
                       f"{bs.fmt_interval(b['ci95'], '{:,.1f}')} | {a['n']} |")
+        md.append("")
+    return md
+
+
+def tlb_table(runs, lines):
+    """ebizzy per shadow backend, mode and thread count under each TLB
+    policy: none (no TLB model, the old PTE-locked access), rcu (the
+    default) and ipi; the model's cost as rcu/none and ipi/none, and what
+    it does to the gap to stock (module or inproc / stock with and without
+    it)."""
+    eb = [r for r in runs if r["workload"] == "ebizzy" and not r.get("processes")
+          and not r["source"].startswith("vm-submit-")]
+    if not any(r.get("tlb_policy") == "none" for r in eb):
+        return []
+    md = ["### ebizzy with and without the shadow TLB\n",
+          "records/s, median [95% bootstrap interval] over the repetitions, each TLB policy "
+          "run in the same repetition loop: *none* no TLB model (every access walks under "
+          "the PTE lock, as before the model), *rcu* the TLB with page tables freed after "
+          "an RCU grace period (the default, every other table), *ipi* freed after an IPI "
+          "round with the speculative walk's interrupts off.  *rcu/none*, *ipi/none*: the "
+          "model's cost (ratio of medians [95% interval], Welch marks); */stock*: the "
+          "shadow backend against the same environment's kernel without and with the "
+          "model, the gap the model was to narrow.\n"]
+    for env in ("native", "vm", "vm-ppc64le"):
+        rs = [r for r in eb if r["env"] == env]
+        if not any(r.get("tlb_policy") == "none" for r in rs):
+            continue
+        samples = bs.group(rs)
+        md.append(f"#### {env_label(env, lines, rs)}\n")
+        md += ["| backend | mode | threads | none | rcu | ipi | rcu/none | ipi/none "
+               "| /stock, none | /stock, rcu |",
+               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        bases = sorted({k for k in samples if k[2] != "stock" and not tlb_suffix(k[3])},
+                       key=lambda k: (mode_order((k[2], k[3])), k[8]))
+        for k in bases:
+            none = samples.get(k[:3] + (k[3] + "+tlb:none",) + k[4:])
+            ipi = samples.get(k[:3] + (k[3] + "+tlb:ipi",) + k[4:])
+            stock = next((v for sk, v in samples.items() if sk[2] == "stock"
+                          and sk[8] == k[8]), None)
+
+            def cell(xs):
+                if not xs:
+                    return "-"
+                s = bs.summary(xs)
+                return f"{s['median']:,.0f} {bs.fmt_interval(s['ci95'])}"
+            md.append(f"| {k[2]} | {k[3]} | {k[8]} | {cell(none)} | {cell(samples[k])} | "
+                      f"{cell(ipi)} | {ratio_cell(bs.ratio(samples[k], none)) if none else '-'} | "
+                      f"{ratio_cell(bs.ratio(ipi, none)) if none and ipi else '-'} | "
+                      f"{ratio_cell(bs.ratio(none, stock)) if none and stock else '-'} | "
+                      f"{ratio_cell(bs.ratio(samples[k], stock)) if stock else '-'} |")
+        md.append("")
+    md += ["![ebizzy with and without the TLB model](tlb.png)", ""]
+    return md
+
+
+def tlb_plot(runs, out, lines):
+    eb = [r for r in runs if r["workload"] == "ebizzy" and not r.get("processes")
+          and not r["source"].startswith("vm-submit-")]
+    envs = [e for e in ("native", "vm", "vm-ppc64le")
+            if any(r["env"] == e and r.get("tlb_policy") == "none" for r in eb)]
+    if not envs:
+        return
+    fig, axes = plt.subplots(1, len(envs), figsize=(7 * len(envs), 4.8), squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        rs = [r for r in eb if r["env"] == env]
+        samples = bs.group(rs)
+        for k in sorted({k[:8] for k in samples}, key=lambda k: mode_order((k[2], k[3]))):
+            if k[2] != "stock" and k[3].split("+")[0] not in ("classic", "spf", "vmalock"):
+                continue
+            keys = sorted((sk for sk in samples if sk[:8] == k), key=lambda sk: sk[8])
+            meds = [bs.summary(samples[sk]) for sk in keys]
+            cis = [m["ci95"] or (m["median"],) * 2 for m in meds]
+            err = [[m["median"] - c[0] for m, c in zip(meds, cis)],
+                   [c[1] - m["median"] for m, c in zip(meds, cis)]]
+            style = "--" if k[2] == "stock" else ":" if "+tlb:none" in k[3] else "-"
+            ax.errorbar([sk[8] for sk in keys], [m["median"] for m in meds], yerr=err,
+                        marker="o", capsize=3, linestyle=style, label=f"{k[2]} {k[3]}")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("threads")
+        ax.set_ylabel("records/s (median, 95% interval)")
+        ax.set_title(f"ebizzy, TLB model none (dotted) vs rcu/ipi — {env_label(env, lines, rs)}",
+                     fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(f"{out}/tlb.png", dpi=110)
+    plt.close(fig)
+
+
+def mapbench_table(runs, lines):
+    """mapbench per variant, backend, mode and thread count: touches/s and
+    the TLB shootdowns (flushes that interrupted another CPU) and CPUs
+    interrupted per unmap; on stock, the machine's TLB shootdown
+    interrupts per unmap."""
+    mb = [r for r in runs if r["workload"] == "mapbench"]
+    if not mb:
+        return []
+    md = ["### mapbench (after RadixVM's): page touches/s and shootdowns per unmap\n",
+          "*local*: each thread maps, writes and unmaps its own regions; *pipeline*: "
+          "each region is mapped and written by one thread and written and unmapped by the "
+          "next, so an unmap must reach the other CPU; *global*: every thread writes a "
+          "shared region between barriers, one thread unmaps and remaps it.  touches/s "
+          "median [95% bootstrap interval]; per unmap: medians over the repetitions of each "
+          "run's shootdowns (flushes that interrupted another CPU: `tlb_shootdown`) and "
+          "CPUs interrupted (`tlb_ipi`); stock: the `TLB:` line of `/proc/interrupts` "
+          "(every CPU's TLB shootdown interrupts, machine-wide).\n"]
+    for env in ("native", "vm", "vm-ppc64le"):
+        rs = [r for r in mb if r["env"] == env]
+        if not rs:
+            continue
+        rate = bs.group(rs)
+        shoot = bs.group(rs, "shootdowns_per_unmap")
+        ipis = bs.group(rs, "ipis_per_unmap")
+        md.append(f"#### {env_label(env, lines, rs)}\n")
+        md += ["| variant | backend | mode | threads | touches/s | vs stock | shootdowns/unmap "
+               "| CPUs interrupted/unmap |", "|---|---|---|---:|---:|---:|---:|---:|"]
+        for k in sorted(rate, key=lambda k: (k[1], k[8], mode_order((k[2], k[3])))):
+            s = bs.summary(rate[k])
+            stock = next((v for sk, v in rate.items() if sk[1] == k[1] and sk[2] == "stock"
+                          and sk[8] == k[8]), None)
+            vs = ratio_cell(bs.ratio(rate[k], stock)) if stock and k[2] != "stock" else "-"
+            sd = f"{bs.summary(shoot[k])['median']:.3f}" if k in shoot else "-"
+            ip = f"{bs.summary(ipis[k])['median']:.3f}" if k in ipis else "-"
+            md.append(f"| {k[1].split('/', 1)[-1]} | {k[2]} | {k[3]} | {k[8]} | "
+                      f"{s['median']:,.0f} {bs.fmt_interval(s['ci95'])} | {vs} | {sd} | {ip} |")
         md.append("")
     return md
 
@@ -484,12 +632,16 @@ def plots(runs, out, lines, pts):
 def main(out):
     all_runs = load_runs(out)
     lines = machine_lines(out)
-    # Runs with a known bug on exist only for fix_cost_table().
+    # Runs with a known bug on exist only for fix_cost_table(); runs under
+    # another TLB policy than the default only for tlb_table(), mapbench
+    # runs only for mapbench_table().
     runs = [r for r in all_runs if not r.get("bugs")]
+    main_runs = [r for r in runs if default_tlb(r) and r["workload"] != "mapbench"]
     pts = points([r for r in runs if not r["source"].startswith("vm-submit-")])
     md = ["## shadowmm bench results\n"] + [f"- {line}" for line in lines] + [""]
-    md += rate_tables(runs, pts, lines) + fix_cost_table(all_runs, lines)
-    md += swap_table(runs, lines) + uffd_wait_table(runs, lines) + kernel_table(runs)
+    md += rate_tables(main_runs, pts, lines) + tlb_table(runs, lines)
+    md += mapbench_table(runs, lines) + fix_cost_table(all_runs, lines)
+    md += swap_table(runs, lines) + uffd_wait_table(runs, lines) + kernel_table(main_runs)
     md += fault_path_table(runs) + submit_table(runs) + micro_table(out)
     md += ["![records/s vs threads](records_vs_threads.png)", "",
            "![aborts by reason](aborts.png)", ""]
@@ -506,8 +658,9 @@ def main(out):
     with open(f"{out}/results.json", "w") as f:
         json.dump({"schema": "shadowmm-bench-results/2", "machine": lines, "points": summary,
                    "runs": all_runs}, f, indent=1)
-    plots(runs, out, lines, pts)
+    plots(main_runs, out, lines, pts)
     swap_plot(runs, out, lines)
+    tlb_plot(runs, out, lines)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # `make bench`: ebizzy -mTRp on every backend and fault path, side by side,
-# and the swap workload per fault path and swap policy.
+# with and without the shadow TLB, mapbench, and the swap, cow, fork and
+# uffd workloads per fault path and policy.
 #
 #   native  stock (this machine's own fault path) and inproc (the core
 #           linked in) for every mode; module for every mode if shadowmm.ko
 #           is loaded here (<debugfs>/shadowmm/ctl exists)
+#   tlb     the shadow backends' ebizzy once more per TLB policy other than
+#           the default (rcu): none (no TLB model, the access walks under
+#           the PTE lock) and ipi (tables freed after an IPI round), in the
+#           same repetition loop, so the model's cost is one ratio; and
+#           mapbench (local, pipeline, global; $cpus and 2 x $cpus threads)
+#           on every backend, with shootdowns per unmap.  Natively and in
+#           the Debian guest
 #   vm      the module for every mode, plus the guest kernel's own stock
 #           path as its baseline, inside QEMU on Debian's kernel (TCG where
 #           KVM does not work: those numbers are labelled TCG), and one-page
@@ -49,6 +57,9 @@
 #                     unless --no-vm)
 #   --no-uffd         skip the uffd workload
 #   --only-uffd       only the uffd workload (native)
+#   --no-tlb          skip the TLB-policy comparison and mapbench
+#   --only-tlb        only ebizzy (every backend and TLB policy) and mapbench,
+#                     natively and in the Debian guest unless --no-vm
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=1.5
@@ -63,6 +74,7 @@ micro=1
 swap=1
 fork=1
 uffd=1
+tlb=1
 ebizzy=1
 # The swap workload: its own shorter runs, so its part stays near 2 min.
 # No warm-up run: filling the working set before the clock already leaves
@@ -86,9 +98,11 @@ while [ $# -gt 0 ]; do
 	--no-swap) swap=0; shift ;;
 	--no-fork) fork=0; shift ;;
 	--no-uffd) uffd=0; shift ;;
-	--only-fork) ebizzy=0; ppc64le=0; micro=0; swap=0; vm=0; uffd=0; shift ;;
-	--only-swap) ebizzy=0; ppc64le=0; micro=0; fork=0; uffd=0; shift ;;
-	--only-uffd) ebizzy=0; ppc64le=0; micro=0; swap=0; vm=0; fork=0; shift ;;
+	--no-tlb) tlb=0; shift ;;
+	--only-fork) ebizzy=0; ppc64le=0; micro=0; swap=0; vm=0; uffd=0; tlb=0; shift ;;
+	--only-swap) ebizzy=0; ppc64le=0; micro=0; fork=0; uffd=0; tlb=0; shift ;;
+	--only-uffd) ebizzy=0; ppc64le=0; micro=0; swap=0; vm=0; fork=0; tlb=0; shift ;;
+	--only-tlb) ppc64le=0; micro=0; swap=0; fork=0; uffd=0; shift ;;
 	-h | --help) sed -n '3,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown flag '$1' (--help lists them)" >&2; exit 2 ;;
 	esac
@@ -101,6 +115,11 @@ out=bench/results/$stamp
 mkdir -p "$out"
 [[ "$reps" =~ ^[1-9][0-9]*$ ]] || { echo "bench: --repetitions must be a positive count" >&2; exit 2; }
 common=(--workload=ebizzy --ebizzy=-mTRp --duration="$duration" --warmup="$warmup")
+# mapbench at one and two threads per CPU: pipeline's 2-thread point is the
+# one whose shootdowns per unmap the TLB model must get right (exactly 1).
+mapbench_threads="$cpus,$((2 * cpus))"
+mapbench_common=(--workload=mapbench --duration="$duration" --warmup="$warmup"
+	--threads="$mapbench_threads")
 
 {
 	echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $cpus CPUs"
@@ -111,18 +130,42 @@ common=(--workload=ebizzy --ebizzy=-mTRp --duration="$duration" --warmup="$warmu
 swap_common=(--workload=swap --threads=4 --resident_pages=$swap_pages --swap_ratio=2
 	--duration="$swap_duration")
 
-[ "$ebizzy" = 1 ] && echo "== bench: native stock, inproc (all modes)$([ -e /sys/kernel/debug/shadowmm/ctl ] &&
-	echo ', module (all modes)'), threads $threads, ${duration}s each, $reps repetitions" >&2
+shadow_backends=inproc
+[ -e /sys/kernel/debug/shadowmm/ctl ] && shadow_backends+=" module"
+[ "$ebizzy" = 1 ] && echo "== bench: native stock, ${shadow_backends// / and } (all modes$(
+	[ "$tlb" = 1 ] && echo '; TLB policies rcu, none, ipi')), threads $threads, ${duration}s each," \
+	"$reps repetitions" >&2
 for ((r = 1; r <= reps && ebizzy; r++)); do
 	"$bin" --backend=stock "${common[@]}" --threads="$threads" --json="$out/native-stock.r$r.json" \
 		>"$out/native-stock.r$r.txt"
-	"$bin" --backend=inproc --mode=all "${common[@]}" --threads="$threads" --json="$out/native-inproc.r$r.json" \
-		>"$out/native-inproc.r$r.txt"
-	if [ -e /sys/kernel/debug/shadowmm/ctl ]; then
-		"$bin" --backend=module --mode=all "${common[@]}" --threads="$threads" --json="$out/native-module.r$r.json" \
-			>"$out/native-module.r$r.txt"
-	fi
+	for b in $shadow_backends; do
+		"$bin" --backend="$b" --mode=all "${common[@]}" --threads="$threads" \
+			--json="$out/native-$b.r$r.json" >"$out/native-$b.r$r.txt"
+		[ "$tlb" = 1 ] || continue
+		for policy in none ipi; do
+			"$bin" --backend="$b" --mode=all --tlb_policy=$policy "${common[@]}" --threads="$threads" \
+				--json="$out/native-$b-tlb-$policy.r$r.json" >"$out/native-$b-tlb-$policy.r$r.txt"
+		done
+	done
 done
+
+# mapbench natively: repetition r of every variant, backend and mode
+# before r + 1.  Stock counts the machine's TLB shootdown interrupts.
+if [ "$tlb" = 1 ]; then
+	echo "== bench: mapbench (local, pipeline, global), native stock and ${shadow_backends// / and }" \
+		"(all modes), threads $mapbench_threads, ${duration}s each, $reps repetitions" >&2
+	for ((r = 1; r <= reps; r++)); do
+		for v in local pipeline global; do
+			"$bin" --backend=stock "${mapbench_common[@]}" --mapbench=$v \
+				--json="$out/native-mapbench-$v-stock.r$r.json" >"$out/native-mapbench-$v-stock.r$r.txt"
+			for b in $shadow_backends; do
+				"$bin" --backend="$b" --mode=all "${mapbench_common[@]}" --mapbench=$v \
+					--json="$out/native-mapbench-$v-$b.r$r.json" \
+					>"$out/native-mapbench-$v-$b.r$r.txt"
+			done
+		done
+	done
+fi
 
 # The swap workload natively: inproc in every mode (vmalock with each swap
 # policy), and stock where this machine lets the run make a memory cgroup
@@ -220,19 +263,31 @@ fi
 # The module's comparison in a guest: $1 qemu-run kernel, $2 name prefix of
 # the JSON files, $3 the shadowmm-bench the guest runs, $4 its thread
 # counts, $5 1 to add the submission-path runs, $6 1 to run the ebizzy
-# comparison, $7 1 to add the swap workload on the module.  The guest
-# prints each JSON between markers; the console log brings it back.
+# comparison, $7 1 to add the swap workload on the module, $8 1 to add the
+# TLB policies none and ipi to the ebizzy comparison and run mapbench.  The
+# guest prints each JSON between markers; the console log brings it back.
 vm_bench() {
 	local kernel=$1 prefix=$2 guest_bin=$3 guest_threads=$4 submit=$5 with_ebizzy=$6
-	local with_swap=$7 guest
+	local with_swap=$7 with_tlb=$8 guest
 	guest="set -e; for r in $(seq -s ' ' 1 "$reps"); do"
 	if [ "$with_ebizzy" = 1 ]; then
-		guest+=" for b in stock module; do m=all;"
-		guest+=" [ \$b = stock ] && m=stock;"
-		guest+=" shadowmm-bench --backend=\$b --mode=\$m ${common[*]} --threads=$guest_threads"
-		guest+=" --json=/tmp/r.json >/dev/null;"
-		guest+=" echo SHADOWMM-JSON-BEGIN $prefix-\$b.r\$r; cat /tmp/r.json; echo SHADOWMM-JSON-END;"
+		local policies="rcu"
+		[ "$with_tlb" = 1 ] && policies+=" none ipi"
+		guest+=" for b in stock $policies; do m=all; p=\$b; be=module; n=module-tlb-\$b;"
+		guest+=" [ \$b = stock ] && { m=stock; p=; be=stock; n=stock; };"
+		guest+=" [ \$b = rcu ] && n=module;"
+		guest+=" shadowmm-bench --backend=\$be --mode=\$m \${p:+--tlb_policy=\$p} ${common[*]}"
+		guest+=" --threads=$guest_threads --json=/tmp/r.json >/dev/null;"
+		guest+=" echo SHADOWMM-JSON-BEGIN $prefix-\$n.r\$r; cat /tmp/r.json; echo SHADOWMM-JSON-END;"
 		guest+=" done;"
+	fi
+	if [ "$with_tlb" = 1 ]; then
+		guest+=" for v in local pipeline global; do for b in stock module; do m=all;"
+		guest+=" [ \$b = stock ] && m=stock;"
+		guest+=" shadowmm-bench --backend=\$b --mode=\$m ${mapbench_common[*]} --mapbench=\$v"
+		guest+=" --json=/tmp/r.json >/dev/null;"
+		guest+=" echo SHADOWMM-JSON-BEGIN $prefix-mapbench-\$v-\$b.r\$r; cat /tmp/r.json;"
+		guest+=" echo SHADOWMM-JSON-END; done; done;"
 	fi
 	if [ "$with_swap" = 1 ]; then
 		guest+=" if shadowmm-bench --backend=module --mode=all --swap_policy=all ${swap_common[*]}"
@@ -250,7 +305,7 @@ vm_bench() {
 	fi
 	guest+=" echo SHADOWMM-GUEST-KERNEL \$(uname -r) \$(uname -m)"
 	scripts/qemu-run.sh --kernel "$kernel" --module kmod/shadowmm.ko --bin "$guest_bin" \
-		--smp "$cpus" --timeout 1500 --log "$out/$prefix-console.log" --quiet -- "$guest" \
+		--smp "$cpus" --timeout 3600 --log "$out/$prefix-console.log" --quiet -- "$guest" \
 		>"$out/$prefix.txt" 2>&1 || { tail -20 "$out/$prefix.txt" >&2; exit 1; }
 	/usr/bin/python3 scripts/bench-extract.py "$out/$prefix-console.log" "$out"
 	grep -m1 -o 'accel: .*' "$out/$prefix.txt" | sed "s/^/$prefix /" >>"$out/machine.txt" || true
@@ -265,7 +320,7 @@ if [ "$vm" = 1 ]; then
 	echo "== bench: module in QEMU (Debian kernel, headers $kdir)" >&2
 	make -s -C kmod KDIR="$kdir" >"$out/kmod-build.log" 2>&1 ||
 		{ tail -20 "$out/kmod-build.log" >&2; exit 1; }
-	vm_bench debian vm "$bin" "$threads" "$ebizzy" "$ebizzy" "$swap"
+	vm_bench debian vm "$bin" "$threads" "$ebizzy" "$ebizzy" "$swap" "$tlb"
 fi
 
 if [ "$vm" = 1 ] && [ "$ppc64le" = 1 ]; then
@@ -276,7 +331,7 @@ if [ "$vm" = 1 ] && [ "$ppc64le" = 1 ]; then
 	{ make -s ppc64le PPC64LE_BUILD="$ppc_build" && make -s -C kmod clean &&
 		make -s -C kmod ARCH=ppc64le; } >"$out/ppc64le-build.log" 2>&1 ||
 		{ tail -20 "$out/ppc64le-build.log" >&2; exit 1; }
-	vm_bench ppc64le vm_ppc64le "$ppc_build/user/harness/shadowmm-bench" 1,2,4 0 1 0
+	vm_bench ppc64le vm_ppc64le "$ppc_build/user/harness/shadowmm-bench" 1,2,4 0 1 0 0
 	# The x86-64 module is what later steps (and a loaded module) expect.
 	make -s -C kmod clean >/dev/null 2>&1 || true
 fi

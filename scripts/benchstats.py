@@ -47,7 +47,7 @@ def mode_label(run):
     if mode == "vmalock" and run.get("swap_policy"):
         mode = f"vmalock/{run['swap_policy']}"
     # A TLB policy other than the default is a point of its own too.
-    if run.get("tlb_policy") not in (None, "rcu"):
+    if run.get("tlb_policy") not in (None, "rcu") and "+tlb:" not in mode:
         mode += f"+tlb:{run['tlb_policy']}"
     # A run with a known bug switched on (--bugs) is never the mode's point.
     if run.get("bugs") and "+bug:" not in mode:
@@ -55,8 +55,15 @@ def mode_label(run):
     return mode
 
 
+def workload_label(run):
+    """The workload, with the mapbench variant ("mapbench/pipeline"): the
+    variants share a name but not a shape, so each is a point of its own."""
+    variant = run.get("config", {}).get("mapbench") if run["workload"] == "mapbench" else None
+    return f"{run['workload']}/{variant}" if variant else run["workload"]
+
+
 def point_key(run):
-    return (run.get("env", "native"), run["workload"], run["backend"], mode_label(run),
+    return (run.get("env", "native"), workload_label(run), run["backend"], mode_label(run),
             run.get("submit"), run.get("batch"), run.get("touch_chunk_pages", 0),
             run.get("processes", False), run["threads"])
 

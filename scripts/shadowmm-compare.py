@@ -30,7 +30,7 @@ def settings(runs):
         s = dict(r.get("config", {}))
         s["touch_chunk_pages"] = r.get("touch_chunk_pages", 0)
         s["record_unit"] = r.get("record_unit")
-        key = (r.get("env", "native"), r["workload"])
+        key = (r.get("env", "native"), bs.workload_label(r))
         out.setdefault(key, [])
         if s not in out[key]:
             out[key].append(s)
