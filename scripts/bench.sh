@@ -48,6 +48,9 @@
 #   --duration S      seconds per run (default 1.5, after 0.5 s of warm-up)
 #   --repetitions N   runs per point (default 5)
 #   --threads LIST    thread counts (default 1..4x CPUs: 1,2,4,...)
+#   --layout L        where the shadow backends' ebizzy records land: shared
+#                     (the default: placed by the space, merging with their
+#                     neighbours, as Linux places them) or per-thread
 #   --no-vm           skip the QEMU parts   --no-ppc64le  skip the ppc64le guest
 #   --no-micro        skip Google Benchmark, callgrind
 #   --no-swap         skip the swap workload
@@ -76,6 +79,7 @@ fork=1
 uffd=1
 tlb=1
 ebizzy=1
+layout=shared
 # The swap workload: its own shorter runs, so its part stays near 2 min.
 # No warm-up run: filling the working set before the clock already leaves
 # half of it swapped out, the state the run measures.
@@ -92,6 +96,7 @@ while [ $# -gt 0 ]; do
 	--duration) duration=$2; shift 2 ;;
 	--repetitions) reps=$2; shift 2 ;;
 	--threads) threads=$2; shift 2 ;;
+	--layout) layout=$2; shift 2 ;;
 	--no-vm) vm=0; shift ;;
 	--no-ppc64le) ppc64le=0; shift ;;
 	--no-micro) micro=0; shift ;;
@@ -114,7 +119,10 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=bench/results/$stamp
 mkdir -p "$out"
 [[ "$reps" =~ ^[1-9][0-9]*$ ]] || { echo "bench: --repetitions must be a positive count" >&2; exit 2; }
+case $layout in shared | per-thread) ;; *) echo "bench: --layout must be shared or per-thread" >&2; exit 2 ;; esac
 common=(--workload=ebizzy --ebizzy=-mTRp --duration="$duration" --warmup="$warmup")
+# The layout is a shadow backend's flag; stock lays out as its kernel does.
+shadow_common=(--layout="$layout")
 # mapbench at one and two threads per CPU: pipeline's 2-thread point is the
 # one whose shootdowns per unmap the TLB model must get right (exactly 1).
 mapbench_threads="$cpus,$((2 * cpus))"
@@ -124,6 +132,7 @@ mapbench_common=(--workload=mapbench --duration="$duration" --warmup="$warmup"
 {
 	echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $cpus CPUs"
 	echo "host kernel: $(uname -r)"
+	echo "ebizzy layout on the shadow backends: $layout"
 	echo "date: $stamp"
 } >"$out/machine.txt"
 
@@ -139,11 +148,12 @@ for ((r = 1; r <= reps && ebizzy; r++)); do
 	"$bin" --backend=stock "${common[@]}" --threads="$threads" --json="$out/native-stock.r$r.json" \
 		>"$out/native-stock.r$r.txt"
 	for b in $shadow_backends; do
-		"$bin" --backend="$b" --mode=all "${common[@]}" --threads="$threads" \
+		"$bin" --backend="$b" --mode=all "${common[@]}" "${shadow_common[@]}" --threads="$threads" \
 			--json="$out/native-$b.r$r.json" >"$out/native-$b.r$r.txt"
 		[ "$tlb" = 1 ] || continue
 		for policy in none ipi; do
-			"$bin" --backend="$b" --mode=all --tlb_policy=$policy "${common[@]}" --threads="$threads" \
+			"$bin" --backend="$b" --mode=all --tlb_policy=$policy "${common[@]}" "${shadow_common[@]}" \
+				--threads="$threads" \
 				--json="$out/native-$b-tlb-$policy.r$r.json" >"$out/native-$b-tlb-$policy.r$r.txt"
 		done
 	done
@@ -274,9 +284,10 @@ vm_bench() {
 		local policies="rcu"
 		[ "$with_tlb" = 1 ] && policies+=" none ipi"
 		guest+=" for b in stock $policies; do m=all; p=\$b; be=module; n=module-tlb-\$b;"
-		guest+=" [ \$b = stock ] && { m=stock; p=; be=stock; n=stock; };"
+		guest+=" l=${shadow_common[*]};"
+		guest+=" [ \$b = stock ] && { m=stock; p=; be=stock; n=stock; l=; };"
 		guest+=" [ \$b = rcu ] && n=module;"
-		guest+=" shadowmm-bench --backend=\$be --mode=\$m \${p:+--tlb_policy=\$p} ${common[*]}"
+		guest+=" shadowmm-bench --backend=\$be --mode=\$m \${p:+--tlb_policy=\$p} \$l ${common[*]}"
 		guest+=" --threads=$guest_threads --json=/tmp/r.json >/dev/null;"
 		guest+=" echo SHADOWMM-JSON-BEGIN $prefix-\$n.r\$r; cat /tmp/r.json; echo SHADOWMM-JSON-END;"
 		guest+=" done;"
