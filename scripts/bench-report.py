@@ -48,6 +48,10 @@ def load_runs(out):
                 ns = run.get("config", {}).get(f"wait_ns_{q}")
                 if ns is not None:
                     run[f"uffd_wait_us_{q}"] = float(ns) / 1e3
+            # CPUs a shootdown interrupted per record, for tlb_table().
+            c = run.get("counters") or {}
+            if run.get("records") and "tlb_ipi" in c:
+                run["ipis_per_record"] = c["tlb_ipi"] / run["records"]
             # mapbench's per-unmap TLB figures, for mapbench_table().
             for k in ("shootdowns_per_unmap", "ipis_per_unmap"):
                 v = (run.get("results") or {}).get(k)
@@ -261,7 +265,9 @@ def tlb_table(runs, lines):
           "round with the speculative walk's interrupts off.  *rcu/none*, *ipi/none*: the "
           "model's cost (ratio of medians [95% interval], Welch marks); */stock*: the "
           "shadow backend against the same environment's kernel without and with the "
-          "model, the gap the model was to narrow.\n"]
+          "model, the gap the model was to narrow; *IPIs/record*: CPUs interrupted by "
+          "shootdowns per record under rcu (`tlb_ipi`; in-process a CPU is a thread, and "
+          "a thread stays in the mask of a space it used).\n"]
     for env in ("native", "vm", "vm-ppc64le"):
         rs = [r for r in eb if r["env"] == env]
         if not any(r.get("tlb_policy") == "none" for r in rs):
@@ -269,8 +275,9 @@ def tlb_table(runs, lines):
         samples = bs.group(rs)
         md.append(f"#### {env_label(env, lines, rs)}\n")
         md += ["| backend | mode | threads | none | rcu | ipi | rcu/none | ipi/none "
-               "| /stock, none | /stock, rcu |",
-               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+               "| /stock, none | /stock, rcu | IPIs/record |",
+               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        per_record = bs.group(rs, "ipis_per_record")
         bases = sorted({k for k in samples if k[2] != "stock" and not tlb_suffix(k[3])},
                        key=lambda k: (mode_order((k[2], k[3])), k[8]))
         for k in bases:
@@ -278,6 +285,9 @@ def tlb_table(runs, lines):
             ipi = samples.get(k[:3] + (k[3] + "+tlb:ipi",) + k[4:])
             stock = next((v for sk, v in samples.items() if sk[2] == "stock"
                           and sk[8] == k[8]), None)
+
+            def ipis_cell(k):
+                return f"{bs.summary(per_record[k])['median']:.2f}" if k in per_record else "-"
 
             def cell(xs):
                 if not xs:
@@ -288,7 +298,8 @@ def tlb_table(runs, lines):
                       f"{cell(ipi)} | {ratio_cell(bs.ratio(samples[k], none)) if none else '-'} | "
                       f"{ratio_cell(bs.ratio(ipi, none)) if none and ipi else '-'} | "
                       f"{ratio_cell(bs.ratio(none, stock)) if none and stock else '-'} | "
-                      f"{ratio_cell(bs.ratio(samples[k], stock)) if stock else '-'} |")
+                      f"{ratio_cell(bs.ratio(samples[k], stock)) if stock else '-'} | "
+                      f"{ipis_cell(k)} |")
         md.append("")
     md += ["![ebizzy with and without the TLB model](tlb.png)", ""]
     return md

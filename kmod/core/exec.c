@@ -136,6 +136,11 @@ int smm_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 		if (cmd->value >= SHADOWMM_NR_TLB_POLICIES || cmd->flags)
 			return -EINVAL;
 		return smm_set_tlb_policy(mm, cmd->value);
+	case SHADOWMM_OP_TLB_LEAVE:
+		if (cmd->flags || cmd->addr || cmd->len || cmd->value)
+			return -EINVAL;
+		smm_tlb_leave(mm);
+		return 0;
 	case SHADOWMM_OP_COPY:
 		return smm_exec_copy(mm, cmd);
 	case SHADOWMM_OP_SEARCH:

@@ -104,6 +104,8 @@ int smm_tlb_policy_parse(const char *name);
  * is a legitimate window.
  */
 void smm_set_tlb_check(struct smm_mm *mm, bool on);
+/* TLB_LEAVE (tlb.c): this CPU stops running @mm, as switch_mm() away. */
+void smm_tlb_leave(struct smm_mm *mm);
 
 /*
  * The kernel's memory pressure (the module's shrinker): resident pages

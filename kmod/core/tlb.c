@@ -108,8 +108,8 @@ void smm_set_tlb_check(struct smm_mm *mm, bool on)
  * space; the full barrier orders the bit before the walk's PTE loads and
  * pairs with the one a shootdown has between its PTE stores and its read
  * of the mask (store buffering: each side stores, then loads the other's
- * location).  Once set, the bit stays: this CPU's earlier barrier already
- * ordered it.
+ * location).  Once set, the bit stays until this CPU leaves the space
+ * (smm_tlb_leave()): this CPU's earlier barrier already ordered it.
  */
 static void mmu_enter(struct smm_mm *mm, unsigned int cpu)
 {
@@ -132,6 +132,50 @@ unsigned long smm_mmu_irq_enter(struct smm_mm *mm)
 	smm_host_this_tlb(&cpu);
 	mmu_enter(mm, cpu);
 	return flags;
+}
+
+/* This CPU's entries of @asid, all of them. */
+static void tlb_drop_asid(struct smm_tlb *tlb, u64 asid)
+{
+	unsigned int s, w;
+
+	for (s = 0; s < SMM_TLB_SETS; s++)
+		for (w = 0; w < SMM_TLB_WAYS; w++)
+			if (tlb->set[s][w].asid == asid)
+				tlb->set[s][w].asid = 0;
+}
+
+/*
+ * This CPU stops running @mm, as when it switches to another mm: x86's
+ * switch_mm_irqs_off() clears the old mm's bit in mm_cpumask, so flushes
+ * stop interrupting the CPU, and on the way back compares the mm's
+ * tlb_gen to flush what it missed.  Here the CPU drops every entry of the
+ * space before it clears its bit, both with interrupts off, so that a
+ * shootdown that reads the bit clear has nothing left to flush on this
+ * CPU; no barrier is needed for that, the entries being this CPU's alone
+ * (a shootdown that still read the bit set interrupts it for nothing).
+ * The next access sets the bit again in mmu_enter(), with its barrier,
+ * before it walks.
+ */
+void smm_tlb_leave(struct smm_mm *mm)
+{
+	struct smm_tlb *tlb;
+	unsigned long flags;
+	unsigned int cpu;
+	bool left = false;
+
+	if (READ_ONCE(mm->tlb_policy) == SHADOWMM_TLB_NONE)
+		return;
+	flags = smm_host_irq_save();
+	tlb = smm_host_this_tlb(&cpu);
+	if (test_bit(cpu, mm->tlb_cpus)) {
+		tlb_drop_asid(tlb, mm->tlb_asid);
+		clear_bit(cpu, mm->tlb_cpus);
+		left = true;
+	}
+	smm_host_irq_restore(flags);
+	if (left)
+		smm_count(mm, SHADOWMM_EV_TLB_LEAVE);
 }
 
 /* The entry for (@asid, @vpn) in any generation, or NULL. */

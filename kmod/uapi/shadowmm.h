@@ -317,6 +317,16 @@ enum shadowmm_op {
 	 * the locks a fault takes (PREEMPT_RT).
 	 */
 	SHADOWMM_OP_SET_TLB_POLICY = 24,
+	/*
+	 * TLB_LEAVE (no argument): the calling CPU stops running the space,
+	 * as a CPU does that switches to another mm: it drops its TLB
+	 * entries of the space and leaves the space's CPU mask, so
+	 * shootdowns stop interrupting it until its next access enters it
+	 * again.  For a thread about to block (x86's switch_mm_irqs_off()
+	 * clears the old mm's bit of mm_cpumask the same way).  Nothing to
+	 * do without a TLB (tlb_policy none).
+	 */
+	SHADOWMM_OP_TLB_LEAVE = 25,
 	SHADOWMM_NR_OPS
 };
 
@@ -366,6 +376,7 @@ struct shadowmm_cmd {
 #define SHADOWMM_IOC_UFFD_ZEROPAGE SHADOWMM_IOC(SHADOWMM_OP_UFFD_ZEROPAGE)
 #define SHADOWMM_IOC_UFFD_WAKE	SHADOWMM_IOC(SHADOWMM_OP_UFFD_WAKE)
 #define SHADOWMM_IOC_SET_TLB_POLICY SHADOWMM_IOC(SHADOWMM_OP_SET_TLB_POLICY)
+#define SHADOWMM_IOC_TLB_LEAVE	SHADOWMM_IOC(SHADOWMM_OP_TLB_LEAVE)
 
 /*
  * One userfault event, as read() from the UFFD_OPEN descriptor returns
@@ -490,7 +501,9 @@ struct shadowmm_uffd_msg {
 	/* IPI rounds that made freed page tables safe (tlb_policy ipi) */ \
 	X(TLB_TABLE_SYNC, "tlb_table_sync")				\
 	/* hits whose entry the live PTE no longer backs (checking on) */ \
-	X(TLB_STALE, "tlb_stale")
+	X(TLB_STALE, "tlb_stale")					\
+	/* TLB_LEAVEs that took a CPU out of the space's mask */	\
+	X(TLB_LEAVE, "tlb_leave")
 
 #define SHADOWMM_COUNTER_ENUM(name, str) SHADOWMM_EV_##name,
 enum shadowmm_counter {

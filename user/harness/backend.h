@@ -138,6 +138,13 @@ class BackendThread {
   virtual void HeapRelease() {}
   // Submits whatever is queued and waits for it.
   virtual void Flush() {}
+  // This thread is about to block (a runner waiting for its workers, a
+  // worker done): its CPU stops running the space, as a CPU that switches
+  // to another task's mm does.  A shadow backend flushes, then the CPU
+  // drops its TLB entries of the space and leaves its CPU mask (TLB_LEAVE),
+  // so shootdowns stop interrupting it; its next access enters again.
+  // Stock: the kernel does that itself.
+  virtual void Deschedule() {}
   // Faults this thread has taken so far, where the backend can tell: the
   // kernel's per-thread count (stock), the out_faults of synchronous
   // commands (shadow).  nullopt when commands went out in batches.

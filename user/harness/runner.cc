@@ -240,6 +240,9 @@ RunResult RunWorkload(Backend& backend, Workload& workload, const RunConfig& con
   std::unique_ptr<BackendThread> main = backend.Attach(0);
   workload.Setup(backend, *main, config.threads);
   main->Flush();
+  // The runner only waits from here to the teardown: it runs no more in
+  // the space, and on Linux its CPU would not take the workers' shootdowns.
+  main->Deschedule();
 
   KernelCounters kernel(config.kernel_counters);
   std::atomic<bool> stop{false};
@@ -270,6 +273,7 @@ RunResult RunWorkload(Backend& backend, Workload& workload, const RunConfig& con
         WorkerContext ctx(i, config.threads, *thread, counters, stop, config.iterations);
         workload.Run(backend, ctx);
         thread->Flush();
+        thread->Deschedule();
         std::optional<uint64_t> faults1 = thread->Faults();
         if (faults0 && faults1) counters.faults = *faults1 - *faults0;
       } catch (const Error& e) {

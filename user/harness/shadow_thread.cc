@@ -56,6 +56,8 @@ std::string_view OpName(uint64_t op) {
       return "SET_ANON_POLICY";
     case SHADOWMM_OP_SET_TLB_POLICY:
       return "SET_TLB_POLICY";
+    case SHADOWMM_OP_TLB_LEAVE:
+      return "TLB_LEAVE";
     case SHADOWMM_OP_FORK:
       return "FORK";
     case SHADOWMM_OP_UFFD_OPEN:
@@ -223,6 +225,14 @@ void ShadowThread::Protect(uint64_t addr, uint64_t len, Prot prot) {
   cmd.len = RoundUp(len, arenas_.page_size());
   cmd.prot = ShadowProt(prot);
   Run(cmd);
+}
+
+void ShadowThread::Deschedule() {
+  shadowmm_cmd cmd{};
+  cmd.op = SHADOWMM_OP_TLB_LEAVE;
+  // Batched like the rest (a record has no output), and sent now.
+  Run(cmd);
+  Flush();
 }
 
 void ShadowThread::Zap(uint64_t addr, uint64_t len) {

@@ -54,6 +54,7 @@ class ShadowThread : public BackendThread {
   void HeapFree(uint64_t addr) override;
   void HeapRelease() override;
   std::optional<uint64_t> Faults() const override;
+  void Deschedule() override;
 
  protected:
   // Runs @cmd, or queues it if @need_out is false and the backend batches.

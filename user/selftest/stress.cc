@@ -100,7 +100,7 @@ std::string Describe(const shadowmm_cmd& c) {
                                       "FAULT", "TOUCH", "GET_STATS", "SET_MODE"};
   char buf[160];
   std::snprintf(buf, sizeof(buf), "%s addr %#llx len %#llx prot %llu flags %#llx",
-                c.op < SHADOWMM_NR_OPS ? names[c.op] : "?", (unsigned long long)c.addr,
+                c.op < std::size(names) ? names[c.op] : "?", (unsigned long long)c.addr,
                 (unsigned long long)c.len, (unsigned long long)c.prot, (unsigned long long)c.flags);
   return buf;
 }

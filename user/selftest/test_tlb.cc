@@ -102,6 +102,39 @@ void ShootdownIpi() {
   }
 }
 
+// TLB_LEAVE: the CPU that cached a translation leaves the space, so a zap
+// on the other CPU interrupts nobody, and its next access faults.
+void LeaveSkipsTheCpu() {
+  if (std::thread::hardware_concurrency() < 2) SKIP("one CPU");
+  Space s;
+  shadowmm_cmd bad = Cmd(SHADOWMM_OP_TLB_LEAVE);
+  bad.flags = 1;
+  EXPECT_ERR(s.Ioctl(bad), EINVAL);
+  ASSERT_OK(s.MapFixed(kBase, 4 * P));
+  std::atomic<int> phase{0};
+  std::atomic<int> result{-1};
+  std::thread cached([&] {
+    uint64_t v = 0;
+    shadowmm_cmd leave = Cmd(SHADOWMM_OP_TLB_LEAVE);
+    if (!Pin(0) || s.Store(kBase, 5) || s.Load(kBase, &v) || v != 5 || s.Ioctl(leave)) return;
+    phase = 1;
+    while (phase.load() != 2) std::this_thread::yield();
+    shadowmm_cmd c = FaultCmd(kBase, false);
+    result = s.Ioctl(c) == 0 && c.out_faults == 1 && c.out_value == 0 ? 1 : 0;
+  });
+  std::thread zapper([&] {
+    while (phase.load() != 1) std::this_thread::yield();
+    if (Pin(1)) s.Zap(kBase, P);
+    phase = 2;
+  });
+  cached.join();
+  zapper.join();
+  EXPECT_EQ(result.load(), 1);
+  const shadowmm_stats st = s.Stats();
+  EXPECT_EQ(Counter(st, SHADOWMM_EV_TLB_LEAVE), 1u);
+  EXPECT_EQ(Counter(st, SHADOWMM_EV_TLB_IPI), 0u);
+}
+
 // Each change that takes a translation away, after a TLB cached it, in
 // every policy: the next access sees it.  And tables freed by unmap wait
 // for an IPI round with ipi.
@@ -147,6 +180,8 @@ void AddTlbTests(Tap& tap) {
       "EOPNOTSUPP on PREEMPT_RT",
       Policy);
   tap.Add("tlb: a zap on one CPU shoots down the entry another CPU cached, by IPI", ShootdownIpi);
+  tap.Add("tlb: a CPU that left the space (TLB_LEAVE) takes no IPI, and faults again",
+          LeaveSkipsTheCpu);
   tap.Add(
       "tlb: protect, zap, FORK and unmap leave no usable entry, every policy; ipi syncs "
       "freed tables",

@@ -122,27 +122,40 @@ unsigned int smm_host_nr_cpus(void)
 unsigned int smm_host_shootdown(const unsigned long *cpus, smm_tlb_fn fn,
 				void *info)
 {
-	unsigned int i, others = 0;
+	unsigned long mask[BITS_TO_LONGS(SHIM_TLB_CPUS)];
+	unsigned int i, w, others = 0;
 
 	/* The slot we would wait for could be our own. */
 	if (shim_irqs_off) {
 		fprintf(stderr, "shim: shootdown with interrupts off\n");
 		abort();
 	}
-	for (i = 0; i < SHIM_TLB_CPUS; i++)
-		if (test_bit(i, cpus) && &shim_cpus[i] != shim_me)
-			others++;
+	/*
+	 * One snapshot of the mask, a word at a time (as the kernel's
+	 * cpumask walk): a flush of a one-thread space costs a few loads,
+	 * not a probe of every slot.  A CPU that enters after the snapshot
+	 * walks after the caller's full barrier, and sees the new PTEs.
+	 */
+	for (w = 0; w < BITS_TO_LONGS(SHIM_TLB_CPUS); w++) {
+		mask[w] = __atomic_load_n(&cpus[w], __ATOMIC_RELAXED);
+		others += __builtin_popcountl(mask[w]);
+	}
+	if (shim_me && test_bit(shim_me - shim_cpus, mask))
+		others--;
 	/* What the IPIs cost: every CPU running one of our threads. */
 	if (others && shim_membarrier_ok)
 		syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
-	for (i = 0; i < SHIM_TLB_CPUS; i++) {
-		struct shim_cpu *c = &shim_cpus[i];
+	for (w = 0; w < BITS_TO_LONGS(SHIM_TLB_CPUS); w++) {
+		while (mask[w]) {
+			struct shim_cpu *c;
 
-		if (!test_bit(i, cpus))
-			continue;
-		pthread_mutex_lock(&c->irq);
-		fn(&c->tlb, info);
-		pthread_mutex_unlock(&c->irq);
+			i = __builtin_ctzl(mask[w]);
+			mask[w] &= mask[w] - 1;
+			c = &shim_cpus[w * BITS_PER_LONG + i];
+			pthread_mutex_lock(&c->irq);
+			fn(&c->tlb, info);
+			pthread_mutex_unlock(&c->irq);
+		}
 	}
 	return others;
 }

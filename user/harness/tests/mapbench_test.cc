@@ -90,20 +90,24 @@ TEST(Mapbench, PipelineCountsInproc) {
 // (and both CPUs are in the space's mask): each flush interrupts exactly
 // the other thread.  An unmap flushes once per gather batch of 64 pages:
 // measured 1.000 per unmap for 1 to 64 pages (page by page up to 33, by
-// generation above), 2 for 65, 4 for 200; 200 unmaps each.
+// generation above), 2 for 65, 4 for 200; 200 unmaps each.  Except at
+// the very end: a thread done with its regions leaves the space
+// (TLB_LEAVE), and the other may still have the last region it passed
+// on to unmap (the channel holds one).
 TEST(Mapbench, PipelineOfTwoShootsDownTheOtherThreadOncePerBatch) {
   for (auto [pages, flushes] : {std::pair<uint64_t, uint64_t>{1, 1}, {64, 1}, {65, 2}}) {
     SCOPED_TRACE(pages);
     Outcome o = RunMapbench("inproc", Mapbench("pipeline", pages), 2, 100);
     const RunResult& r = o.run.result;
     EXPECT_EQ(o.results["unmaps"], 200);
-    EXPECT_EQ(Delta(r, SHADOWMM_EV_TLB_SHOOTDOWN), 200 * flushes);
-    EXPECT_EQ(Delta(r, SHADOWMM_EV_TLB_IPI), 200 * flushes);
-    EXPECT_NEAR(o.results["shootdowns_per_unmap"], flushes, 0.05);
-    EXPECT_NEAR(o.results["ipis_per_unmap"], flushes, 0.05);
+    EXPECT_LE(Delta(r, SHADOWMM_EV_TLB_SHOOTDOWN), 200 * flushes);
+    EXPECT_GE(Delta(r, SHADOWMM_EV_TLB_SHOOTDOWN), 199 * flushes);
+    EXPECT_EQ(Delta(r, SHADOWMM_EV_TLB_IPI), Delta(r, SHADOWMM_EV_TLB_SHOOTDOWN));
+    EXPECT_NEAR(o.results["shootdowns_per_unmap"], flushes, 0.02);
+    EXPECT_NEAR(o.results["ipis_per_unmap"], flushes, 0.02);
     if (pages == 1) {
-      EXPECT_NE(o.run.summary.find("1.000 shootdowns and 1.000 CPUs interrupted per unmap"),
-                std::string::npos)
+      EXPECT_NE(o.run.summary.find(" shootdowns and "), std::string::npos) << o.run.summary;
+      EXPECT_NE(o.run.summary.find(" CPUs interrupted per unmap"), std::string::npos)
           << o.run.summary;
     }
   }
@@ -118,8 +122,9 @@ TEST(Mapbench, PipelineOfTwoUnderEachTlbPolicy) {
     SCOPED_TRACE(TlbPolicyName(policy));
     Outcome o = RunMapbench("inproc", Mapbench("pipeline", 1), 2, 50, 0, policy);
     EXPECT_EQ(o.results["unmaps"], 100);
-    EXPECT_EQ(o.results["shootdowns_per_unmap"], per_unmap);
-    EXPECT_EQ(o.results["ipis_per_unmap"], per_unmap);
+    // (The last unmap may find the other thread gone: see above.)
+    EXPECT_NEAR(o.results["shootdowns_per_unmap"], per_unmap, 0.02);
+    EXPECT_NEAR(o.results["ipis_per_unmap"], per_unmap, 0.02);
   }
 }
 
