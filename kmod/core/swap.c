@@ -251,15 +251,29 @@ void smm_swap_entry_dup(struct smm_mem *mem, struct smm_page *page)
 	smm_swap_slot_dup(mem, page->swap_slot);
 }
 
-static bool page_is_zero(const void *virt, unsigned long size)
+/*
+ * Copies the page's words to @dst; false if they were all zero.  A word
+ * at a time with READ_ONCE(): the page is unmapped here, but not every
+ * unmapping was ours.  A zap drops the mapcount under the PTE lock
+ * before its TLB flush, so a CPU may still store through an old entry
+ * while we read (its page then has no swap entry, and nobody reads what
+ * we wrote out); and the last store before that zap is ordered before
+ * our read only by the PTE lock the zap took, not by the mapcount we
+ * read.
+ */
+static bool page_copy_out(u64 *dst, const void *virt, unsigned long size)
 {
 	const u64 *p = virt;
 	unsigned long i;
+	u64 any = 0;
 
-	for (i = 0; i < size / sizeof(u64); i++)
-		if (p[i])
-			return false;
-	return true;
+	for (i = 0; i < size / sizeof(u64); i++) {
+		u64 w = READ_ONCE(p[i]);
+
+		dst[i] = w;
+		any |= w;
+	}
+	return any != 0;
 }
 
 /*
@@ -282,11 +296,9 @@ bool smm_swap_out_end(struct smm_mem *mem, struct smm_page *page)
 	slot_of(mem, slot)->data = NULL;
 	spin_unlock(&mem->swap_lock);
 	if (written) {
-		if (page_is_zero(page->virt, size)) {
+		if (!page_copy_out(buf, page->virt, size)) {
 			kfree(buf);
 			buf = NULL;
-		} else {
-			memcpy(buf, page->virt, size);
 		}
 		smm_host_io_sleep(READ_ONCE(mem->swap_latency_us));
 		smm_mem_count(mem, SHADOWMM_EV_PSWPOUT);
