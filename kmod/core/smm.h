@@ -63,7 +63,11 @@
  *                    tlb_cpus: either the CPU is interrupted, or its
  *                    walk sees the change.  The IPI waits for the CPU's
  *                    interrupts-off section, so no access through an
- *                    entry the shootdown removes outlives it.
+ *                    entry the shootdown removes outlives it.  A CPU
+ *                    that leaves drops its entries, then clears its bit
+ *                    with release; the shootdown's smp_mb() after its
+ *                    round orders a skipped CPU's earlier reads before
+ *                    the frees that follow.
  */
 #ifndef SMM_H
 #define SMM_H

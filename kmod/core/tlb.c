@@ -152,10 +152,12 @@ static void tlb_drop_asid(struct smm_tlb *tlb, u64 asid)
  * tlb_gen to flush what it missed.  Here the CPU drops every entry of the
  * space before it clears its bit, both with interrupts off, so that a
  * shootdown that reads the bit clear has nothing left to flush on this
- * CPU; no barrier is needed for that, the entries being this CPU's alone
- * (a shootdown that still read the bit set interrupts it for nothing).
- * The next access sets the bit again in mmu_enter(), with its barrier,
- * before it walks.
+ * CPU (a shootdown that still read the bit set interrupts it for
+ * nothing).  The clear is a release: a shootdown that skips this CPU
+ * frees what its earlier accesses read, and those reads must be done
+ * (a weakly ordered CPU could otherwise still be loading a word of a page
+ * the skipping CPU frees and reuses).  The next access sets the bit again
+ * in mmu_enter(), with its barrier, before it walks.
  */
 void smm_tlb_leave(struct smm_mm *mm)
 {
@@ -170,7 +172,8 @@ void smm_tlb_leave(struct smm_mm *mm)
 	tlb = smm_host_this_tlb(&cpu);
 	if (test_bit(cpu, mm->tlb_cpus)) {
 		tlb_drop_asid(tlb, mm->tlb_asid);
-		clear_bit(cpu, mm->tlb_cpus);
+		/* Pairs with smp_mb() after the IPIs in tlb_shootdown(). */
+		clear_bit_unlock(cpu, mm->tlb_cpus);
 		left = true;
 	}
 	smm_host_irq_restore(flags);
@@ -391,6 +394,13 @@ static void tlb_shootdown(struct smm_mm *mm, unsigned long start,
 			smm_count(mm, SHADOWMM_EV_TLB_FLUSH_RANGE);
 	}
 	n = smm_host_shootdown(mm->tlb_cpus, tlb_flush_one, &f);
+	/*
+	 * A CPU the round skipped because it had left (a clear bit, written
+	 * by clear_bit_unlock() in smm_tlb_leave()) is done with what it read
+	 * before; order that before our frees of it.  A CPU that was
+	 * interrupted is ordered by the wait.
+	 */
+	smp_mb();
 	if (n) {
 		smm_count(mm, SHADOWMM_EV_TLB_SHOOTDOWN);
 		smm_count_add(mm, SHADOWMM_EV_TLB_IPI, n);

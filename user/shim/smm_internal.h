@@ -499,10 +499,10 @@ static inline void set_bit(unsigned int nr, unsigned long *addr)
 	__atomic_fetch_or(&addr[nr / BITS_PER_LONG], 1UL << (nr % BITS_PER_LONG),
 			  __ATOMIC_RELAXED);
 }
-static inline void clear_bit(unsigned int nr, unsigned long *addr)
+static inline void clear_bit_unlock(unsigned int nr, unsigned long *addr)
 {
 	__atomic_fetch_and(&addr[nr / BITS_PER_LONG],
-			   ~(1UL << (nr % BITS_PER_LONG)), __ATOMIC_RELAXED);
+			   ~(1UL << (nr % BITS_PER_LONG)), __ATOMIC_RELEASE);
 }
 
 /* ---- test controls (user/shim/shim.c) ---- */

@@ -137,7 +137,8 @@ unsigned int smm_host_shootdown(const unsigned long *cpus, smm_tlb_fn fn,
 	 * walks after the caller's full barrier, and sees the new PTEs.
 	 */
 	for (w = 0; w < BITS_TO_LONGS(SHIM_TLB_CPUS); w++) {
-		mask[w] = __atomic_load_n(&cpus[w], __ATOMIC_RELAXED);
+		/* Acquire: pairs with clear_bit_unlock() (TSan sees no fence). */
+		mask[w] = __atomic_load_n(&cpus[w], __ATOMIC_ACQUIRE);
 		others += __builtin_popcountl(mask[w]);
 	}
 	if (shim_me && test_bit(shim_me - shim_cpus, mask))
