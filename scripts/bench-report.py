@@ -40,12 +40,15 @@ def load_runs(out):
             # A vmalock swap run is one point per swap policy.
             run["mode"] = bs.mode_label(run)
             # The fork workload's other threads' rate, for the fix-cost table.
-            rate = run.get("config", {}).get("faulters_faults_per_s")
+            # (Measured values are in "results"; runs before 2026-12 had
+            # them in "config".)
+            measured = {**run.get("config", {}), **(run.get("results") or {})}
+            rate = measured.get("faulters_faults_per_s")
             if rate is not None:
                 run["faulters_faults_per_s"] = float(rate)
             # The uffd workload's wait per fault, for uffd_wait_table().
             for q in ("p50", "p99"):
-                ns = run.get("config", {}).get(f"wait_ns_{q}")
+                ns = measured.get(f"wait_ns_{q}")
                 if ns is not None:
                     run[f"uffd_wait_us_{q}"] = float(ns) / 1e3
             # CPUs a shootdown interrupted per record, for tlb_table().

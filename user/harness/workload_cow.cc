@@ -54,12 +54,13 @@ class Cow : public Workload {
   // presumably the core's first allocations growing the heap.
   double DefaultWarmupSeconds() const override { return 1; }
   std::map<std::string, std::string> Config() const override {
-    std::map<std::string, std::string> config = {{"bytes", std::to_string(bytes_)}};
-    if (rounds_) {
-      config["rounds"] = std::to_string(rounds_);
-      if (stock_) config["writers_faults"] = std::to_string(writers_faults_.load());
-    }
-    return config;
+    return {{"bytes", std::to_string(bytes_)}};
+  }
+  std::map<std::string, double> Results() const override {
+    if (!rounds_) return {};
+    std::map<std::string, double> out = {{"rounds", static_cast<double>(rounds_)}};
+    if (stock_) out["writers_faults"] = static_cast<double>(writers_faults_.load());
+    return out;
   }
   std::string Summary() const override {
     if (!rounds_) return {};

@@ -45,18 +45,20 @@ class Fork : public Workload {
   // presumably the core's first allocations growing the heap.
   double DefaultWarmupSeconds() const override { return 1; }
   std::map<std::string, std::string> Config() const override {
-    std::map<std::string, std::string> config = {{"vmas", std::to_string(vmas_)},
-                                                 {"fault_pages", std::to_string(fault_pages_)}};
+    return {{"vmas", std::to_string(vmas_)}, {"fault_pages", std::to_string(fault_pages_)}};
+  }
+  std::map<std::string, double> Results() const override {
+    std::map<std::string, double> out;
     if (!latency_ns_.empty()) {
-      config["fork_ns_median"] = std::to_string(Percentile(50));
-      config["fork_ns_p99"] = std::to_string(Percentile(99));
-      config["fork_ns_max"] = std::to_string(latency_ns_.back());
+      out["fork_ns_median"] = static_cast<double>(Percentile(50));
+      out["fork_ns_p99"] = static_cast<double>(Percentile(99));
+      out["fork_ns_max"] = static_cast<double>(latency_ns_.back());
     }
     if (faulters_ > 0) {
-      config["faulters_faults"] = std::to_string(faults_.load());
-      config["faulters_faults_per_s"] = std::to_string(FaultRate());
+      out["faulters_faults"] = static_cast<double>(faults_.load());
+      out["faulters_faults_per_s"] = FaultRate();
     }
-    return config;
+    return out;
   }
   std::string Summary() const override {
     if (latency_ns_.empty()) return {};

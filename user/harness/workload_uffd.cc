@@ -46,14 +46,15 @@ class Uffd : public Workload {
                                                  {"resolvers", std::to_string(resolvers_)},
                                                  {"mapper", mapper_ ? "1" : "0"}};
     if (faulters_) config["faulters"] = std::to_string(faulters_);
-    if (!wait_ns_.empty()) {
-      config["wait_ns_p50"] = std::to_string(Percentile(50));
-      config["wait_ns_p99"] = std::to_string(Percentile(99));
-      config["copies"] = std::to_string(copies_.load());
-      config["copies_eexist"] = std::to_string(eexist_.load());
-      config["mapper_maps"] = std::to_string(maps_.load());
-    }
     return config;
+  }
+  std::map<std::string, double> Results() const override {
+    if (wait_ns_.empty()) return {};
+    return {{"wait_ns_p50", static_cast<double>(Percentile(50))},
+            {"wait_ns_p99", static_cast<double>(Percentile(99))},
+            {"copies", static_cast<double>(copies_.load())},
+            {"copies_eexist", static_cast<double>(eexist_.load())},
+            {"mapper_maps", static_cast<double>(maps_.load())}};
   }
 
   std::string Summary() const override {

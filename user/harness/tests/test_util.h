@@ -40,7 +40,8 @@ inline BackendConfig Config(const std::string& name, unsigned threads = 2,
 // One run of a workload: its result, and its Config() and Summary() after.
 struct WorkloadRun {
   RunResult result;
-  std::map<std::string, std::string> config;
+  std::map<std::string, std::string> config;  // the settings (Workload::Config())
+  std::map<std::string, double> results;      // what it measured (Results())
   std::string summary;
 };
 
@@ -60,6 +61,7 @@ inline WorkloadRun RunWorkloadOn(const std::string& backend_name, const Workload
   WorkloadRun run;
   run.result = RunWorkload(*backend, *w, rc);
   run.config = w->Config();
+  run.results = w->Results();
   run.summary = w->Summary();
   return run;
 }
