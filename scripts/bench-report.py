@@ -431,7 +431,7 @@ def fault_path_table(runs):
                 for k, v in r["fault_path"].get("aborts", {}).items():
                     aborts[k] = aborts.get(k, 0) + v
             excl = sum(v for k, v in aborts.items() if k not in ("no_table", "miss"))
-            lockless = successes / faults if mode != "classic" else 0
+            lockless = successes / faults if mode.split("+")[0] != "classic" else 0
             reasons = ", ".join(f"{k} {v}" for k, v in aborts.items() if v)
             workers = f"{tmax}{'p' if processes else ''}"
             md.append(f"| {env} | {backend} | {mode} | {workers} | {faults:,} | "
