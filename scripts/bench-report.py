@@ -32,6 +32,8 @@ def load_runs(out):
             continue
         doc = json.load(open(path))
         env = ("vm-ppc64le" if name.startswith("vm_ppc64le-")
+               else "vm-pvl-on" if name.startswith("vm_pvl_on-")
+               else "vm-pvl-off" if name.startswith("vm_pvl_off-")
                else "vm" if name.startswith("vm-") else "native")
         for run in doc["runs"]:
             run["env"] = env
@@ -382,6 +384,93 @@ def mapbench_table(runs, lines):
     return md
 
 
+def pvl_points(runs):
+    """{(workload, threads): {"stock_off", "stock_on", "classic", "vmalock"}:
+    [records/s]} of the per-VMA-lock A/B; the module's from the off kernel."""
+    out = {}
+    for r in runs:
+        if r["env"] not in ("vm-pvl-on", "vm-pvl-off"):
+            continue
+        on = r["env"] == "vm-pvl-on"
+        if r["backend"] == "stock":
+            which = "stock_on" if on else "stock_off"
+        elif not on and r["mode"] in ("classic", "vmalock"):
+            which = r["mode"]
+        else:
+            continue
+        out.setdefault((workload_title(r), r["threads"]), {}).setdefault(which, []).append(
+            r["records_per_s"])
+    return {k: v for k, v in out.items() if len(v) == 4}
+
+
+def pvl_table(runs, lines):
+    """The model's prediction of what per-VMA locks buy against what they
+    buy a real kernel: stock on 6.12 built with them over the same 6.12
+    built without them (the real gain), module vmalock over module classic
+    on the kernel without them (the prediction), their ratio (the model
+    error), and module classic against the real mmap_lock path."""
+    pts = pvl_points(runs)
+    if not pts:
+        return []
+    envs = [r for r in runs if r["env"] in ("vm-pvl-on", "vm-pvl-off")]
+    kernels = [line for line in lines if line.startswith("pvl-")]
+    md = ["### Predicted against real: what per-VMA locks buy\n",
+          f"{env_label('vm-pvl-off', lines, envs)}; " + "; ".join(kernels) + ".  "
+          "*real*: stock with per-VMA locks over stock without (the same 6.12 source and "
+          "config, `scripts/pvl-kernel.sh`); *predicted*: the module's vmalock over its "
+          "classic on the kernel without them; *error*: predicted / real (1.00x: the model "
+          "is right; +60-75% before the TLB model, issue 15); *level*: module classic over "
+          "stock without per-VMA locks, the model's mmap_lock path against the real one.  "
+          "Medians [95% bootstrap intervals]; each repetition boots each kernel once, "
+          "alternating.\n",
+          "| workload | threads | stock off | stock on | real | classic | vmalock | predicted "
+          "| error | level |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def rate(xs):
+        s = bs.summary(xs)
+        return f"{s['median']:,.0f} {bs.fmt_interval(s['ci95'])}"
+    for (title, t), p in sorted(pts.items()):
+        real = bs.ratio(p["stock_on"], p["stock_off"])
+        pred = bs.ratio(p["vmalock"], p["classic"])
+        err = bs.ratio_of_ratios(p["vmalock"], p["classic"], p["stock_on"], p["stock_off"])
+        level = bs.ratio(p["classic"], p["stock_off"])
+        md.append(f"| {title} | {t} | {rate(p['stock_off'])} | {rate(p['stock_on'])} | "
+                  f"{ratio_cell(real)} | {rate(p['classic'])} | {rate(p['vmalock'])} | "
+                  f"{ratio_cell(pred)} | {ratio_cell(err)} | {ratio_cell(level)} |")
+    md += ["", "![predicted against real gain of per-VMA locks](pvl.png)", ""]
+    return md
+
+
+def pvl_plot(runs, out):
+    pts = pvl_points(runs)
+    if not pts:
+        return
+    titles = sorted({k[0] for k in pts})
+    fig, axes = plt.subplots(1, len(titles), figsize=(6.5 * len(titles), 4.5), squeeze=False)
+    for ax, title in zip(axes[0], titles):
+        keys = sorted((k for k in pts if k[0] == title), key=lambda k: k[1])
+        xs = [k[1] for k in keys]
+        for label, num, den in (("real (stock, pvl on / off)", "stock_on", "stock_off"),
+                                ("predicted (module, vmalock / classic)", "vmalock",
+                                 "classic")):
+            rs = [bs.ratio(pts[k][num], pts[k][den]) for k in keys]
+            meds = [r["ratio"] for r in rs]
+            cis = [r["ci95"] or (r["ratio"],) * 2 for r in rs]
+            ax.errorbar(xs, meds, yerr=[[m - c[0] for m, c in zip(meds, cis)],
+                                        [c[1] - m for m, c in zip(meds, cis)]],
+                        marker="o", capsize=3, label=label)
+        ax.axhline(1, color="grey", linewidth=0.8)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("threads")
+        ax.set_ylabel("gain of per-VMA locks (ratio of medians, 95% interval)")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(f"{out}/pvl.png", dpi=110)
+    plt.close(fig)
+
+
 def kernel_table(runs):
     rs = [r for r in runs if r.get("kernel")]
     if not rs:
@@ -653,6 +742,7 @@ def main(out):
     main_runs = [r for r in runs if default_tlb(r) and r["workload"] != "mapbench"]
     pts = points([r for r in runs if not r["source"].startswith("vm-submit-")])
     md = ["## shadowmm bench results\n"] + [f"- {line}" for line in lines] + [""]
+    md += pvl_table(runs, lines)
     md += rate_tables(main_runs, pts, lines) + tlb_table(runs, lines)
     md += mapbench_table(runs, lines) + fix_cost_table(all_runs, lines)
     md += swap_table(runs, lines) + uffd_wait_table(runs, lines) + kernel_table(main_runs)
@@ -675,6 +765,7 @@ def main(out):
     plots(main_runs, out, lines, pts)
     swap_plot(runs, out, lines)
     tlb_plot(runs, out, lines)
+    pvl_plot(runs, out)
 
 
 if __name__ == "__main__":

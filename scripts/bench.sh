@@ -36,6 +36,16 @@
 #   uffd    the uffd workload natively, 4 faulting threads, 2 resolvers and
 #           a mapper: stock (real userfaultfd(2), where the kernel allows
 #           it) and inproc in every mode, vmalock with each swap policy
+#   pvl     the ground truth for per-VMA locks: Debian's 6.12 built twice
+#           by scripts/pvl-kernel.sh, per-VMA locks on and off, one config
+#           otherwise (cached; about 10 minutes of two idle CPUs the first
+#           time).  Each repetition boots each kernel once, alternating, and
+#           runs ebizzy -mTRp and pagefault at 1, 2 and 4 threads on the
+#           kernel's own fault path (stock) and on the module in every mode.
+#           The report sets the real gain (stock, on / off) beside the
+#           model's prediction (module vmalock / classic on the off kernel)
+#           and their ratio, the model error, with intervals; and module
+#           classic against the real mmap_lock path (stock, off)
 #   micro   Google Benchmark: lookup, fault cost per mode, submission cost;
 #           callgrind instruction counts per ebizzy 0.3 record and per
 #           fault, each mode (scripts/icount.sh)
@@ -61,6 +71,9 @@
 #   --no-uffd         skip the uffd workload
 #   --only-uffd       only the uffd workload (native)
 #   --no-tlb          skip the TLB-policy comparison and mapbench
+#   --no-pvl          skip the per-VMA-lock ground truth (two kernel boots
+#                     per repetition)
+#   --only-pvl        only it
 #   --only-tlb        only ebizzy (every backend and TLB policy) and mapbench,
 #                     natively and in the Debian guest unless --no-vm
 set -euo pipefail
@@ -78,6 +91,7 @@ swap=1
 fork=1
 uffd=1
 tlb=1
+pvl=1
 ebizzy=1
 layout=shared
 # The swap workload: its own shorter runs, so its part stays near 2 min.
@@ -104,10 +118,12 @@ while [ $# -gt 0 ]; do
 	--no-fork) fork=0; shift ;;
 	--no-uffd) uffd=0; shift ;;
 	--no-tlb) tlb=0; shift ;;
-	--only-fork) ebizzy=0; ppc64le=0; micro=0; swap=0; vm=0; uffd=0; tlb=0; shift ;;
-	--only-swap) ebizzy=0; ppc64le=0; micro=0; fork=0; uffd=0; tlb=0; shift ;;
-	--only-uffd) ebizzy=0; ppc64le=0; micro=0; swap=0; vm=0; fork=0; tlb=0; shift ;;
-	--only-tlb) ppc64le=0; micro=0; swap=0; fork=0; uffd=0; shift ;;
+	--no-pvl) pvl=0; shift ;;
+	--only-pvl) ebizzy=0; ppc64le=0; micro=0; swap=0; fork=0; uffd=0; tlb=0; shift ;;
+	--only-fork) ebizzy=0; ppc64le=0; micro=0; swap=0; vm=0; uffd=0; tlb=0; pvl=0; shift ;;
+	--only-swap) ebizzy=0; ppc64le=0; micro=0; fork=0; uffd=0; tlb=0; pvl=0; shift ;;
+	--only-uffd) ebizzy=0; ppc64le=0; micro=0; swap=0; vm=0; fork=0; tlb=0; pvl=0; shift ;;
+	--only-tlb) ppc64le=0; micro=0; swap=0; fork=0; uffd=0; pvl=0; shift ;;
 	-h | --help) sed -n '3,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown flag '$1' (--help lists them)" >&2; exit 2 ;;
 	esac
@@ -332,6 +348,48 @@ if [ "$vm" = 1 ]; then
 	make -s -C kmod KDIR="$kdir" >"$out/kmod-build.log" 2>&1 ||
 		{ tail -20 "$out/kmod-build.log" >&2; exit 1; }
 	vm_bench debian vm "$bin" "$threads" "$ebizzy" "$ebizzy" "$swap" "$tlb"
+fi
+
+# The per-VMA-lock A/B: one boot per kernel and repetition, alternating,
+# so drift on the host hits both kernels alike.  The module is built for
+# each kernel's tree (the trees are the KDIRs).  pagefault maps 16 MiB per
+# thread (will-it-scale's 128 MiB takes minutes a round under TCG).
+pvl_guest_threads=1,2,4
+pvl_common=(--duration="$duration" --warmup="$warmup" --threads="$pvl_guest_threads")
+if [ "$vm" = 1 ] && [ "$pvl" = 1 ]; then
+	echo "== bench: per-VMA locks, real (6.12 built with and without them) against the model," \
+		"ebizzy -mTRp and pagefault, threads $pvl_guest_threads, $reps repetitions" >&2
+	for k in off on; do
+		log=$out/pvl-$k-kernel.log
+		vars=$(scripts/pvl-kernel.sh --pvl $k 2>"$log") || { tail -20 "$log" >&2; exit 1; }
+		eval "$vars"
+		{ make -s -C kmod clean && make -s -C kmod KDIR="$KDIR"; } >"$out/pvl-$k-kmod.log" 2>&1 ||
+			{ tail -20 "$out/pvl-$k-kmod.log" >&2; exit 1; }
+		cp kmod/shadowmm.ko "$out/shadowmm-pvl-$k.ko"
+		echo "pvl-$k kernel: $KERNELRELEASE (PER_VMA_LOCK=$PER_VMA_LOCK)" >>"$out/machine.txt"
+	done
+	make -s -C kmod clean >/dev/null 2>&1 || true
+	for ((r = 1; r <= reps; r++)); do
+		for k in off on; do
+			prefix=vm_pvl_$k
+			guest="set -e; zcat /proc/config.gz | grep -q '^CONFIG_PER_VMA_LOCK=y' &&"
+			guest+=" echo SHADOWMM-PVL on || echo SHADOWMM-PVL off;"
+			guest+=" for w in ebizzy pagefault; do for b in stock module; do m=all; l=${shadow_common[*]};"
+			guest+=" [ \$b = stock ] && { m=stock; l=; };"
+			guest+=" shadowmm-bench --backend=\$b --mode=\$m \$l --workload=\$w --ebizzy=-mTRp"
+			guest+=" --pagefault_size=$((16 << 20)) ${pvl_common[*]} --json=/tmp/r.json >/dev/null;"
+			guest+=" echo SHADOWMM-JSON-BEGIN $prefix-\$w-\$b.r$r; cat /tmp/r.json; echo SHADOWMM-JSON-END;"
+			guest+=" done; done"
+			scripts/qemu-run.sh --kernel pvl-$k --module "$out/shadowmm-pvl-$k.ko" --bin "$bin" \
+				--smp "$cpus" --timeout 1500 --log "$out/$prefix.r$r-console.log" --quiet -- "$guest" \
+				>"$out/$prefix.r$r.txt" 2>&1 || { tail -20 "$out/$prefix.r$r.txt" >&2; exit 1; }
+			grep -q "SHADOWMM-PVL $k" "$out/$prefix.r$r-console.log" ||
+				{ echo "bench: the pvl-$k guest's config says otherwise" >&2; exit 1; }
+			/usr/bin/python3 scripts/bench-extract.py "$out/$prefix.r$r-console.log" "$out"
+			[ "$r" = 1 ] && { grep -m1 -o 'accel: .*' "$out/$prefix.r$r.txt" |
+				sed "s/^/$prefix /" >>"$out/machine.txt" || true; }
+		done
+	done
 fi
 
 if [ "$vm" = 1 ] && [ "$ppc64le" = 1 ]; then

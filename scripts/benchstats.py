@@ -157,6 +157,24 @@ def ratio(a, b):
             "ci95": _bootstrap([a, b], _median_ratio) if mb else None, "p": welch_p(a, b)}
 
 
+def _ratio_of_ratios(a, b, c, d, axis=-1):
+    return (np.median(a, axis=axis) / np.median(b, axis=axis)) / (
+        np.median(c, axis=axis) / np.median(d, axis=axis))
+
+
+def ratio_of_ratios(a, b, c, d):
+    """(median(a) / median(b)) / (median(c) / median(d)), e.g. a predicted
+    gain over a real one, with its 95% bootstrap interval (the four
+    samples resampled independently)."""
+    a, b, c, d = (np.asarray(x, dtype=float) for x in (a, b, c, d))
+    mb, mc, md = float(np.median(b)), float(np.median(c)), float(np.median(d))
+    if not (mb and mc and md):
+        return {"ratio": None, "ci95": None, "p": None}
+    # No significance mark: a ratio of ratios has no two-sample test here.
+    return {"ratio": (float(np.median(a)) / mb) / (mc / md),
+            "ci95": _bootstrap([a, b, c, d], _ratio_of_ratios), "p": None}
+
+
 def hmean(x):
     x = np.asarray(x, dtype=float)
     return float(stats.hmean(x)) if len(x) and np.all(x > 0) else 0.0
