@@ -342,7 +342,8 @@ vm_bench() {
 		sed "s/SHADOWMM-GUEST-KERNEL/$prefix guest kernel:/" >>"$out/machine.txt" || true
 }
 
-if [ "$vm" = 1 ]; then
+# (Only when the Debian guest has something to run: --only-pvl leaves it none.)
+if [ "$vm" = 1 ] && { [ "$ebizzy" = 1 ] || [ "$swap" = 1 ]; }; then
 	kdir=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -1)
 	echo "== bench: module in QEMU (Debian kernel, headers $kdir)" >&2
 	make -s -C kmod KDIR="$kdir" >"$out/kmod-build.log" 2>&1 ||
