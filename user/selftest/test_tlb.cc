@@ -68,6 +68,33 @@ bool Pin(int cpu) {
   return sched_setaffinity(0, sizeof(set), &set) == 0;
 }
 
+// A thread on CPU 0 stores to kBase and loads it back (the load fills its
+// TLB), and with @leave then leaves the space; a thread on CPU 1 zaps the
+// page.  True if CPU 0's next access faulted and found the page new.
+bool ZapFromTheOtherCpu(const Space& s, bool leave) {
+  std::atomic<int> phase{0};
+  std::atomic<int> result{-1};
+  std::thread cached([&] {
+    uint64_t v = 0;
+    shadowmm_cmd leave_cmd = Cmd(SHADOWMM_OP_TLB_LEAVE);
+    if (!Pin(0) || s.Store(kBase, 5) || s.Load(kBase, &v) || v != 5 ||
+        (leave && s.Ioctl(leave_cmd)))
+      return;
+    phase = 1;
+    while (phase.load() != 2) std::this_thread::yield();
+    shadowmm_cmd c = FaultCmd(kBase, false);
+    result = s.Ioctl(c) == 0 && c.out_faults == 1 && c.out_value == 0 ? 1 : 0;
+  });
+  std::thread zapper([&] {
+    while (phase.load() != 1) std::this_thread::yield();
+    if (Pin(1)) s.Zap(kBase, P);
+    phase = 2;
+  });
+  cached.join();
+  zapper.join();
+  return result.load() == 1;
+}
+
 // One thread on CPU 0 caches a translation, another on CPU 1 zaps it:
 // the zap's shootdown is an IPI to CPU 0, whose next access faults.
 void ShootdownIpi() {
@@ -77,24 +104,7 @@ void ShootdownIpi() {
     Space s;
     ASSERT_OK(SetTlbPolicy(s, policy));
     ASSERT_OK(s.MapFixed(kBase, 4 * P));
-    std::atomic<int> phase{0};
-    std::atomic<int> result{-1};
-    std::thread cached([&] {
-      uint64_t v = 0;
-      if (!Pin(0) || s.Store(kBase, 5) || s.Load(kBase, &v) || v != 5) return;
-      phase = 1;
-      while (phase.load() != 2) std::this_thread::yield();
-      shadowmm_cmd c = FaultCmd(kBase, false);
-      result = s.Ioctl(c) == 0 && c.out_faults == 1 && c.out_value == 0 ? 1 : 0;
-    });
-    std::thread zapper([&] {
-      while (phase.load() != 1) std::this_thread::yield();
-      if (Pin(1)) s.Zap(kBase, P);
-      phase = 2;
-    });
-    cached.join();
-    zapper.join();
-    EXPECT_EQ(result.load(), 1);
+    EXPECT_TRUE(ZapFromTheOtherCpu(s, false));
     const shadowmm_stats st = s.Stats();
     EXPECT_GE(Counter(st, SHADOWMM_EV_TLB_FILL), 1u);  // the load after the store's fault
     EXPECT_GE(Counter(st, SHADOWMM_EV_TLB_SHOOTDOWN), 1u);
@@ -111,25 +121,7 @@ void LeaveSkipsTheCpu() {
   bad.flags = 1;
   EXPECT_ERR(s.Ioctl(bad), EINVAL);
   ASSERT_OK(s.MapFixed(kBase, 4 * P));
-  std::atomic<int> phase{0};
-  std::atomic<int> result{-1};
-  std::thread cached([&] {
-    uint64_t v = 0;
-    shadowmm_cmd leave = Cmd(SHADOWMM_OP_TLB_LEAVE);
-    if (!Pin(0) || s.Store(kBase, 5) || s.Load(kBase, &v) || v != 5 || s.Ioctl(leave)) return;
-    phase = 1;
-    while (phase.load() != 2) std::this_thread::yield();
-    shadowmm_cmd c = FaultCmd(kBase, false);
-    result = s.Ioctl(c) == 0 && c.out_faults == 1 && c.out_value == 0 ? 1 : 0;
-  });
-  std::thread zapper([&] {
-    while (phase.load() != 1) std::this_thread::yield();
-    if (Pin(1)) s.Zap(kBase, P);
-    phase = 2;
-  });
-  cached.join();
-  zapper.join();
-  EXPECT_EQ(result.load(), 1);
+  EXPECT_TRUE(ZapFromTheOtherCpu(s, true));
   const shadowmm_stats st = s.Stats();
   EXPECT_EQ(Counter(st, SHADOWMM_EV_TLB_LEAVE), 1u);
   EXPECT_EQ(Counter(st, SHADOWMM_EV_TLB_IPI), 0u);
