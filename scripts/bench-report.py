@@ -141,6 +141,19 @@ def ratio_cell(r):
     return f"{r['ratio']:.2f}x {ci} {bs.mark(r['p'])}".rstrip()
 
 
+def rate_cell(xs):
+    """Samples as 'median [95% interval]', '-' without any."""
+    if not xs:
+        return "-"
+    s = bs.summary(xs)
+    return f"{s['median']:,.0f} {bs.fmt_interval(s['ci95'])}"
+
+
+def median_cell(groups, key, fmt):
+    """The median of @groups[@key] in @fmt, '-' if it has none."""
+    return fmt.format(bs.summary(groups[key])["median"]) if key in groups else "-"
+
+
 def rate_tables(runs, pts, lines):
     md = []
     # Points that are not the submission-path runs, by environment and workload.
@@ -290,21 +303,13 @@ def tlb_table(runs, lines):
             ipi = samples.get(k[:3] + (k[3] + "+tlb:ipi",) + k[4:])
             stock = next((v for sk, v in samples.items() if sk[2] == "stock"
                           and sk[8] == k[8]), None)
-
-            def ipis_cell(k):
-                return f"{bs.summary(per_record[k])['median']:.2f}" if k in per_record else "-"
-
-            def cell(xs):
-                if not xs:
-                    return "-"
-                s = bs.summary(xs)
-                return f"{s['median']:,.0f} {bs.fmt_interval(s['ci95'])}"
-            md.append(f"| {k[2]} | {k[3]} | {k[8]} | {cell(none)} | {cell(samples[k])} | "
-                      f"{cell(ipi)} | {ratio_cell(bs.ratio(samples[k], none)) if none else '-'} | "
+            md.append(f"| {k[2]} | {k[3]} | {k[8]} | {rate_cell(none)} | "
+                      f"{rate_cell(samples[k])} | {rate_cell(ipi)} | "
+                      f"{ratio_cell(bs.ratio(samples[k], none)) if none else '-'} | "
                       f"{ratio_cell(bs.ratio(ipi, none)) if none and ipi else '-'} | "
                       f"{ratio_cell(bs.ratio(none, stock)) if none and stock else '-'} | "
                       f"{ratio_cell(bs.ratio(samples[k], stock)) if stock else '-'} | "
-                      f"{ipis_cell(k)} |")
+                      f"{median_cell(per_record, k, '{:.2f}')} |")
         md.append("")
     md += ["![ebizzy with and without the TLB model](tlb.png)", ""]
     return md
@@ -372,14 +377,12 @@ def mapbench_table(runs, lines):
         md += ["| variant | backend | mode | threads | touches/s | vs stock | shootdowns/unmap "
                "| CPUs interrupted/unmap |", "|---|---|---|---:|---:|---:|---:|---:|"]
         for k in sorted(rate, key=lambda k: (k[1], k[8], mode_order((k[2], k[3])))):
-            s = bs.summary(rate[k])
             stock = next((v for sk, v in rate.items() if sk[1] == k[1] and sk[2] == "stock"
                           and sk[8] == k[8]), None)
             vs = ratio_cell(bs.ratio(rate[k], stock)) if stock and k[2] != "stock" else "-"
-            sd = f"{bs.summary(shoot[k])['median']:.3f}" if k in shoot else "-"
-            ip = f"{bs.summary(ipis[k])['median']:.3f}" if k in ipis else "-"
             md.append(f"| {k[1].split('/', 1)[-1]} | {k[2]} | {k[3]} | {k[8]} | "
-                      f"{s['median']:,.0f} {bs.fmt_interval(s['ci95'])} | {vs} | {sd} | {ip} |")
+                      f"{rate_cell(rate[k])} | {vs} | {median_cell(shoot, k, '{:.3f}')} | "
+                      f"{median_cell(ipis, k, '{:.3f}')} |")
         md.append("")
     return md
 
@@ -425,17 +428,13 @@ def pvl_table(runs, lines):
           "alternating.\n",
           "| workload | threads | stock off | stock on | real | classic | vmalock | predicted "
           "| error | level |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-
-    def rate(xs):
-        s = bs.summary(xs)
-        return f"{s['median']:,.0f} {bs.fmt_interval(s['ci95'])}"
     for (title, t), p in sorted(pts.items()):
         real = bs.ratio(p["stock_on"], p["stock_off"])
         pred = bs.ratio(p["vmalock"], p["classic"])
         err = bs.ratio_of_ratios(p["vmalock"], p["classic"], p["stock_on"], p["stock_off"])
         level = bs.ratio(p["classic"], p["stock_off"])
-        md.append(f"| {title} | {t} | {rate(p['stock_off'])} | {rate(p['stock_on'])} | "
-                  f"{ratio_cell(real)} | {rate(p['classic'])} | {rate(p['vmalock'])} | "
+        md.append(f"| {title} | {t} | {rate_cell(p['stock_off'])} | {rate_cell(p['stock_on'])} | "
+                  f"{ratio_cell(real)} | {rate_cell(p['classic'])} | {rate_cell(p['vmalock'])} | "
                   f"{ratio_cell(pred)} | {ratio_cell(err)} | {ratio_cell(level)} |")
     md += ["", "![predicted against real gain of per-VMA locks](pvl.png)", ""]
     return md
