@@ -387,9 +387,13 @@ def mapbench_table(runs, lines):
     return md
 
 
+PVL_MODULE = ("classic", "vmalock", "classic+unmap:write", "vmalock+unmap:write")
+
+
 def pvl_points(runs):
-    """{(workload, threads): {"stock_off", "stock_on", "classic", "vmalock"}:
-    [records/s]} of the per-VMA-lock A/B; the module's from the off kernel."""
+    """{(workload, threads): {"stock_off", "stock_on", and PVL_MODULE's modes}:
+    [records/s]} of the per-VMA-lock A/B; the module's from the off kernel
+    (runs before --unmap_lock have no "+unmap:write" points)."""
     out = {}
     for r in runs:
         if r["env"] not in ("vm-pvl-on", "vm-pvl-off"):
@@ -397,13 +401,14 @@ def pvl_points(runs):
         on = r["env"] == "vm-pvl-on"
         if r["backend"] == "stock":
             which = "stock_on" if on else "stock_off"
-        elif not on and r["mode"] in ("classic", "vmalock"):
+        elif not on and r["mode"] in PVL_MODULE:
             which = r["mode"]
         else:
             continue
         out.setdefault((workload_title(r), r["threads"]), {}).setdefault(which, []).append(
             r["records_per_s"])
-    return {k: v for k, v in out.items() if len(v) == 4}
+    return {k: v for k, v in out.items()
+            if {"stock_off", "stock_on", "classic", "vmalock"} <= v.keys()}
 
 
 def pvl_table(runs, lines):
@@ -421,21 +426,29 @@ def pvl_table(runs, lines):
           f"{env_label('vm-pvl-off', lines, envs)}; " + "; ".join(kernels) + ".  "
           "*real*: stock with per-VMA locks over stock without (the same 6.12 source and "
           "config, `scripts/pvl-kernel.sh`); *predicted*: the module's vmalock over its "
-          "classic on the kernel without them; *error*: predicted / real (1.00x: the model "
-          "is right; +60-75% before the TLB model, issue 15); *level*: module classic over "
-          "stock without per-VMA locks, the model's mmap_lock path against the real one.  "
-          "Medians [95% bootstrap intervals]; each repetition boots each kernel once, "
-          "alternating.\n",
+          "classic on the kernel without them, the unmap downgrading the mmap lock as Linux's "
+          "munmap() does; *error*: predicted / real (1.00x: the model is right; +60-75% "
+          "before the TLB model, issue 15); *level*: module classic over stock without "
+          "per-VMA locks, the model's mmap_lock path against the real one.  *write*: the same "
+          "with `--unmap_lock=write` (the unmap holds the write lock through its zap and "
+          "shootdown, as the model did before).  Medians [95% bootstrap intervals]; each "
+          "repetition boots each kernel once, alternating.\n",
           "| workload | threads | stock off | stock on | real | classic | vmalock | predicted "
-          "| error | level |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+          "| error | level | predicted, write | error, write | level, write |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for (title, t), p in sorted(pts.items()):
         real = bs.ratio(p["stock_on"], p["stock_off"])
-        pred = bs.ratio(p["vmalock"], p["classic"])
-        err = bs.ratio_of_ratios(p["vmalock"], p["classic"], p["stock_on"], p["stock_off"])
-        level = bs.ratio(p["classic"], p["stock_off"])
+        cells = []
+        for c, v in (("classic", "vmalock"), ("classic+unmap:write", "vmalock+unmap:write")):
+            if c not in p or v not in p:
+                cells += ["-"] * 3
+                continue
+            cells += [ratio_cell(bs.ratio(p[v], p[c])),
+                      ratio_cell(bs.ratio_of_ratios(p[v], p[c], p["stock_on"], p["stock_off"])),
+                      ratio_cell(bs.ratio(p[c], p["stock_off"]))]
         md.append(f"| {title} | {t} | {rate_cell(p['stock_off'])} | {rate_cell(p['stock_on'])} | "
                   f"{ratio_cell(real)} | {rate_cell(p['classic'])} | {rate_cell(p['vmalock'])} | "
-                  f"{ratio_cell(pred)} | {ratio_cell(err)} | {ratio_cell(level)} |")
+                  + " | ".join(cells) + " |")
     md += ["", "![predicted against real gain of per-VMA locks](pvl.png)", ""]
     return md
 
@@ -451,7 +464,11 @@ def pvl_plot(runs, out):
         xs = [k[1] for k in keys]
         for label, num, den in (("real (stock, pvl on / off)", "stock_on", "stock_off"),
                                 ("predicted (module, vmalock / classic)", "vmalock",
-                                 "classic")):
+                                 "classic"),
+                                ("predicted, unmap holds the write lock", "vmalock+unmap:write",
+                                 "classic+unmap:write")):
+            if not all(num in pts[k] and den in pts[k] for k in keys):
+                continue
             rs = [bs.ratio(pts[k][num], pts[k][den]) for k in keys]
             meds = [r["ratio"] for r in rs]
             cis = [r["ci95"] or (r["ratio"],) * 2 for r in rs]

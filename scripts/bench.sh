@@ -41,11 +41,13 @@
 #           otherwise (cached; about 10 minutes of two idle CPUs the first
 #           time).  Each repetition boots each kernel once, alternating, and
 #           runs ebizzy -mTRp and pagefault at 1, 2 and 4 threads on the
-#           kernel's own fault path (stock) and on the module in every mode.
+#           kernel's own fault path (stock); on the kernel without per-VMA
+#           locks also on the module, classic and vmalock, with each
+#           --unmap_lock (downgrade, as Linux; write, the model before).
 #           The report sets the real gain (stock, on / off) beside the
 #           model's prediction (module vmalock / classic on the off kernel)
-#           and their ratio, the model error, with intervals; and module
-#           classic against the real mmap_lock path (stock, off)
+#           and their ratio, the model error, with intervals, for each
+#           choice; and module classic against the real mmap_lock path
 #   micro   Google Benchmark: lookup, fault cost per mode, submission cost;
 #           callgrind instruction counts per ebizzy 0.3 record and per
 #           fault, each mode (scripts/icount.sh)
@@ -375,11 +377,17 @@ if [ "$vm" = 1 ] && [ "$pvl" = 1 ]; then
 			prefix=vm_pvl_$k
 			guest="set -e; zcat /proc/config.gz | grep -q '^CONFIG_PER_VMA_LOCK=y' &&"
 			guest+=" echo SHADOWMM-PVL on || echo SHADOWMM-PVL off;"
-			guest+=" for w in ebizzy pagefault; do for b in stock module; do m=all; l=${shadow_common[*]};"
-			guest+=" [ \$b = stock ] && { m=stock; l=; };"
-			guest+=" shadowmm-bench --backend=\$b --mode=\$m \$l --workload=\$w --ebizzy=-mTRp"
+			# The module only where the prediction is made (the kernel
+			# without per-VMA locks), with each unmap_lock choice.
+			runs="stock:--backend=stock:--mode=stock"
+			[ $k = off ] && runs+=" module:--backend=module:--mode=classic,vmalock"
+			[ $k = off ] && runs+=" module-write:--backend=module:--mode=classic,vmalock:--unmap_lock=write"
+			guest+=" for w in ebizzy pagefault; do for run in $runs; do"
+			guest+=" name=\${run%%:*}; args=\$(echo \${run#*:} | tr : ' ');"
+			guest+=" [ \$name = stock ] || args=\"\$args ${shadow_common[*]}\";"
+			guest+=" shadowmm-bench \$args --workload=\$w --ebizzy=-mTRp"
 			guest+=" --pagefault_size=$((16 << 20)) ${pvl_common[*]} --json=/tmp/r.json >/dev/null;"
-			guest+=" echo SHADOWMM-JSON-BEGIN $prefix-\$w-\$b.r$r; cat /tmp/r.json; echo SHADOWMM-JSON-END;"
+			guest+=" echo SHADOWMM-JSON-BEGIN $prefix-\$w-\$name.r$r; cat /tmp/r.json; echo SHADOWMM-JSON-END;"
 			guest+=" done; done"
 			scripts/qemu-run.sh --kernel pvl-$k --module "$out/shadowmm-pvl-$k.ko" --bin "$bin" \
 				--smp "$cpus" --timeout 1500 --log "$out/$prefix.r$r-console.log" --quiet -- "$guest" \

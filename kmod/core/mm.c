@@ -236,6 +236,7 @@ int smm_mm_create_child(struct smm_mm *parent, struct smm_mm **childp)
 	mm->swap_policy = READ_ONCE(parent->swap_policy);
 	mm->anon_policy = READ_ONCE(parent->anon_policy);
 	mm->tlb_policy = READ_ONCE(parent->tlb_policy);
+	mm->unmap_lock = READ_ONCE(parent->unmap_lock);
 	*childp = mm;
 	return 0;
 }
@@ -314,15 +315,20 @@ void smm_mmap_write_lock_nested(struct smm_mm *mm)
 /*
  * Ends every VMA write section opened in this cycle, frees the VMAs the
  * cycle detached (their sequence stays odd: a speculative fault that still
- * holds one under RCU can never validate it), and unlocks all VMA write
- * locks at once by moving mm_lock_seq on, as vma_end_write_all() does.
+ * holds one under RCU can never validate it) or, with @detached, hands
+ * them to the caller, and unlocks all VMA write locks at once by moving
+ * mm_lock_seq on, as vma_end_write_all() does.
  */
-void smm_mmap_write_unlock(struct smm_mm *mm)
+static void mmap_end_write_cycle(struct smm_mm *mm, struct list_head *detached)
 {
 	struct smm_vma *vma, *tmp;
 
 	lockdep_assert_held_write(&mm->mmap_lock);
 	list_for_each_entry_safe(vma, tmp, &mm->write_vmas, vm_wlist) {
+		if (detached && READ_ONCE(vma->detached)) {
+			list_move_tail(&vma->vm_wlist, detached);
+			continue;
+		}
 		list_del(&vma->vm_wlist);
 		/*
 		 * Release (smp_wmb() before the even count): pairs with the
@@ -350,7 +356,26 @@ void smm_mmap_write_unlock(struct smm_mm *mm)
 	 * also sees every VMA change of this cycle.  Unsigned: wraps.
 	 */
 	smp_store_release(&mm->mm_lock_seq, mm->mm_lock_seq + 1);
+}
+
+void smm_mmap_write_unlock(struct smm_mm *mm)
+{
+	mmap_end_write_cycle(mm, NULL);
 	up_write(&mm->mmap_lock);
+}
+
+/*
+ * mmap_write_downgrade(): ends the write cycle as smm_mmap_write_unlock()
+ * does but keeps the lock for read, with no writer in between (a new VMA
+ * in a range the caller still clears would lose its tables).  The VMAs
+ * the cycle detached go to @detached: the caller still needs them (the
+ * rmap) and frees them with smm_vma_free(), as munmap's remove_vma()
+ * runs under the downgraded lock.
+ */
+void smm_mmap_write_downgrade(struct smm_mm *mm, struct list_head *detached)
+{
+	mmap_end_write_cycle(mm, detached);
+	downgrade_write(&mm->mmap_lock);
 }
 
 /*

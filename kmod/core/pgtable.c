@@ -431,13 +431,15 @@ static void pt_free_range(struct smm_gather *g, struct smm_pt *pt, int level,
  * Frees the tables under [start, end) whose whole span lies inside
  * [floor, ceiling), the hole around an unmapped range that no VMA covers,
  * like the kernel's free_pgd_range().  Tables shared with a neighbouring
- * VMA stay.  Caller holds the mmap lock for write and zapped the range.
+ * VMA stay.  Caller zapped the range and holds the mmap lock, for write
+ * or downgraded after detaching the hole's VMAs: no fault walks into the
+ * hole and no writer maps into it until the caller unlocks.
  */
 void smm_free_pgtables(struct smm_gather *g, unsigned long start,
 		       unsigned long end, unsigned long floor,
 		       unsigned long ceiling)
 {
-	lockdep_assert_held_write(&g->mm->mmap_lock);
+	lockdep_assert_held(&g->mm->mmap_lock);
 	pt_free_range(g, smm_mm_pgd(g->mm), 0, start, end, floor, ceiling);
 }
 

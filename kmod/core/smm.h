@@ -343,6 +343,7 @@ struct smm_mm {
 	 * translations (smm_host_nr_cpus() bits, set by the CPU itself).
 	 */
 	unsigned int tlb_policy;	/* enum shadowmm_tlb_policy */
+	unsigned int unmap_lock;	/* enum shadowmm_unmap_lock */
 	bool tlb_check;			/* smm_set_tlb_check() */
 	u64 tlb_asid;
 	atomic_long_t tlb_gen;
@@ -458,6 +459,7 @@ void smm_mmap_write_lock(struct smm_mm *mm);
 void smm_mmap_write_lock_nested(struct smm_mm *mm);
 int smm_mm_create_child(struct smm_mm *parent, struct smm_mm **childp);
 void smm_mmap_write_unlock(struct smm_mm *mm);
+void smm_mmap_write_downgrade(struct smm_mm *mm, struct list_head *detached);
 void smm_vma_start_write(struct smm_vma *vma);
 struct smm_vma *smm_vma_alloc(struct smm_mm *mm);
 void smm_vma_free(struct smm_vma *vma);

@@ -107,6 +107,9 @@ void smm_set_tlb_check(struct smm_mm *mm, bool on);
 /* TLB_LEAVE (tlb.c): this CPU stops running @mm, as switch_mm() away. */
 void smm_tlb_leave(struct smm_mm *mm);
 
+/* SET_UNMAP_LOCK (vma.c): -EINVAL for an unknown enum shadowmm_unmap_lock. */
+int smm_set_unmap_lock(struct smm_mm *mm, unsigned int how);
+
 /*
  * The kernel's memory pressure (the module's shrinker): resident pages
  * that could be swapped out, and a scan that reclaims up to @nr of them

@@ -418,12 +418,42 @@ static struct smm_vma *split_range(struct smm_mm *mm, unsigned long start,
 	return vma;
 }
 
+/*
+ * unmap_region(): zap, tables, then the shootdown and the frees.  The
+ * range's VMAs are detached (@vmas holds them, maybe among others), so no
+ * fault refills it, under either lock mode.
+ */
+static void unmap_region(struct smm_mm *mm, struct list_head *vmas,
+			 unsigned long start, unsigned long end,
+			 unsigned long floor, unsigned long ceiling)
+{
+	struct smm_vma *vma;
+	struct smm_gather g;
+
+	smm_gather_init(&g, mm);
+	smm_zap_range(&g, start, end);
+	/* Out of the rmap once their pages are gone (unlink_anon_vmas()). */
+	list_for_each_entry(vma, vmas, vm_wlist)
+		if (vma->detached)
+			smm_unlink_anon_vmas(vma);
+	smm_free_pgtables(&g, start, end, floor, ceiling);
+	smm_gather_finish(&g);
+}
+
+int smm_set_unmap_lock(struct smm_mm *mm, unsigned int how)
+{
+	if (how >= SHADOWMM_NR_UNMAP_LOCKS)
+		return -EINVAL;
+	WRITE_ONCE(mm->unmap_lock, how);
+	return 0;
+}
+
 int smm_unmap(struct smm_mm *mm, unsigned long start, unsigned long len)
 {
 	unsigned long end = start + len, floor, ceiling, n = 0;
-	struct smm_vma *new[2] = { NULL, NULL }, *vma, *prev, *next;
-	struct smm_gather g;
+	struct smm_vma *new[2] = { NULL, NULL }, *vma, *prev, *next, *tmp;
 	unsigned int splits;
+	LIST_HEAD(detached);
 	LIST_HEAD(spare);
 	int ret;
 
@@ -457,23 +487,30 @@ int smm_unmap(struct smm_mm *mm, unsigned long start, unsigned long len)
 	}
 	vma_erase_detached(mm, start, end, n);
 	next = vma;
-	/*
-	 * Detached VMAs fail validation, so no fault refills the range.
-	 * unmap_region(): zap, tables, then the shootdown and the frees.
-	 */
-	smm_gather_init(&g, mm);
-	smm_zap_range(&g, start, end);
-	/* Out of the rmap once their pages are gone (unlink_anon_vmas()). */
-	list_for_each_entry(vma, &mm->write_vmas, vm_wlist)
-		if (vma->detached)
-			smm_unlink_anon_vmas(vma);
 	floor = prev ? prev->vm_end : 0;
 	ceiling = next ? next->vm_start : SMM_TASK_SIZE;
-	smm_free_pgtables(&g, start, end, floor, ceiling);
-	smm_gather_finish(&g);
 	if (start < mm->free_area_hint)
 		mm->free_area_hint = max(start, SMM_MMAP_MIN_ADDR);
 	smm_count(mm, SHADOWMM_EV_OP_UNMAP);
+	if (READ_ONCE(mm->unmap_lock) == SHADOWMM_UNMAP_WRITE) {
+		unmap_region(mm, &mm->write_vmas, start, end, floor, ceiling);
+		goto out;
+	}
+	/*
+	 * Readers may come back now: the tree no longer has the range, and
+	 * no writer can map into it before our up_read(), so what the zap
+	 * and the table frees clear stays clear.  prev and next may change
+	 * under read (a fault's anon_vma), but not their bounds.
+	 */
+	smm_mmap_write_downgrade(mm, &detached);
+	unmap_region(mm, &detached, start, end, floor, ceiling);
+	list_for_each_entry_safe(vma, tmp, &detached, vm_wlist) {
+		list_del(&vma->vm_wlist);
+		smm_vma_free(vma);
+	}
+	up_read(&mm->mmap_lock);
+	prealloc_release(new, 2, &spare);
+	return 0;
 out:
 	smm_mmap_write_unlock(mm);
 	prealloc_release(new, 2, &spare);

@@ -151,6 +151,22 @@ enum shadowmm_tlb_policy {
 };
 
 /*
+ * How UNMAP holds the mmap lock while it clears the range (SET_UNMAP_LOCK,
+ * any time; new spaces downgrade, forks inherit).  Linux's munmap()
+ * detaches the VMAs under the write lock and then downgrades it to read
+ * for the zap, the page-table frees and the TLB shootdown (6.1's
+ * do_mas_align_munmap(), 6.12's vms_complete_munmap_vmas()), so faults
+ * that take the mmap lock wait out only the tree update.
+ */
+enum shadowmm_unmap_lock {
+	/* Detach under write, then zap, free and shoot down under read. */
+	SHADOWMM_UNMAP_DOWNGRADE = 0,
+	/* Hold the write lock to the end, as shadowmm did before modelling it. */
+	SHADOWMM_UNMAP_WRITE = 1,
+	SHADOWMM_NR_UNMAP_LOCKS
+};
+
+/*
  * Known bugs, on purpose: bits of <debugfs>/shadowmm/bugs (smm_set_bugs()
  * in-process).  Each puts back a historical ordering or locking mistake so
  * that a test can prove its detector still fires.  Module-wide, off by
@@ -327,6 +343,8 @@ enum shadowmm_op {
 	 * do without a TLB (tlb_policy none).
 	 */
 	SHADOWMM_OP_TLB_LEAVE = 25,
+	/* SET_UNMAP_LOCK in: value (enum shadowmm_unmap_lock) */
+	SHADOWMM_OP_SET_UNMAP_LOCK = 26,
 	SHADOWMM_NR_OPS
 };
 
@@ -377,6 +395,7 @@ struct shadowmm_cmd {
 #define SHADOWMM_IOC_UFFD_WAKE	SHADOWMM_IOC(SHADOWMM_OP_UFFD_WAKE)
 #define SHADOWMM_IOC_SET_TLB_POLICY SHADOWMM_IOC(SHADOWMM_OP_SET_TLB_POLICY)
 #define SHADOWMM_IOC_TLB_LEAVE	SHADOWMM_IOC(SHADOWMM_OP_TLB_LEAVE)
+#define SHADOWMM_IOC_SET_UNMAP_LOCK SHADOWMM_IOC(SHADOWMM_OP_SET_UNMAP_LOCK)
 
 /*
  * One userfault event, as read() from the UFFD_OPEN descriptor returns
@@ -553,6 +572,7 @@ struct shadowmm_info {
 	__u64 swap_policy;	/* enum shadowmm_swap_policy */
 	__u64 anon_policy;	/* enum shadowmm_anon_policy */
 	__u64 tlb_policy;	/* enum shadowmm_tlb_policy */
+	__u64 unmap_lock;	/* enum shadowmm_unmap_lock */
 };
 
 /*

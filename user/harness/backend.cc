@@ -30,6 +30,9 @@ static_assert(std::size(kAnonPolicyNames) == SHADOWMM_NR_ANON_POLICIES);
 // Indexed by enum shadowmm_tlb_policy; smm_tlb_policy_name() agrees.
 constexpr std::string_view kTlbPolicyNames[] = {"none", "rcu", "ipi"};
 static_assert(std::size(kTlbPolicyNames) == SHADOWMM_NR_TLB_POLICIES);
+// Indexed by enum shadowmm_unmap_lock.
+constexpr std::string_view kUnmapLockNames[] = {"downgrade", "write"};
+static_assert(std::size(kUnmapLockNames) == SHADOWMM_NR_UNMAP_LOCKS);
 
 constexpr std::string_view kCounterNames[] = {
 #define SHADOWMM_HARNESS_COUNTER_NAME(name, str) str,
@@ -86,6 +89,12 @@ std::string_view TlbPolicyName(unsigned policy) { return NameAt(kTlbPolicyNames,
 
 std::optional<unsigned> ParseTlbPolicy(std::string_view name) {
   return IndexOf(kTlbPolicyNames, name);
+}
+
+std::string_view UnmapLockName(unsigned how) { return NameAt(kUnmapLockNames, how); }
+
+std::optional<unsigned> ParseUnmapLock(std::string_view name) {
+  return IndexOf(kUnmapLockNames, name);
 }
 
 std::string_view LayoutName(Layout layout) {

@@ -76,6 +76,9 @@ std::optional<unsigned> ParseAnonPolicy(std::string_view name);
 // enum shadowmm_tlb_policy by name: "none", "rcu", "ipi".
 std::string_view TlbPolicyName(unsigned policy);
 std::optional<unsigned> ParseTlbPolicy(std::string_view name);
+// enum shadowmm_unmap_lock by name: "downgrade", "write".
+std::string_view UnmapLockName(unsigned how);
+std::optional<unsigned> ParseUnmapLock(std::string_view name);
 
 // A run that cannot happen on this machine for a reason the user cannot fix
 // by a flag (not root, no memory cgroup, the kernel refuses swap): one line
@@ -202,6 +205,8 @@ class Backend {
   virtual std::optional<unsigned> AnonPolicy() { return std::nullopt; }
   // The space's enum shadowmm_tlb_policy (GET_INFO); stock: none.
   virtual std::optional<unsigned> TlbPolicy() { return std::nullopt; }
+  // The space's enum shadowmm_unmap_lock (GET_INFO); stock: none.
+  virtual std::optional<unsigned> UnmapLock() { return std::nullopt; }
   // SET_MEMORY.  Stock: max_pages becomes the limit of a memory cgroup this
   // process joins, swap_slots a swap device (zram, else a swap file), both
   // undone when the backend goes; throws Skip where the machine does not
@@ -282,6 +287,9 @@ struct BackendConfig {
   // the default (module: <debugfs>/shadowmm/tlb_policy).  Stock: the
   // machine's own TLBs.
   std::optional<unsigned> tlb_policy;
+  // SET_UNMAP_LOCK right after the space is made; none: the default
+  // (downgrade, as Linux's munmap()).  Stock: the kernel's own.
+  std::optional<unsigned> unmap_lock;
   // SET_GEOMETRY right after the space is made; none: the space's default
   // (inproc: the host's; module: <debugfs>/shadowmm/geometry).  Stock: host
   // only.

@@ -120,6 +120,10 @@ MmPtr CreateSpace(const BackendConfig& config) {
     shadowmm_cmd cmd = TlbPolicyCmd(*config.tlb_policy);
     if ((ret = smm_exec(mm, &cmd))) throw SysError("smm_exec SET_TLB_POLICY", -ret);
   }
+  if (config.unmap_lock) {
+    shadowmm_cmd cmd = UnmapLockCmd(*config.unmap_lock);
+    if ((ret = smm_exec(mm, &cmd))) throw SysError("smm_exec SET_UNMAP_LOCK", -ret);
+  }
   return owned;
 }
 
@@ -193,6 +197,10 @@ class InprocBackend : public Backend {
 
   std::optional<unsigned> TlbPolicy() override {
     return static_cast<unsigned>(SpaceInfo(mm_.get()).tlb_policy);
+  }
+
+  std::optional<unsigned> UnmapLock() override {
+    return static_cast<unsigned>(SpaceInfo(mm_.get()).unmap_lock);
   }
 
   void SetMemory(const shadowmm_memory& memory) override {

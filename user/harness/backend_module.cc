@@ -250,6 +250,9 @@ class ModuleBackend : public Backend {
   std::optional<unsigned> TlbPolicy() override {
     return static_cast<unsigned>(GetInfo(fd_.get()).tlb_policy);
   }
+  std::optional<unsigned> UnmapLock() override {
+    return static_cast<unsigned>(GetInfo(fd_.get()).unmap_lock);
+  }
   void SetMemory(const shadowmm_memory& memory) override { SetMemory(fd_.get(), memory); }
   void SetSwapPolicy(unsigned policy) override { SetSwapPolicy(fd_.get(), policy); }
 
@@ -311,6 +314,7 @@ class ModuleBackend : public Backend {
     if (config.swap_policy) SetSwapPolicy(fd, *config.swap_policy);
     if (config.anon_policy) SetAnonPolicy(fd, *config.anon_policy);
     if (config.tlb_policy) IoctlNewerOp(fd, TlbPolicyCmd(*config.tlb_policy));
+    if (config.unmap_lock) IoctlNewerOp(fd, UnmapLockCmd(*config.unmap_lock));
     return GetInfo(fd);
   }
 

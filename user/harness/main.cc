@@ -135,6 +135,11 @@ DEFINE_string(tlb_policy, "",
               "by RCU; ipi: the same, tables freed after an IPI round and speculative walks with "
               "interrupts off (not on PREEMPT_RT). Default: the space's (module: "
               "<debugfs>/shadowmm/tlb_policy, rcu).");
+DEFINE_string(unmap_lock, "",
+              "Shadow backends: how an unmap holds the mmap lock. downgrade (the default, as "
+              "Linux's munmap()): the write lock only while the VMAs are detached, then the zap, "
+              "the page-table frees and the TLB shootdown under the read lock, beside faults that "
+              "take it; write: the write lock to the end.");
 DEFINE_bool(stock_sweep, false,
             "Only remove what stock runs killed by SIGKILL or the OOM killer left behind (their "
             "memory cgroup, swap device or file, listed in /run/shadowmm-bench), then exit.");
@@ -271,6 +276,7 @@ RawFlags FromGflags() {
   raw.swap_policy = FLAGS_swap_policy;
   raw.anon_policy = FLAGS_anon_policy;
   raw.tlb_policy = FLAGS_tlb_policy;
+  raw.unmap_lock = FLAGS_unmap_lock;
   raw.layout = FLAGS_layout;
   raw.swap_ratio = FLAGS_swap_ratio;
   raw.swap_hot_pct = FLAGS_swap_hot_pct;
@@ -417,6 +423,7 @@ int Main(int argc, char** argv) {
           bc.swap_policy = policy;
           bc.anon_policy = o.anon_policy;
           bc.tlb_policy = o.tlb_policy;
+          bc.unmap_lock = o.unmap_lock;
           bc.layout = o.layout;
           bc.geometry = o.geometry;
 
@@ -456,6 +463,7 @@ int Main(int argc, char** argv) {
             run.swap_policy = backend->SwapPolicy();
           if (mode == Mode::kVmalock) run.anon_policy = backend->AnonPolicy();
           run.tlb_policy = backend->TlbPolicy();
+          run.unmap_lock = backend->UnmapLock();
           if (o.backend != "stock") run.layout = std::string(LayoutName(o.layout));
           run.memory_note = backend->MemoryNote();
           run.bugs = BugNames(o.bugs);
@@ -483,6 +491,9 @@ int Main(int argc, char** argv) {
             std::printf(" anon_policy=%s", std::string(AnonPolicyName(*run.anon_policy)).c_str());
           if (run.tlb_policy)
             std::printf(" tlb_policy=%s", std::string(TlbPolicyName(*run.tlb_policy)).c_str());
+          // Only the choice that is not Linux's (the JSON has either).
+          if (run.unmap_lock && *run.unmap_lock != SHADOWMM_UNMAP_DOWNGRADE)
+            std::printf(" unmap_lock=%s", std::string(UnmapLockName(*run.unmap_lock)).c_str());
           if (!run.layout.empty()) std::printf(" layout=%s", run.layout.c_str());
           if (!run.bugs.empty()) std::printf(" BUGS=%s", run.bugs.c_str());
           if (!run.memory_note.empty()) std::printf(" (%s)", run.memory_note.c_str());

@@ -159,6 +159,13 @@ std::string ParseOptions(const RawFlags& raw, Options* out) {
     if (!o.tlb_policy)
       return "--tlb_policy: unknown policy '" + raw.tlb_policy + "' (none|rcu|ipi)";
   }
+  if (!raw.unmap_lock.empty()) {
+    if (raw.backend == "stock")
+      return "--unmap_lock: the stock backend's munmap() is the kernel's own";
+    o.unmap_lock = ParseUnmapLock(raw.unmap_lock);
+    if (!o.unmap_lock)
+      return "--unmap_lock: unknown choice '" + raw.unmap_lock + "' (downgrade|write)";
+  }
   if (!raw.geometry.empty()) {
     o.geometry = ParseGeometry(raw.geometry);
     if (!o.geometry) return "--geometry: unknown geometry '" + raw.geometry + "' (host|4k|64k)";

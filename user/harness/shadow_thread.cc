@@ -58,6 +58,8 @@ std::string_view OpName(uint64_t op) {
       return "SET_TLB_POLICY";
     case SHADOWMM_OP_TLB_LEAVE:
       return "TLB_LEAVE";
+    case SHADOWMM_OP_SET_UNMAP_LOCK:
+      return "SET_UNMAP_LOCK";
     case SHADOWMM_OP_FORK:
       return "FORK";
     case SHADOWMM_OP_UFFD_OPEN:
@@ -127,6 +129,13 @@ shadowmm_cmd TlbPolicyCmd(unsigned policy) {
   shadowmm_cmd cmd{};
   cmd.op = SHADOWMM_OP_SET_TLB_POLICY;
   cmd.value = policy;
+  return cmd;
+}
+
+shadowmm_cmd UnmapLockCmd(unsigned how) {
+  shadowmm_cmd cmd{};
+  cmd.op = SHADOWMM_OP_SET_UNMAP_LOCK;
+  cmd.value = how;
   return cmd;
 }
 

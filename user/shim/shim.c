@@ -169,6 +169,7 @@ void init_rwsem(struct rw_semaphore *s)
 	s->waiters = 0;
 	s->owner_cpu = -1;
 	s->wakeups = 0;
+	s->downgrading = 0;
 }
 
 void destroy_rwsem(struct rw_semaphore *s)
@@ -296,14 +297,43 @@ void up_read(struct rw_semaphore *s)
 
 void down_write(struct rw_semaphore *s)
 {
-	/* A spinner is no waiter (no RWSEM_FLAG_WAITERS), a sleeper is. */
-	if (!shim_rwsem_spin(s, pthread_rwlock_trywrlock)) {
-		__atomic_fetch_add(&s->waiters, 1, __ATOMIC_RELAXED);
-		pthread_rwlock_wrlock(&s->l);
-		__atomic_fetch_sub(&s->waiters, 1, __ATOMIC_RELAXED);
+	for (;;) {
+		/* A spinner is no waiter (no RWSEM_FLAG_WAITERS), a sleeper is. */
+		if (!shim_rwsem_spin(s, pthread_rwlock_trywrlock)) {
+			__atomic_fetch_add(&s->waiters, 1, __ATOMIC_RELAXED);
+			pthread_rwlock_wrlock(&s->l);
+			__atomic_fetch_sub(&s->waiters, 1, __ATOMIC_RELAXED);
+		}
+		/*
+		 * Set before the downgrader's unlock, which our lock acquired:
+		 * we came between its write and its read.  Let it have its
+		 * read lock, and wait until it has it (yielding: it needs the
+		 * CPU more than we do).
+		 */
+		if (!__atomic_load_n(&s->downgrading, __ATOMIC_RELAXED))
+			break;
+		pthread_rwlock_unlock(&s->l);
+		while (__atomic_load_n(&s->downgrading, __ATOMIC_RELAXED))
+			sched_yield();
 	}
 	__atomic_store_n(&s->owner_cpu, shim_rseq_cpu(), __ATOMIC_RELAXED);
 	shim_lockdep_acquire(s, SHIM_HELD_WRITE);
+}
+
+/*
+ * The kernel turns the write hold into a read hold atomically; here no
+ * other writer may run in between (down_write() backs off), readers may,
+ * as they may in the kernel right after the downgrade.
+ */
+void downgrade_write(struct rw_semaphore *s)
+{
+	shim_lockdep_release(s);
+	__atomic_store_n(&s->downgrading, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->owner_cpu, -1, __ATOMIC_RELAXED);
+	pthread_rwlock_unlock(&s->l);
+	pthread_rwlock_rdlock(&s->l);
+	__atomic_store_n(&s->downgrading, 0, __ATOMIC_RELAXED);
+	shim_lockdep_acquire(s, SHIM_HELD_READ);
 }
 
 void up_write(struct rw_semaphore *s)

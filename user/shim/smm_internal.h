@@ -170,6 +170,12 @@ struct rw_semaphore {
 	/* The CPU the writer held it from, -1: none (shim.c: spinning). */
 	int owner_cpu;
 	unsigned long wakeups;
+	/*
+	 * downgrade_write() in progress: pthread rwlocks cannot downgrade,
+	 * so the shim unlocks and read-locks, and a writer that gets in
+	 * between backs off until this is clear again.
+	 */
+	int downgrading;
 };
 /* How long a locker spins before it sleeps (shim.c: optimistic spinning). */
 #ifndef SHIM_RWSEM_SPIN_NS
@@ -184,6 +190,7 @@ void up_read(struct rw_semaphore *s);
 void down_write(struct rw_semaphore *s);
 #define down_write_nested(s, subclass)	down_write(s)
 void up_write(struct rw_semaphore *s);
+void downgrade_write(struct rw_semaphore *s);
 
 /*
  * Sequence counts.  Readers use acquire loads and an acquire fence before

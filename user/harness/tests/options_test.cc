@@ -312,6 +312,23 @@ TEST(Options, TlbPolicy) {
   EXPECT_NE(Refusal(r).find("--tlb_policy"), std::string::npos);
 }
 
+TEST(Options, UnmapLock) {
+  RawFlags r;
+  Options o;
+  ASSERT_EQ(ParseOptions(r, &o), "");
+  EXPECT_EQ(o.unmap_lock, std::nullopt) << "not given: the space's default";
+  for (unsigned how = 0; how < SHADOWMM_NR_UNMAP_LOCKS; how++) {
+    r.unmap_lock = std::string(UnmapLockName(how));
+    ASSERT_EQ(ParseOptions(r, &o), "");
+    EXPECT_EQ(o.unmap_lock, std::optional<unsigned>(how));
+  }
+  r.unmap_lock = "read";
+  EXPECT_NE(Refusal(r).find("--unmap_lock: unknown choice 'read'"), std::string::npos);
+  r.unmap_lock = "write";
+  r.backend = "stock";
+  EXPECT_NE(Refusal(r).find("--unmap_lock"), std::string::npos);
+}
+
 TEST(Options, SwapRefusals) {
   auto with = [](auto change) {
     RawFlags r;
