@@ -387,13 +387,15 @@ def mapbench_table(runs, lines):
     return md
 
 
-PVL_MODULE = ("classic", "vmalock", "classic+unmap:write", "vmalock+unmap:write")
+# SET_MODEL's choices as make bench runs them (--model): Linux's, each
+# put back alone, and both (the model before the A/B).
+PVL_MODELS = ("", "unmap_write", "tlb_waiters_stay", "unmap_write,tlb_waiters_stay")
 
 
 def pvl_points(runs):
-    """{(workload, threads): {"stock_off", "stock_on", and PVL_MODULE's modes}:
-    [records/s]} of the per-VMA-lock A/B; the module's from the off kernel
-    (runs before --unmap_lock have no "+unmap:write" points)."""
+    """{(workload, threads): {"stock_off", "stock_on", ("classic" | "vmalock",
+    model)}: [records/s]} of the per-VMA-lock A/B; the module's from the off
+    kernel."""
     out = {}
     for r in runs:
         if r["env"] not in ("vm-pvl-on", "vm-pvl-off"):
@@ -401,14 +403,15 @@ def pvl_points(runs):
         on = r["env"] == "vm-pvl-on"
         if r["backend"] == "stock":
             which = "stock_on" if on else "stock_off"
-        elif not on and r["mode"] in PVL_MODULE:
-            which = r["mode"]
+        elif not on and r["mode"].split("+model:")[0] in ("classic", "vmalock"):
+            base, _, model = r["mode"].partition("+model:")
+            which = (base, model)
         else:
             continue
         out.setdefault((workload_title(r), r["threads"]), {}).setdefault(which, []).append(
             r["records_per_s"])
     return {k: v for k, v in out.items()
-            if {"stock_off", "stock_on", "classic", "vmalock"} <= v.keys()}
+            if {"stock_off", "stock_on", ("classic", ""), ("vmalock", "")} <= v.keys()}
 
 
 def pvl_table(runs, lines):
@@ -416,7 +419,8 @@ def pvl_table(runs, lines):
     buy a real kernel: stock on 6.12 built with them over the same 6.12
     built without them (the real gain), module vmalock over module classic
     on the kernel without them (the prediction), their ratio (the model
-    error), and module classic against the real mmap_lock path."""
+    error), and module classic against the real mmap_lock path; then the
+    error and the level for each modelling choice put back."""
     pts = pvl_points(runs)
     if not pts:
         return []
@@ -426,30 +430,45 @@ def pvl_table(runs, lines):
           f"{env_label('vm-pvl-off', lines, envs)}; " + "; ".join(kernels) + ".  "
           "*real*: stock with per-VMA locks over stock without (the same 6.12 source and "
           "config, `scripts/pvl-kernel.sh`); *predicted*: the module's vmalock over its "
-          "classic on the kernel without them, the unmap downgrading the mmap lock as Linux's "
-          "munmap() does; *error*: predicted / real (1.00x: the model is right; +60-75% "
+          "classic on the kernel without them, every modelling choice as Linux makes it "
+          "(`--model=none`); *error*: predicted / real (1.00x: the model is right; +60-75% "
           "before the TLB model, issue 15); *level*: module classic over stock without "
-          "per-VMA locks, the model's mmap_lock path against the real one.  *write*: the same "
-          "with `--unmap_lock=write` (the unmap holds the write lock through its zap and "
-          "shootdown, as the model did before).  Medians [95% bootstrap intervals]; each "
-          "repetition boots each kernel once, alternating.\n",
+          "per-VMA locks, the model's mmap_lock path against the real one.  Medians [95% "
+          "bootstrap intervals]; each repetition boots each kernel once, alternating.\n",
           "| workload | threads | stock off | stock on | real | classic | vmalock | predicted "
-          "| error | level | predicted, write | error, write | level, write |",
-          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+          "| error | level |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def pred(p, model):
+        c, v = ("classic", model), ("vmalock", model)
+        if c not in p or v not in p:
+            return None
+        return (bs.ratio(p[v], p[c]),
+                bs.ratio_of_ratios(p[v], p[c], p["stock_on"], p["stock_off"]),
+                bs.ratio(p[c], p["stock_off"]))
+
     for (title, t), p in sorted(pts.items()):
         real = bs.ratio(p["stock_on"], p["stock_off"])
-        cells = []
-        for c, v in (("classic", "vmalock"), ("classic+unmap:write", "vmalock+unmap:write")):
-            if c not in p or v not in p:
-                cells += ["-"] * 3
-                continue
-            cells += [ratio_cell(bs.ratio(p[v], p[c])),
-                      ratio_cell(bs.ratio_of_ratios(p[v], p[c], p["stock_on"], p["stock_off"])),
-                      ratio_cell(bs.ratio(p[c], p["stock_off"]))]
+        gain, err, level = pred(p, "")
         md.append(f"| {title} | {t} | {rate_cell(p['stock_off'])} | {rate_cell(p['stock_on'])} | "
-                  f"{ratio_cell(real)} | {rate_cell(p['classic'])} | {rate_cell(p['vmalock'])} | "
-                  + " | ".join(cells) + " |")
+                  f"{ratio_cell(real)} | {rate_cell(p[('classic', '')])} | "
+                  f"{rate_cell(p[('vmalock', '')])} | {ratio_cell(gain)} | {ratio_cell(err)} | "
+                  f"{ratio_cell(level)} |")
     md += ["", "![predicted against real gain of per-VMA locks](pvl.png)", ""]
+    models = [m for m in PVL_MODELS if any(pred(p, m) for p in pts.values())]
+    if len(models) > 1:
+        names = ["as Linux" if not m else f"`{m}`" for m in models]
+        md += ["Each modelling choice put back (`--model`, SET_MODEL; the last column is the "
+               "model before this A/B): the model error, then the level (module classic / "
+               "stock off), medians [95% intervals].\n",
+               "| workload | threads | " + " | ".join(f"error, {n}" for n in names) + " | "
+               + " | ".join(f"level, {n}" for n in names) + " |",
+               "|---|---:|" + "---:|" * (2 * len(models))]
+        for (title, t), p in sorted(pts.items()):
+            ps = [pred(p, m) for m in models]
+            md.append(f"| {title} | {t} | "
+                      + " | ".join(ratio_cell(x[1]) if x else "-" for x in ps) + " | "
+                      + " | ".join(ratio_cell(x[2]) if x else "-" for x in ps) + " |")
+        md.append("")
     return md
 
 
@@ -463,10 +482,11 @@ def pvl_plot(runs, out):
         keys = sorted((k for k in pts if k[0] == title), key=lambda k: k[1])
         xs = [k[1] for k in keys]
         for label, num, den in (("real (stock, pvl on / off)", "stock_on", "stock_off"),
-                                ("predicted (module, vmalock / classic)", "vmalock",
-                                 "classic"),
-                                ("predicted, unmap holds the write lock", "vmalock+unmap:write",
-                                 "classic+unmap:write")):
+                                ("predicted (module, vmalock / classic, as Linux)",
+                                 ("vmalock", ""), ("classic", "")),
+                                ("predicted by the model before (unmap_write, "
+                                 "tlb_waiters_stay)", ("vmalock", PVL_MODELS[-1]),
+                                 ("classic", PVL_MODELS[-1]))):
             if not all(num in pts[k] and den in pts[k] for k in keys):
                 continue
             rs = [bs.ratio(pts[k][num], pts[k][den]) for k in keys]

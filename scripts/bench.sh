@@ -42,12 +42,13 @@
 #           time).  Each repetition boots each kernel once, alternating, and
 #           runs ebizzy -mTRp and pagefault at 1, 2 and 4 threads on the
 #           kernel's own fault path (stock); on the kernel without per-VMA
-#           locks also on the module, classic and vmalock, with each
-#           --unmap_lock (downgrade, as Linux; write, the model before).
-#           The report sets the real gain (stock, on / off) beside the
-#           model's prediction (module vmalock / classic on the off kernel)
-#           and their ratio, the model error, with intervals, for each
-#           choice; and module classic against the real mmap_lock path
+#           locks also on the module, classic and vmalock, as Linux
+#           (--model=none) and with each modelling choice put back
+#           (unmap_write, tlb_waiters_stay, both: the model before).  The
+#           report sets the real gain (stock, on / off) beside the model's
+#           prediction (module vmalock / classic on the off kernel) and
+#           their ratio, the model error, with intervals, for each choice;
+#           and module classic against the real mmap_lock path
 #   micro   Google Benchmark: lookup, fault cost per mode, submission cost;
 #           callgrind instruction counts per ebizzy 0.3 record and per
 #           fault, each mode (scripts/icount.sh)
@@ -358,6 +359,9 @@ fi
 # each kernel's tree (the trees are the KDIRs).  pagefault maps 16 MiB per
 # thread (will-it-scale's 128 MiB takes minutes a round under TCG).
 pvl_guest_threads=1,2,4
+# The module as Linux (none), each modelling choice put back alone, and
+# both: the model as it was before this A/B (SET_MODEL).
+pvl_models="none unmap_write tlb_waiters_stay unmap_write,tlb_waiters_stay"
 pvl_common=(--duration="$duration" --warmup="$warmup" --threads="$pvl_guest_threads")
 if [ "$vm" = 1 ] && [ "$pvl" = 1 ]; then
 	echo "== bench: per-VMA locks, real (6.12 built with and without them) against the model," \
@@ -378,10 +382,11 @@ if [ "$vm" = 1 ] && [ "$pvl" = 1 ]; then
 			guest="set -e; zcat /proc/config.gz | grep -q '^CONFIG_PER_VMA_LOCK=y' &&"
 			guest+=" echo SHADOWMM-PVL on || echo SHADOWMM-PVL off;"
 			# The module only where the prediction is made (the kernel
-			# without per-VMA locks), with each unmap_lock choice.
+			# without per-VMA locks), for each of $pvl_models.
 			runs="stock:--backend=stock:--mode=stock"
-			[ $k = off ] && runs+=" module:--backend=module:--mode=classic,vmalock"
-			[ $k = off ] && runs+=" module-write:--backend=module:--mode=classic,vmalock:--unmap_lock=write"
+			[ $k = off ] && for model in $pvl_models; do
+				runs+=" module-$model:--backend=module:--mode=classic,vmalock:--model=$model"
+			done
 			guest+=" for w in ebizzy pagefault; do for run in $runs; do"
 			guest+=" name=\${run%%:*}; args=\$(echo \${run#*:} | tr : ' ');"
 			guest+=" [ \$name = stock ] || args=\"\$args ${shadow_common[*]}\";"

@@ -41,17 +41,17 @@ def load_runs(path):
 
 def mode_label(run):
     """The run's mode, with its swap policy for vmalock ("vmalock/drop-retry"),
-    a TLB policy other than rcu ("spf+tlb:none") and an unmap that holds the
-    write lock ("classic+unmap:write"): each is a point of its own."""
+    a TLB policy other than rcu ("spf+tlb:none") and modelling choices set
+    (SET_MODEL, "classic+model:unmap_write"): each is a point of its own."""
     mode = run["mode"]
     if mode == "vmalock" and run.get("swap_policy"):
         mode = f"vmalock/{run['swap_policy']}"
     # A TLB policy other than the default is a point of its own too.
     if run.get("tlb_policy") not in (None, "rcu") and "+tlb:" not in mode:
         mode += f"+tlb:{run['tlb_policy']}"
-    # So is an unmap that holds the write lock to the end (not Linux's).
-    if run.get("unmap_lock") == "write" and "+unmap:" not in mode:
-        mode += "+unmap:write"
+    # So is a model with choices put back as they were before the A/B.
+    if run.get("model") and "+model:" not in mode:
+        mode += f"+model:{run['model']}"
     # A run with a known bug switched on (--bugs) is never the mode's point.
     if run.get("bugs") and "+bug:" not in mode:
         mode += "+bug:" + run["bugs"]

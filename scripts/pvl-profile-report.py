@@ -3,7 +3,7 @@
 """profile.md from scripts/pvl-profile.sh's console logs: for each profiled
 run, the share of the guest's CPU time (perf cpu-clock samples, all CPUs)
 in each kind of work, busy time only (idle taken out), beside records/s,
-TLB-shootdown interrupts and page faults per record; then each run's top
+TLB-shootdown interrupts per record; then each run's top
 symbols.  The kinds are symbol patterns, first match wins; what matches
 none is "other kernel" or "user"."""
 import glob
@@ -90,6 +90,7 @@ def kind_of(sym, kernel):
 
 KINDS_RX = [(n, re.compile(r)) for n, r in KINDS]
 ORDER = [k for k, _ in KINDS if k != "idle"] + ["module core", "other kernel", "user"]
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 LINE = re.compile(r"^\s*([0-9.]+)%\s+\[([k.])\]\s+(\S+)")
 
 
@@ -97,7 +98,8 @@ def parse(log):
     """{run name: {"header": {k: v}, "syms": [(pct, kernel?, sym)]}}"""
     runs, cur = {}, None
     for raw in open(log, errors="replace"):
-        line = raw.rstrip("\r\n").replace("\r", "")
+        # perf's terminal escapes reach the serial console too.
+        line = ANSI.sub("", raw.rstrip("\r\n").replace("\r", ""))
         m = re.search(r"SHADOWMM-PROFILE-BEGIN (\S+)(.*)", line)
         if m:
             cur = runs.setdefault(m.group(1), {"header": dict(
@@ -129,7 +131,7 @@ def main(out):
           "are IPIs too but counted there as function-call interrupts (its JSON has "
           "`tlb_ipi`).  A sketch: one run per row.\n"]
     names = sorted(runs)
-    head = ["run", "records/s", "busy", "TLB irqs/rec", "faults/rec"] + ORDER
+    head = ["run", "records/s", "busy", "TLB irqs/rec"] + ORDER
     md += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     tops = []
     for name in names:
@@ -150,7 +152,7 @@ def main(out):
             rate, records = run.get("records_per_s"), run.get("records")
         per = (lambda v: f"{int(v) / records:.3f}" if records and v is not None else "-")
         cells = [name, f"{rate:,.0f}" if rate else "-", f"{busy:.0f}%",
-                 per(r["header"].get("tlb_irqs")), per(r["header"].get("pgfault"))]
+                 per(r["header"].get("tlb_irqs"))]
         cells += [f"{100 * shares.get(k, 0) / busy:.1f}%" if busy else "-" for k in ORDER]
         md.append("| " + " | ".join(cells) + " |")
         top = sorted((s for s in r["syms"] if kind_of(s[2], s[1]) != "idle"), reverse=True)[:12]

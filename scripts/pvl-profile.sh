@@ -6,9 +6,9 @@
 # ebizzy -mTRp sampled by perf (the host's perf, packed with its libraries;
 # cpu-clock at --freq Hz on every CPU, since TCG has no PMU) on the
 # kernel's own fault path (stock) and, on the kernel without per-VMA
-# locks, on the module: classic and vmalock, each with both --unmap_lock
-# choices.  Each run also takes the guest's TLB-shootdown interrupts
-# (/proc/interrupts) and vmstat's page faults before and after.
+# locks, on the module: classic and vmalock, each as Linux (--model=none)
+# and as the model was before the A/B (every choice put back).  Each run also counts the guest's TLB-shootdown interrupts
+# (/proc/interrupts).
 # scripts/pvl-profile-report.py turns the console logs into profile.md:
 # per run, the share of CPU time in each kind of work (trap entry and exit,
 # page zeroing, allocation, TLB flushes and IPIs, the mmap lock, RCU, the
@@ -79,19 +79,20 @@ for k in off on; do
 	runs="stock:--backend=stock:--mode=stock"
 	if [[ $k == off ]]; then
 		for m in classic vmalock; do
-			runs+=" $m:--backend=module:--mode=$m:--layout=shared"
-			runs+=" $m-write:--backend=module:--mode=$m:--layout=shared:--unmap_lock=write"
+			runs+=" $m:--backend=module:--mode=$m:--layout=shared:--model=none"
+			runs+=" $m-before:--backend=module:--mode=$m:--layout=shared:--model=unmap_write,tlb_waiters_stay"
 		done
 	fi
 	# The guest's shell is busybox ash.
 	guest="set -e; for run in $runs; do name=\${run%%:*}; args=\$(echo \${run#*:} | tr : ' ');"
-	guest+=" tlb0=\$($tlb_sum); pf0=\$(awk '/^pgfault / {print \$2}' /proc/vmstat);"
+	guest+=" tlb0=\$($tlb_sum);"
 	guest+=" perf record -q -N -a -F $freq -e cpu-clock -o /tmp/p.data --"
 	guest+=" shadowmm-bench \$args $common --json=/tmp/r.json >/dev/null 2>/tmp/perf.err ||"
 	guest+=" { cat /tmp/perf.err; exit 1; };"
-	guest+=" tlb1=\$($tlb_sum); pf1=\$(awk '/^pgfault / {print \$2}' /proc/vmstat);"
-	guest+=" echo SHADOWMM-PROFILE-BEGIN pvl-$k-\$name tlb_irqs=\$((tlb1 - tlb0)) pgfault=\$((pf1 - pf0));"
-	guest+=" perf report -i /tmp/p.data --stdio --no-children --sort sym -q --percent-limit 0.05 2>/dev/null;"
+	guest+=" tlb1=\$($tlb_sum);"
+	guest+=" echo SHADOWMM-PROFILE-BEGIN pvl-$k-\$name tlb_irqs=\$((tlb1 - tlb0));"
+	# No pager: busybox's less would wait for a key after one screen.
+	guest+=" perf --no-pager report -i /tmp/p.data --stdio --no-children --sort sym -q --percent-limit 0.05 2>/dev/null;"
 	guest+=" echo SHADOWMM-PROFILE-END;"
 	guest+=" echo SHADOWMM-JSON-BEGIN pvl-$k-\$name; cat /tmp/r.json; echo SHADOWMM-JSON-END; done"
 	echo "== pvl-profile: pvl-$k" >&2

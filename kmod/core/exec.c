@@ -136,10 +136,10 @@ int smm_exec(struct smm_mm *mm, struct shadowmm_cmd *cmd)
 		if (cmd->value >= SHADOWMM_NR_TLB_POLICIES || cmd->flags)
 			return -EINVAL;
 		return smm_set_tlb_policy(mm, cmd->value);
-	case SHADOWMM_OP_SET_UNMAP_LOCK:
+	case SHADOWMM_OP_SET_MODEL:
 		if (cmd->flags || cmd->addr || cmd->len)
 			return -EINVAL;
-		return smm_set_unmap_lock(mm, cmd->value);
+		return smm_set_model(mm, cmd->value);
 	case SHADOWMM_OP_TLB_LEAVE:
 		if (cmd->flags || cmd->addr || cmd->len || cmd->value)
 			return -EINVAL;

@@ -312,7 +312,7 @@ int smm_fault_classic(struct smm_mm *mm, unsigned long addr, bool write,
 	vmf->flags &= ~SMM_FAULT_VMA_LOCK;
 	for (;;) {
 		ret = -EFAULT;
-		down_read(&mm->mmap_lock);
+		smm_mmap_read_lock(mm);
 		vma = smm_vt_lookup(mm, addr);
 		if (vma && addr < vma->vm_end)
 			ret = smm_fault_locked(mm, vma, addr, write, val, vmf);

@@ -204,5 +204,5 @@ void smm_mm_info(struct smm_mm *mm, struct shadowmm_info *info)
 	info->swap_policy = READ_ONCE(mm->swap_policy);
 	info->anon_policy = READ_ONCE(mm->anon_policy);
 	info->tlb_policy = READ_ONCE(mm->tlb_policy);
-	info->unmap_lock = READ_ONCE(mm->unmap_lock);
+	info->model = READ_ONCE(mm->model);
 }

@@ -236,7 +236,7 @@ int smm_mm_create_child(struct smm_mm *parent, struct smm_mm **childp)
 	mm->swap_policy = READ_ONCE(parent->swap_policy);
 	mm->anon_policy = READ_ONCE(parent->anon_policy);
 	mm->tlb_policy = READ_ONCE(parent->tlb_policy);
-	mm->unmap_lock = READ_ONCE(parent->unmap_lock);
+	mm->model = READ_ONCE(parent->model);
 	*childp = mm;
 	return 0;
 }
@@ -297,9 +297,42 @@ unsigned int smm_get_mode(struct smm_mm *mm)
 
 /* ---- the write cycle ---- */
 
+int smm_set_model(struct smm_mm *mm, __u64 mask)
+{
+	if (mask & ~SHADOWMM_MODEL_ALL)
+		return -EINVAL;
+	WRITE_ONCE(mm->model, mask);
+	return 0;
+}
+
+/*
+ * A thread that must wait for the mmap lock sleeps in Linux, and its CPU
+ * goes idle or to another mm, lazily: flushes that free no table skip it
+ * (x86's native_flush_tlb_multi()), and it catches up when it returns.
+ * The shadow CPU leaves the mask instead (TLB_LEAVE): its next access
+ * walks again.  A thread that gets the lock at once stays, as a running
+ * one does.  SHADOWMM_MODEL_TLB_WAITERS_STAY: it stays either way.
+ */
+static void mmap_lock_wait(struct smm_mm *mm)
+{
+	if (!smm_model(mm, SHADOWMM_MODEL_TLB_WAITERS_STAY))
+		smm_tlb_leave(mm);
+}
+
+void smm_mmap_read_lock(struct smm_mm *mm)
+{
+	if (down_read_trylock(&mm->mmap_lock))
+		return;
+	mmap_lock_wait(mm);
+	down_read(&mm->mmap_lock);
+}
+
 void smm_mmap_write_lock(struct smm_mm *mm)
 {
-	down_write(&mm->mmap_lock);
+	if (!down_write_trylock(&mm->mmap_lock)) {
+		mmap_lock_wait(mm);
+		down_write(&mm->mmap_lock);
+	}
 	/* Odd, then smp_wmb(): pairs with the retry rmb in smm_fault_spf(). */
 	raw_write_seqcount_begin(&mm->mm_seq);
 }

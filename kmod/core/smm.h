@@ -343,7 +343,7 @@ struct smm_mm {
 	 * translations (smm_host_nr_cpus() bits, set by the CPU itself).
 	 */
 	unsigned int tlb_policy;	/* enum shadowmm_tlb_policy */
-	unsigned int unmap_lock;	/* enum shadowmm_unmap_lock */
+	unsigned long model;		/* SET_MODEL's mask */
 	bool tlb_check;			/* smm_set_tlb_check() */
 	u64 tlb_asid;
 	atomic_long_t tlb_gen;
@@ -459,6 +459,7 @@ void smm_mmap_write_lock(struct smm_mm *mm);
 void smm_mmap_write_lock_nested(struct smm_mm *mm);
 int smm_mm_create_child(struct smm_mm *parent, struct smm_mm **childp);
 void smm_mmap_write_unlock(struct smm_mm *mm);
+void smm_mmap_read_lock(struct smm_mm *mm);
 void smm_mmap_write_downgrade(struct smm_mm *mm, struct list_head *detached);
 void smm_vma_start_write(struct smm_vma *vma);
 struct smm_vma *smm_vma_alloc(struct smm_mm *mm);
@@ -646,6 +647,12 @@ void smm_gather_finish(struct smm_gather *g);
 static inline bool smm_tlb_irqoff_walk(const struct smm_mm *mm)
 {
 	return READ_ONCE(mm->tlb_policy) == SHADOWMM_TLB_IPI;
+}
+
+/* Whether modelling choice @c (enum shadowmm_model_choice) is set. */
+static inline bool smm_model(const struct smm_mm *mm, unsigned int c)
+{
+	return READ_ONCE(mm->model) & BIT(c);
 }
 
 /* page.c */

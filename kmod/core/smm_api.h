@@ -107,8 +107,8 @@ void smm_set_tlb_check(struct smm_mm *mm, bool on);
 /* TLB_LEAVE (tlb.c): this CPU stops running @mm, as switch_mm() away. */
 void smm_tlb_leave(struct smm_mm *mm);
 
-/* SET_UNMAP_LOCK (vma.c): -EINVAL for an unknown enum shadowmm_unmap_lock. */
-int smm_set_unmap_lock(struct smm_mm *mm, unsigned int how);
+/* SET_MODEL (mm.c): -EINVAL for a bit no shadowmm_model_choice names. */
+int smm_set_model(struct smm_mm *mm, __u64 mask);
 
 /*
  * The kernel's memory pressure (the module's shrinker): resident pages

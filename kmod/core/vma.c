@@ -440,14 +440,6 @@ static void unmap_region(struct smm_mm *mm, struct list_head *vmas,
 	smm_gather_finish(&g);
 }
 
-int smm_set_unmap_lock(struct smm_mm *mm, unsigned int how)
-{
-	if (how >= SHADOWMM_NR_UNMAP_LOCKS)
-		return -EINVAL;
-	WRITE_ONCE(mm->unmap_lock, how);
-	return 0;
-}
-
 int smm_unmap(struct smm_mm *mm, unsigned long start, unsigned long len)
 {
 	unsigned long end = start + len, floor, ceiling, n = 0;
@@ -492,7 +484,7 @@ int smm_unmap(struct smm_mm *mm, unsigned long start, unsigned long len)
 	if (start < mm->free_area_hint)
 		mm->free_area_hint = max(start, SMM_MMAP_MIN_ADDR);
 	smm_count(mm, SHADOWMM_EV_OP_UNMAP);
-	if (READ_ONCE(mm->unmap_lock) == SHADOWMM_UNMAP_WRITE) {
+	if (smm_model(mm, SHADOWMM_MODEL_UNMAP_WRITE)) {
 		unmap_region(mm, &mm->write_vmas, start, end, floor, ceiling);
 		goto out;
 	}

@@ -151,20 +151,33 @@ enum shadowmm_tlb_policy {
 };
 
 /*
- * How UNMAP holds the mmap lock while it clears the range (SET_UNMAP_LOCK,
- * any time; new spaces downgrade, forks inherit).  Linux's munmap()
- * detaches the VMAs under the write lock and then downgrades it to read
- * for the zap, the page-table frees and the TLB shootdown (6.1's
- * do_mas_align_munmap(), 6.12's vms_complete_munmap_vmas()), so faults
- * that take the mmap lock wait out only the tree update.
+ * Modelling choices (SET_MODEL, any time; new spaces 0, FORK's child
+ * inherits).  Each bit puts back one way shadowmm departed from Linux
+ * until the A/B against real kernels measured it, so that a bench can
+ * put a number on each (README, "Predicted against real").  Not bugs:
+ * nothing breaks, the model is only further from the kernel.
  */
-enum shadowmm_unmap_lock {
-	/* Detach under write, then zap, free and shoot down under read. */
-	SHADOWMM_UNMAP_DOWNGRADE = 0,
-	/* Hold the write lock to the end, as shadowmm did before modelling it. */
-	SHADOWMM_UNMAP_WRITE = 1,
-	SHADOWMM_NR_UNMAP_LOCKS
+enum shadowmm_model_choice {
+	/*
+	 * UNMAP holds the write lock through its zap, table frees and
+	 * shootdown.  Clear: it detaches the VMAs under the write lock and
+	 * downgrades to read for the rest, as munmap() does (6.1's
+	 * do_mas_align_munmap(), 6.12's vms_complete_munmap_vmas()), so
+	 * faults that take the lock wait out only the tree update.
+	 */
+	SHADOWMM_MODEL_UNMAP_WRITE = 0,
+	/*
+	 * A thread that waits for the mmap lock stays in the space's CPU
+	 * mask, and shootdowns interrupt its CPU.  Clear: it leaves first,
+	 * as TLB_LEAVE does.  In Linux it sleeps, and its CPU, idle or
+	 * running another mm, is lazy: x86 skips it in flushes that free no
+	 * page table, and it flushes when it comes back.
+	 */
+	SHADOWMM_MODEL_TLB_WAITERS_STAY = 1,
+	SHADOWMM_NR_MODEL_CHOICES
 };
+
+#define SHADOWMM_MODEL_ALL	((1ULL << SHADOWMM_NR_MODEL_CHOICES) - 1)
 
 /*
  * Known bugs, on purpose: bits of <debugfs>/shadowmm/bugs (smm_set_bugs()
@@ -343,8 +356,11 @@ enum shadowmm_op {
 	 * do without a TLB (tlb_policy none).
 	 */
 	SHADOWMM_OP_TLB_LEAVE = 25,
-	/* SET_UNMAP_LOCK in: value (enum shadowmm_unmap_lock) */
-	SHADOWMM_OP_SET_UNMAP_LOCK = 26,
+	/*
+	 * SET_MODEL in: value, a mask of 1 << enum shadowmm_model_choice
+	 * (-EINVAL for other bits).
+	 */
+	SHADOWMM_OP_SET_MODEL = 26,
 	SHADOWMM_NR_OPS
 };
 
@@ -395,7 +411,7 @@ struct shadowmm_cmd {
 #define SHADOWMM_IOC_UFFD_WAKE	SHADOWMM_IOC(SHADOWMM_OP_UFFD_WAKE)
 #define SHADOWMM_IOC_SET_TLB_POLICY SHADOWMM_IOC(SHADOWMM_OP_SET_TLB_POLICY)
 #define SHADOWMM_IOC_TLB_LEAVE	SHADOWMM_IOC(SHADOWMM_OP_TLB_LEAVE)
-#define SHADOWMM_IOC_SET_UNMAP_LOCK SHADOWMM_IOC(SHADOWMM_OP_SET_UNMAP_LOCK)
+#define SHADOWMM_IOC_SET_MODEL	SHADOWMM_IOC(SHADOWMM_OP_SET_MODEL)
 
 /*
  * One userfault event, as read() from the UFFD_OPEN descriptor returns
@@ -572,7 +588,7 @@ struct shadowmm_info {
 	__u64 swap_policy;	/* enum shadowmm_swap_policy */
 	__u64 anon_policy;	/* enum shadowmm_anon_policy */
 	__u64 tlb_policy;	/* enum shadowmm_tlb_policy */
-	__u64 unmap_lock;	/* enum shadowmm_unmap_lock */
+	__u64 model;		/* SET_MODEL's mask */
 };
 
 /*

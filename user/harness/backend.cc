@@ -30,9 +30,9 @@ static_assert(std::size(kAnonPolicyNames) == SHADOWMM_NR_ANON_POLICIES);
 // Indexed by enum shadowmm_tlb_policy; smm_tlb_policy_name() agrees.
 constexpr std::string_view kTlbPolicyNames[] = {"none", "rcu", "ipi"};
 static_assert(std::size(kTlbPolicyNames) == SHADOWMM_NR_TLB_POLICIES);
-// Indexed by enum shadowmm_unmap_lock.
-constexpr std::string_view kUnmapLockNames[] = {"downgrade", "write"};
-static_assert(std::size(kUnmapLockNames) == SHADOWMM_NR_UNMAP_LOCKS);
+// Indexed by enum shadowmm_model_choice.
+constexpr std::string_view kModelChoiceNames[] = {"unmap_write", "tlb_waiters_stay"};
+static_assert(std::size(kModelChoiceNames) == SHADOWMM_NR_MODEL_CHOICES);
 
 constexpr std::string_view kCounterNames[] = {
 #define SHADOWMM_HARNESS_COUNTER_NAME(name, str) str,
@@ -91,10 +91,28 @@ std::optional<unsigned> ParseTlbPolicy(std::string_view name) {
   return IndexOf(kTlbPolicyNames, name);
 }
 
-std::string_view UnmapLockName(unsigned how) { return NameAt(kUnmapLockNames, how); }
+std::string ModelName(uint64_t mask) {
+  std::string names;
+  for (unsigned c = 0; c < SHADOWMM_NR_MODEL_CHOICES; c++)
+    if (mask & (uint64_t{1} << c)) {
+      if (!names.empty()) names += ',';
+      names += kModelChoiceNames[c];
+    }
+  return names;
+}
 
-std::optional<unsigned> ParseUnmapLock(std::string_view name) {
-  return IndexOf(kUnmapLockNames, name);
+std::optional<uint64_t> ParseModel(std::string_view names) {
+  uint64_t mask = 0;
+  if (names == "none") return mask;
+  // Every comma separates two names: "a,", ",a" and "" name nothing.
+  for (;;) {
+    const size_t comma = names.find(',');
+    const std::optional<unsigned> c = IndexOf(kModelChoiceNames, names.substr(0, comma));
+    if (!c) return std::nullopt;
+    mask |= uint64_t{1} << *c;
+    if (comma == std::string_view::npos) return mask;
+    names = names.substr(comma + 1);
+  }
 }
 
 std::string_view LayoutName(Layout layout) {

@@ -76,9 +76,11 @@ std::optional<unsigned> ParseAnonPolicy(std::string_view name);
 // enum shadowmm_tlb_policy by name: "none", "rcu", "ipi".
 std::string_view TlbPolicyName(unsigned policy);
 std::optional<unsigned> ParseTlbPolicy(std::string_view name);
-// enum shadowmm_unmap_lock by name: "downgrade", "write".
-std::string_view UnmapLockName(unsigned how);
-std::optional<unsigned> ParseUnmapLock(std::string_view name);
+// SET_MODEL's mask by the names of its enum shadowmm_model_choice bits,
+// comma-separated ("unmap_write,tlb_waiters_stay"; "" for 0).  Parsing
+// takes the same, or "none"; nullopt for an unknown name.
+std::string ModelName(uint64_t mask);
+std::optional<uint64_t> ParseModel(std::string_view names);
 
 // A run that cannot happen on this machine for a reason the user cannot fix
 // by a flag (not root, no memory cgroup, the kernel refuses swap): one line
@@ -205,8 +207,8 @@ class Backend {
   virtual std::optional<unsigned> AnonPolicy() { return std::nullopt; }
   // The space's enum shadowmm_tlb_policy (GET_INFO); stock: none.
   virtual std::optional<unsigned> TlbPolicy() { return std::nullopt; }
-  // The space's enum shadowmm_unmap_lock (GET_INFO); stock: none.
-  virtual std::optional<unsigned> UnmapLock() { return std::nullopt; }
+  // The space's SET_MODEL mask (GET_INFO); stock: none.
+  virtual std::optional<uint64_t> Model() { return std::nullopt; }
   // SET_MEMORY.  Stock: max_pages becomes the limit of a memory cgroup this
   // process joins, swap_slots a swap device (zram, else a swap file), both
   // undone when the backend goes; throws Skip where the machine does not
@@ -287,9 +289,9 @@ struct BackendConfig {
   // the default (module: <debugfs>/shadowmm/tlb_policy).  Stock: the
   // machine's own TLBs.
   std::optional<unsigned> tlb_policy;
-  // SET_UNMAP_LOCK right after the space is made; none: the default
-  // (downgrade, as Linux's munmap()).  Stock: the kernel's own.
-  std::optional<unsigned> unmap_lock;
+  // SET_MODEL right after the space is made; none: the default (0, each
+  // choice as Linux makes it).  Stock: the kernel is Linux.
+  std::optional<uint64_t> model;
   // SET_GEOMETRY right after the space is made; none: the space's default
   // (inproc: the host's; module: <debugfs>/shadowmm/geometry).  Stock: host
   // only.

@@ -120,9 +120,9 @@ MmPtr CreateSpace(const BackendConfig& config) {
     shadowmm_cmd cmd = TlbPolicyCmd(*config.tlb_policy);
     if ((ret = smm_exec(mm, &cmd))) throw SysError("smm_exec SET_TLB_POLICY", -ret);
   }
-  if (config.unmap_lock) {
-    shadowmm_cmd cmd = UnmapLockCmd(*config.unmap_lock);
-    if ((ret = smm_exec(mm, &cmd))) throw SysError("smm_exec SET_UNMAP_LOCK", -ret);
+  if (config.model) {
+    shadowmm_cmd cmd = ModelCmd(*config.model);
+    if ((ret = smm_exec(mm, &cmd))) throw SysError("smm_exec SET_MODEL", -ret);
   }
   return owned;
 }
@@ -199,9 +199,7 @@ class InprocBackend : public Backend {
     return static_cast<unsigned>(SpaceInfo(mm_.get()).tlb_policy);
   }
 
-  std::optional<unsigned> UnmapLock() override {
-    return static_cast<unsigned>(SpaceInfo(mm_.get()).unmap_lock);
-  }
+  std::optional<uint64_t> Model() override { return SpaceInfo(mm_.get()).model; }
 
   void SetMemory(const shadowmm_memory& memory) override {
     if (int ret = smm_set_memory(mm_.get(), &memory)) throw SysError("smm_set_memory", -ret);

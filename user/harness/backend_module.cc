@@ -250,9 +250,7 @@ class ModuleBackend : public Backend {
   std::optional<unsigned> TlbPolicy() override {
     return static_cast<unsigned>(GetInfo(fd_.get()).tlb_policy);
   }
-  std::optional<unsigned> UnmapLock() override {
-    return static_cast<unsigned>(GetInfo(fd_.get()).unmap_lock);
-  }
+  std::optional<uint64_t> Model() override { return GetInfo(fd_.get()).model; }
   void SetMemory(const shadowmm_memory& memory) override { SetMemory(fd_.get(), memory); }
   void SetSwapPolicy(unsigned policy) override { SetSwapPolicy(fd_.get(), policy); }
 
@@ -314,7 +312,7 @@ class ModuleBackend : public Backend {
     if (config.swap_policy) SetSwapPolicy(fd, *config.swap_policy);
     if (config.anon_policy) SetAnonPolicy(fd, *config.anon_policy);
     if (config.tlb_policy) IoctlNewerOp(fd, TlbPolicyCmd(*config.tlb_policy));
-    if (config.unmap_lock) IoctlNewerOp(fd, UnmapLockCmd(*config.unmap_lock));
+    if (config.model) IoctlNewerOp(fd, ModelCmd(*config.model));
     return GetInfo(fd);
   }
 

@@ -135,11 +135,13 @@ DEFINE_string(tlb_policy, "",
               "by RCU; ipi: the same, tables freed after an IPI round and speculative walks with "
               "interrupts off (not on PREEMPT_RT). Default: the space's (module: "
               "<debugfs>/shadowmm/tlb_policy, rcu).");
-DEFINE_string(unmap_lock, "",
-              "Shadow backends: how an unmap holds the mmap lock. downgrade (the default, as "
-              "Linux's munmap()): the write lock only while the VMAs are detached, then the zap, "
-              "the page-table frees and the TLB shootdown under the read lock, beside faults that "
-              "take it; write: the write lock to the end.");
+DEFINE_string(model, "",
+              "Shadow backends: modelling choices to put back as shadowmm had them before the "
+              "A/B against real kernels, a comma list (none: each as Linux does it, the "
+              "default). unmap_write: an unmap holds the mmap write lock through its zap, table "
+              "frees and shootdown (Linux's munmap() downgrades to read after detaching the "
+              "VMAs); tlb_waiters_stay: a thread waiting for the mmap lock stays in the space's "
+              "CPU mask and takes shootdowns (in Linux it sleeps and its CPU is lazy).");
 DEFINE_bool(stock_sweep, false,
             "Only remove what stock runs killed by SIGKILL or the OOM killer left behind (their "
             "memory cgroup, swap device or file, listed in /run/shadowmm-bench), then exit.");
@@ -276,7 +278,7 @@ RawFlags FromGflags() {
   raw.swap_policy = FLAGS_swap_policy;
   raw.anon_policy = FLAGS_anon_policy;
   raw.tlb_policy = FLAGS_tlb_policy;
-  raw.unmap_lock = FLAGS_unmap_lock;
+  raw.model = FLAGS_model;
   raw.layout = FLAGS_layout;
   raw.swap_ratio = FLAGS_swap_ratio;
   raw.swap_hot_pct = FLAGS_swap_hot_pct;
@@ -423,7 +425,7 @@ int Main(int argc, char** argv) {
           bc.swap_policy = policy;
           bc.anon_policy = o.anon_policy;
           bc.tlb_policy = o.tlb_policy;
-          bc.unmap_lock = o.unmap_lock;
+          bc.model = o.model;
           bc.layout = o.layout;
           bc.geometry = o.geometry;
 
@@ -463,7 +465,7 @@ int Main(int argc, char** argv) {
             run.swap_policy = backend->SwapPolicy();
           if (mode == Mode::kVmalock) run.anon_policy = backend->AnonPolicy();
           run.tlb_policy = backend->TlbPolicy();
-          run.unmap_lock = backend->UnmapLock();
+          run.model = backend->Model();
           if (o.backend != "stock") run.layout = std::string(LayoutName(o.layout));
           run.memory_note = backend->MemoryNote();
           run.bugs = BugNames(o.bugs);
@@ -491,9 +493,8 @@ int Main(int argc, char** argv) {
             std::printf(" anon_policy=%s", std::string(AnonPolicyName(*run.anon_policy)).c_str());
           if (run.tlb_policy)
             std::printf(" tlb_policy=%s", std::string(TlbPolicyName(*run.tlb_policy)).c_str());
-          // Only the choice that is not Linux's (the JSON has either).
-          if (run.unmap_lock && *run.unmap_lock != SHADOWMM_UNMAP_DOWNGRADE)
-            std::printf(" unmap_lock=%s", std::string(UnmapLockName(*run.unmap_lock)).c_str());
+          // Only choices that depart from Linux (the JSON has the mask).
+          if (run.model && *run.model) std::printf(" model=%s", ModelName(*run.model).c_str());
           if (!run.layout.empty()) std::printf(" layout=%s", run.layout.c_str());
           if (!run.bugs.empty()) std::printf(" BUGS=%s", run.bugs.c_str());
           if (!run.memory_note.empty()) std::printf(" (%s)", run.memory_note.c_str());

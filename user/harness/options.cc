@@ -159,12 +159,12 @@ std::string ParseOptions(const RawFlags& raw, Options* out) {
     if (!o.tlb_policy)
       return "--tlb_policy: unknown policy '" + raw.tlb_policy + "' (none|rcu|ipi)";
   }
-  if (!raw.unmap_lock.empty()) {
-    if (raw.backend == "stock")
-      return "--unmap_lock: the stock backend's munmap() is the kernel's own";
-    o.unmap_lock = ParseUnmapLock(raw.unmap_lock);
-    if (!o.unmap_lock)
-      return "--unmap_lock: unknown choice '" + raw.unmap_lock + "' (downgrade|write)";
+  if (!raw.model.empty()) {
+    if (raw.backend == "stock") return "--model: the stock backend is the kernel itself";
+    o.model = ParseModel(raw.model);
+    if (!o.model)
+      return "--model: unknown choice in '" + raw.model +
+             "' (a comma list of unmap_write, tlb_waiters_stay; or none)";
   }
   if (!raw.geometry.empty()) {
     o.geometry = ParseGeometry(raw.geometry);

@@ -46,7 +46,7 @@ struct RawFlags {
   std::string swap_policy;  // "": not given; a name, a comma list or "all"
   std::string anon_policy;  // "": not given
   std::string tlb_policy;   // "": not given
-  std::string unmap_lock;   // "": not given
+  std::string model;        // "": not given
   std::string layout;       // "": not given
   double swap_ratio = 2;
   int64_t swap_hot_pct = 0;
@@ -96,7 +96,7 @@ struct Options {
   std::vector<unsigned> swap_policies;
   std::optional<unsigned> anon_policy;  // enum shadowmm_anon_policy; none: the space's
   std::optional<unsigned> tlb_policy;   // enum shadowmm_tlb_policy; none: the space's
-  std::optional<unsigned> unmap_lock;   // enum shadowmm_unmap_lock; none: the space's
+  std::optional<uint64_t> model;        // SET_MODEL's mask; none: the space's
   Layout layout = Layout::kPerThread;
   std::optional<unsigned> geometry;  // enum shadowmm_geometry; none: default
   // Known-bug knobs (enum shadowmm_bug bits) switched on for the whole

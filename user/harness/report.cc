@@ -387,8 +387,7 @@ std::string ToJson(const std::vector<RunRecord>& runs) {
       << (run.anon_policy ? JsonString(AnonPolicyName(*run.anon_policy)) : "null");
     j << ", \"tlb_policy\": "
       << (run.tlb_policy ? JsonString(TlbPolicyName(*run.tlb_policy)) : "null");
-    j << ", \"unmap_lock\": "
-      << (run.unmap_lock ? JsonString(UnmapLockName(*run.unmap_lock)) : "null");
+    j << ", \"model\": " << (run.model ? JsonString(ModelName(*run.model)) : "null");
     j << ", \"layout\": " << (run.layout.empty() ? "null" : JsonString(run.layout));
     j << ", \"bugs\": " << (run.bugs.empty() ? "null" : JsonString(run.bugs));
     SwapSummary sw = SummarizeSwap(r.delta);

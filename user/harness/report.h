@@ -45,7 +45,7 @@ struct RunRecord {
   // vmalock runs: how a VMA's first fault got its anon_vma.
   std::optional<unsigned> anon_policy;
   std::optional<unsigned> tlb_policy;  // enum shadowmm_tlb_policy; stock: none
-  std::optional<unsigned> unmap_lock;  // enum shadowmm_unmap_lock; stock: none
+  std::optional<uint64_t> model;       // SET_MODEL's mask; stock: none
   // Shadow backends: where the threads mapped (--layout); "" on stock.
   std::string layout;
   // Known-bug knobs that were on (--bugs), comma-separated; "" for none.

@@ -58,8 +58,8 @@ std::string_view OpName(uint64_t op) {
       return "SET_TLB_POLICY";
     case SHADOWMM_OP_TLB_LEAVE:
       return "TLB_LEAVE";
-    case SHADOWMM_OP_SET_UNMAP_LOCK:
-      return "SET_UNMAP_LOCK";
+    case SHADOWMM_OP_SET_MODEL:
+      return "SET_MODEL";
     case SHADOWMM_OP_FORK:
       return "FORK";
     case SHADOWMM_OP_UFFD_OPEN:
@@ -132,10 +132,10 @@ shadowmm_cmd TlbPolicyCmd(unsigned policy) {
   return cmd;
 }
 
-shadowmm_cmd UnmapLockCmd(unsigned how) {
+shadowmm_cmd ModelCmd(uint64_t mask) {
   shadowmm_cmd cmd{};
-  cmd.op = SHADOWMM_OP_SET_UNMAP_LOCK;
-  cmd.value = how;
+  cmd.op = SHADOWMM_OP_SET_MODEL;
+  cmd.value = mask;
   return cmd;
 }
 

@@ -31,7 +31,7 @@ std::optional<shadowmm_memory> ConfiguredMemory(const shadowmm_info& info,
 shadowmm_cmd SwapPolicyCmd(unsigned policy);
 shadowmm_cmd AnonPolicyCmd(unsigned policy);
 shadowmm_cmd TlbPolicyCmd(unsigned policy);
-shadowmm_cmd UnmapLockCmd(unsigned how);
+shadowmm_cmd ModelCmd(uint64_t mask);
 shadowmm_cmd ReclaimCmd(uint64_t addr, uint64_t len, uint64_t pages);
 // A userfault command (UFFD_REGISTER, UFFD_COPY, UFFD_WAKE ...) on a range.
 shadowmm_cmd UffdCmd(uint64_t op, uint64_t addr, uint64_t len, uint64_t flags = 0);

@@ -197,7 +197,7 @@ int Main(int argc, char** argv) {
   AddForkTests(tap);
   AddUffdTests(tap);
   AddTlbTests(tap);
-  AddUnmapLockTests(tap);
+  AddModelChoiceTests(tap);
   AddFailNthTests(tap);
   AddCleanupTests(tap);
   if (list) {

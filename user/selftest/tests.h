@@ -24,7 +24,7 @@ void AddReclaimTests(Tap& tap);  // test_reclaim.cc: SET_MEMORY, RECLAIM, swap, 
 void AddForkTests(Tap& tap);     // test_fork.cc: FORK, COW, the 6.4 fork knob
 void AddUffdTests(Tap& tap);     // test_uffd.cc: userfaults and their channel
 void AddTlbTests(Tap& tap);      // test_tlb.cc: shadow TLBs and shootdowns
-void AddUnmapLockTests(Tap& tap);  // test_unmap_lock.cc: how UNMAP holds the mmap lock
+void AddModelChoiceTests(Tap& tap);  // test_model_choices.cc: SET_MODEL
 void AddFailNthTests(Tap& tap);  // test_failnth.cc: allocation failures
 void AddCleanupTests(Tap& tap);  // test_spaces.cc: nothing left behind
 // Global stats before the first test, for AddCleanupTests' comparison.

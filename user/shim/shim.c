@@ -320,6 +320,20 @@ void down_write(struct rw_semaphore *s)
 	shim_lockdep_acquire(s, SHIM_HELD_WRITE);
 }
 
+int down_write_trylock(struct rw_semaphore *s)
+{
+	if (pthread_rwlock_trywrlock(&s->l))
+		return 0;
+	/* Between a downgrader's unlock and its read lock: not ours. */
+	if (__atomic_load_n(&s->downgrading, __ATOMIC_RELAXED)) {
+		pthread_rwlock_unlock(&s->l);
+		return 0;
+	}
+	__atomic_store_n(&s->owner_cpu, shim_rseq_cpu(), __ATOMIC_RELAXED);
+	shim_lockdep_acquire(s, SHIM_HELD_WRITE);
+	return 1;
+}
+
 /*
  * The kernel turns the write hold into a read hold atomically; here no
  * other writer may run in between (down_write() backs off), readers may,

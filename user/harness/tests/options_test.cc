@@ -312,21 +312,30 @@ TEST(Options, TlbPolicy) {
   EXPECT_NE(Refusal(r).find("--tlb_policy"), std::string::npos);
 }
 
-TEST(Options, UnmapLock) {
+TEST(Options, Model) {
   RawFlags r;
   Options o;
   ASSERT_EQ(ParseOptions(r, &o), "");
-  EXPECT_EQ(o.unmap_lock, std::nullopt) << "not given: the space's default";
-  for (unsigned how = 0; how < SHADOWMM_NR_UNMAP_LOCKS; how++) {
-    r.unmap_lock = std::string(UnmapLockName(how));
+  EXPECT_EQ(o.model, std::nullopt) << "not given: the space's default";
+  for (unsigned c = 0; c < SHADOWMM_NR_MODEL_CHOICES; c++) {
+    r.model = ModelName(uint64_t{1} << c);
     ASSERT_EQ(ParseOptions(r, &o), "");
-    EXPECT_EQ(o.unmap_lock, std::optional<unsigned>(how));
+    EXPECT_EQ(o.model, std::optional<uint64_t>(uint64_t{1} << c)) << r.model;
   }
-  r.unmap_lock = "read";
-  EXPECT_NE(Refusal(r).find("--unmap_lock: unknown choice 'read'"), std::string::npos);
-  r.unmap_lock = "write";
+  EXPECT_EQ(ModelName(SHADOWMM_MODEL_ALL), "unmap_write,tlb_waiters_stay");
+  r.model = "tlb_waiters_stay,unmap_write";
+  ASSERT_EQ(ParseOptions(r, &o), "");
+  EXPECT_EQ(o.model, std::optional<uint64_t>(SHADOWMM_MODEL_ALL));
+  r.model = "none";
+  ASSERT_EQ(ParseOptions(r, &o), "");
+  EXPECT_EQ(o.model, std::optional<uint64_t>(0));
+  for (const char* bad : {"unmap_read", "unmap_write,", ",", "unmap_write,lazy"}) {
+    r.model = bad;
+    EXPECT_NE(Refusal(r).find("--model: unknown choice in '"), std::string::npos) << bad;
+  }
+  r.model = "unmap_write";
   r.backend = "stock";
-  EXPECT_NE(Refusal(r).find("--unmap_lock"), std::string::npos);
+  EXPECT_NE(Refusal(r).find("--model"), std::string::npos);
 }
 
 TEST(Options, SwapRefusals) {
