@@ -22,7 +22,10 @@ KINDS = [
                                 r"syscall_return_via_sysret|restore_regs_and_return.*|"
                                 r"native_iret|__x64_sys_ioctl|x64_sys_call|"
                                 r"syscall_enter_from_user_mode.*|fpregs_restore.*|"
-                                r"switch_fpu_return|restore_fpregs_from_fpstate)$"),
+                                r"switch_fpu_return|restore_fpregs_from_fpstate|"
+                                # the ioctl's command in and out
+                                r"rep_movs_alternative|_copy_from_user|_copy_to_user|"
+                                r"copy_user_.*)$"),
     ("page zeroing", r"^(clear_page.*|kernel_init_pages|.*clear_highpage.*|"
                      r"folio_zero_user|clear_user_page)$"),
     ("page alloc/free", r"^(get_page_from_freelist|__alloc_pages.*|alloc_pages.*|rmqueue.*|"

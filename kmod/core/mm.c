@@ -306,31 +306,38 @@ int smm_set_model(struct smm_mm *mm, __u64 mask)
 }
 
 /*
- * A thread that must wait for the mmap lock sleeps in Linux, and its CPU
- * goes idle or to another mm, lazily: flushes that free no table skip it
- * (x86's native_flush_tlb_multi()), and it catches up when it returns.
- * The shadow CPU leaves the mask instead (TLB_LEAVE): its next access
- * walks again.  A thread that gets the lock at once stays, as a running
- * one does.  SHADOWMM_MODEL_TLB_WAITERS_STAY: it stays either way.
+ * A thread that sleeps for the mmap lock in Linux leaves its CPU idle or
+ * to another mm, lazily: flushes that free no table skip it (x86's
+ * native_flush_tlb_multi()), and it catches up when it returns.  The
+ * shadow CPU leaves the mask instead (TLB_LEAVE): its next access walks
+ * again.  Who sleeps is the rwsem's rule: a reader always (readers do not
+ * spin), a writer only when readers hold the lock; behind a writer it
+ * spins while that writer runs, and stays, as does a thread that gets the
+ * lock at once.  A write cycle is open (mm_seq odd) exactly while a
+ * writer holds it; the check is a hint, as the rwsem's owner check is.
+ * SHADOWMM_MODEL_TLB_WAITERS_STAY: every waiter stays.
  */
-static void mmap_lock_wait(struct smm_mm *mm)
+static void mmap_lock_wait(struct smm_mm *mm, bool writer)
 {
-	if (!smm_model(mm, SHADOWMM_MODEL_TLB_WAITERS_STAY))
-		smm_tlb_leave(mm);
+	if (smm_model(mm, SHADOWMM_MODEL_TLB_WAITERS_STAY))
+		return;
+	if (writer && (raw_read_seqcount(&mm->mm_seq) & 1))
+		return;
+	smm_tlb_leave(mm);
 }
 
 void smm_mmap_read_lock(struct smm_mm *mm)
 {
 	if (down_read_trylock(&mm->mmap_lock))
 		return;
-	mmap_lock_wait(mm);
+	mmap_lock_wait(mm, false);
 	down_read(&mm->mmap_lock);
 }
 
 void smm_mmap_write_lock(struct smm_mm *mm)
 {
 	if (!down_write_trylock(&mm->mmap_lock)) {
-		mmap_lock_wait(mm);
+		mmap_lock_wait(mm, true);
 		down_write(&mm->mmap_lock);
 	}
 	/* Odd, then smp_wmb(): pairs with the retry rmb in smm_fault_spf(). */

@@ -168,10 +168,12 @@ enum shadowmm_model_choice {
 	SHADOWMM_MODEL_UNMAP_WRITE = 0,
 	/*
 	 * A thread that waits for the mmap lock stays in the space's CPU
-	 * mask, and shootdowns interrupt its CPU.  Clear: it leaves first,
-	 * as TLB_LEAVE does.  In Linux it sleeps, and its CPU, idle or
-	 * running another mm, is lazy: x86 skips it in flushes that free no
-	 * page table, and it flushes when it comes back.
+	 * mask, and shootdowns interrupt its CPU.  Clear: one that would
+	 * sleep in Linux (a reader; a writer behind readers) leaves first,
+	 * as TLB_LEAVE does, since its CPU, idle or running another mm, is
+	 * lazy there: x86 skips it in flushes that free no page table, and
+	 * it flushes when it comes back.  A writer behind a writer spins
+	 * (the rwsem's optimistic spinning) and stays.
 	 */
 	SHADOWMM_MODEL_TLB_WAITERS_STAY = 1,
 	SHADOWMM_NR_MODEL_CHOICES

@@ -134,10 +134,10 @@ INSTANTIATE_TEST_SUITE_P(Choices, UnmapWrite, ::testing::Values(0, kUnmapWrite),
 
 class TlbWaiters : public CoreTest, public ::testing::WithParamInterface<uint64_t> {};
 
-// A thread that cached a translation and then waits for the mmap lock
-// (held for write by a stuck unmap) leaves the space's CPU mask before
-// it waits, unless tlb_waiters_stay; one that gets the lock at once does
-// not.  Either way its next access finds the right page.
+// A thread that cached a translation and then faults (a reader) while a
+// stuck unmap holds the mmap lock for write leaves the space's CPU mask
+// before it waits, unless tlb_waiters_stay; one that gets the lock at
+// once does not.  Either way its next access finds the right page.
 TEST_P(TlbWaiters, AThreadThatWaitsForTheMmapLockLeavesTheMask) {
   const bool stay = GetParam() & kWaitersStay;
   Space s(SHADOWMM_MODE_CLASSIC);
@@ -178,6 +178,52 @@ TEST_P(TlbWaiters, AThreadThatWaitsForTheMmapLockLeavesTheMask) {
   EXPECT_TRUE(faulted);
   EXPECT_EQ(s.counter(SHADOWMM_EV_TLB_LEAVE), stay ? 0u : 1u);
   EXPECT_EQ(s.counter(SHADOWMM_EV_TLB_STALE), 0u);
+}
+
+// A writer that waits behind a writer spins in Linux (the owner runs),
+// so it stays in the mask; behind readers (the unmap has downgraded) it
+// would sleep, so it leaves.  The waiter maps (a writer).
+TEST(TlbWaitingWriter, StaysBehindAWriterLeavesBehindReaders) {
+  for (uint64_t model : {kUnmapWrite, uint64_t{0}}) {
+    const bool behind_writer = model & kUnmapWrite;
+    SCOPED_TRACE(behind_writer ? "behind a writer" : "behind readers");
+    Space s(SHADOWMM_MODE_CLASSIC);
+    ASSERT_EQ(s.set_tlb_policy(SHADOWMM_TLB_RCU), 0);
+    ASSERT_EQ(SetModel(s, model), 0);
+    const uint64_t a = kBase, b = kBase + 64 * kPage, c = kBase + 256 * kPage;
+    ASSERT_EQ(s.map(a, kPage, kRW), 0);
+    ASSERT_EQ(s.map(b, kPage, kRW), 0);
+    std::atomic<bool> cached{false}, go{false}, mapped{false};
+    std::thread waiter([&] {
+      uint64_t v = 0;
+      EXPECT_EQ(s.fault(b, true, 5), 0);
+      EXPECT_EQ(s.fault(b, false, 0, &v), 0);  // in the mask
+      cached = true;
+      while (!go) std::this_thread::yield();
+      EXPECT_EQ(s.map(c, kPage, kRW), 0);  // waits for the write lock
+      mapped = true;
+    });
+    while (!cached) std::this_thread::yield();
+    {
+      StuckUnmap stuck(s, a);
+      // Counted just before the downgrade: let the unmapper reach its
+      // shootdown, or the waiter may still find the write cycle open.
+      if (!behind_writer) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      go = true;
+      if (behind_writer) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        EXPECT_FALSE(mapped) << "mapped while the unmap held the write lock";
+      } else {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (s.counter(SHADOWMM_EV_TLB_LEAVE) == 0 && std::chrono::steady_clock::now() < deadline)
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      EXPECT_EQ(s.counter(SHADOWMM_EV_TLB_LEAVE), behind_writer ? 0u : 1u);
+      stuck.Release();
+    }
+    waiter.join();
+    EXPECT_TRUE(mapped);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Choices, TlbWaiters, ::testing::Values(0, kWaitersStay),
