@@ -48,7 +48,9 @@
 #           report sets the real gain (stock, on / off) beside the model's
 #           prediction (module vmalock / classic on the off kernel) and
 #           their ratio, the model error, with intervals, for each choice;
-#           and module classic against the real mmap_lock path
+#           and module classic against the real mmap_lock path.  Then
+#           mapbench (local, pipeline, global; $cpus and 2 x $cpus
+#           threads) on stock and on the module as Linux
 #   micro   Google Benchmark: lookup, fault cost per mode, submission cost;
 #           callgrind instruction counts per ebizzy 0.3 record and per
 #           fault, each mode (scripts/icount.sh)
@@ -393,6 +395,17 @@ if [ "$vm" = 1 ] && [ "$pvl" = 1 ]; then
 			guest+=" shadowmm-bench \$args --workload=\$w --ebizzy=-mTRp"
 			guest+=" --pagefault_size=$((16 << 20)) ${pvl_common[*]} --json=/tmp/r.json >/dev/null;"
 			guest+=" echo SHADOWMM-JSON-BEGIN $prefix-\$w-\$name.r$r; cat /tmp/r.json; echo SHADOWMM-JSON-END;"
+			guest+=" done; done;"
+			# mapbench, the TLB issue's workload, which the real kernel
+			# runs too: every variant at 1 and 2 threads per CPU, the
+			# module as Linux only.
+			runs="stock:--backend=stock:--mode=stock"
+			[ $k = off ] && runs+=" module-none:--backend=module:--mode=classic,vmalock:--model=none"
+			guest+=" for v in local pipeline global; do for run in $runs; do"
+			guest+=" name=\${run%%:*}; args=\$(echo \${run#*:} | tr : ' ');"
+			guest+=" shadowmm-bench \$args --workload=mapbench --mapbench=\$v --duration=$duration"
+			guest+=" --warmup=$warmup --threads=$mapbench_threads --json=/tmp/r.json >/dev/null;"
+			guest+=" echo SHADOWMM-JSON-BEGIN $prefix-mapbench-\$v-\$name.r$r; cat /tmp/r.json; echo SHADOWMM-JSON-END;"
 			guest+=" done; done"
 			scripts/qemu-run.sh --kernel pvl-$k --module "$out/shadowmm-pvl-$k.ko" --bin "$bin" \
 				--smp "$cpus" --timeout 1500 --log "$out/$prefix.r$r-console.log" --quiet -- "$guest" \
