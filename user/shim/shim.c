@@ -295,6 +295,22 @@ void up_read(struct rw_semaphore *s)
 	__atomic_fetch_add(&s->wakeups, 1, __ATOMIC_RELAXED);
 }
 
+/*
+ * Makes the write hold just taken on s->l the caller's, unless it came
+ * between a downgrader's unlock and its read lock (downgrading was set
+ * before that unlock, which our lock acquired): then it gives it back.
+ */
+static bool shim_rwsem_claim_write(struct rw_semaphore *s)
+{
+	if (__atomic_load_n(&s->downgrading, __ATOMIC_RELAXED)) {
+		pthread_rwlock_unlock(&s->l);
+		return false;
+	}
+	__atomic_store_n(&s->owner_cpu, shim_rseq_cpu(), __ATOMIC_RELAXED);
+	shim_lockdep_acquire(s, SHIM_HELD_WRITE);
+	return true;
+}
+
 void down_write(struct rw_semaphore *s)
 {
 	for (;;) {
@@ -304,34 +320,17 @@ void down_write(struct rw_semaphore *s)
 			pthread_rwlock_wrlock(&s->l);
 			__atomic_fetch_sub(&s->waiters, 1, __ATOMIC_RELAXED);
 		}
-		/*
-		 * Set before the downgrader's unlock, which our lock acquired:
-		 * we came between its write and its read.  Let it have its
-		 * read lock, and wait until it has it (yielding: it needs the
-		 * CPU more than we do).
-		 */
-		if (!__atomic_load_n(&s->downgrading, __ATOMIC_RELAXED))
-			break;
-		pthread_rwlock_unlock(&s->l);
+		if (shim_rwsem_claim_write(s))
+			return;
+		/* Until the downgrader has its read lock (it needs the CPU). */
 		while (__atomic_load_n(&s->downgrading, __ATOMIC_RELAXED))
 			sched_yield();
 	}
-	__atomic_store_n(&s->owner_cpu, shim_rseq_cpu(), __ATOMIC_RELAXED);
-	shim_lockdep_acquire(s, SHIM_HELD_WRITE);
 }
 
 int down_write_trylock(struct rw_semaphore *s)
 {
-	if (pthread_rwlock_trywrlock(&s->l))
-		return 0;
-	/* Between a downgrader's unlock and its read lock: not ours. */
-	if (__atomic_load_n(&s->downgrading, __ATOMIC_RELAXED)) {
-		pthread_rwlock_unlock(&s->l);
-		return 0;
-	}
-	__atomic_store_n(&s->owner_cpu, shim_rseq_cpu(), __ATOMIC_RELAXED);
-	shim_lockdep_acquire(s, SHIM_HELD_WRITE);
-	return 1;
+	return !pthread_rwlock_trywrlock(&s->l) && shim_rwsem_claim_write(s);
 }
 
 /*
