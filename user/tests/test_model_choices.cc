@@ -82,11 +82,13 @@ class StuckUnmap {
   std::thread cpu_, unmapper_;
 };
 
-bool WaitFor(const std::atomic<bool>& flag) {
+// Polls @done for up to 20 s; its last answer.
+template <typename Done>
+bool WaitUntil(Done done) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!flag && std::chrono::steady_clock::now() < deadline)
+  while (!done() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  return flag;
+  return done();
 }
 
 class UnmapWrite : public CoreTest, public ::testing::WithParamInterface<uint64_t> {};
@@ -110,7 +112,8 @@ TEST_P(UnmapWrite, AFaultElsewhereWaitsOnlyForTheTreeUpdate) {
       faulted = true;
     });
     if (downgrade) {
-      EXPECT_TRUE(WaitFor(faulted)) << "the fault waited for the unmap's shootdown";
+      EXPECT_TRUE(WaitUntil([&] { return faulted.load(); }))
+          << "the fault waited for the unmap's shootdown";
     } else {
       // Nothing lets the fault in while the write lock is held.
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -166,9 +169,7 @@ TEST_P(TlbWaiters, AThreadThatWaitsForTheMmapLockLeavesTheMask) {
     if (stay) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     } else {
-      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-      while (s.counter(SHADOWMM_EV_TLB_LEAVE) == 0 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      WaitUntil([&] { return s.counter(SHADOWMM_EV_TLB_LEAVE) != 0; });
     }
     EXPECT_FALSE(faulted) << "the fault ran while the unmap held the write lock";
     EXPECT_EQ(s.counter(SHADOWMM_EV_TLB_LEAVE), stay ? 0u : 1u);
@@ -214,9 +215,7 @@ TEST(TlbWaitingWriter, StaysBehindAWriterLeavesBehindReaders) {
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
         EXPECT_FALSE(mapped) << "mapped while the unmap held the write lock";
       } else {
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-        while (s.counter(SHADOWMM_EV_TLB_LEAVE) == 0 && std::chrono::steady_clock::now() < deadline)
-          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        WaitUntil([&] { return s.counter(SHADOWMM_EV_TLB_LEAVE) != 0; });
       }
       EXPECT_EQ(s.counter(SHADOWMM_EV_TLB_LEAVE), behind_writer ? 0u : 1u);
       stuck.Release();
