@@ -370,14 +370,11 @@ if [ "$vm" = 1 ] && [ "$pvl" = 1 ]; then
 		"ebizzy -mTRp and pagefault, threads $pvl_guest_threads, $reps repetitions" >&2
 	for k in off on; do
 		log=$out/pvl-$k-kernel.log
-		vars=$(scripts/pvl-kernel.sh --pvl $k 2>"$log") || { tail -20 "$log" >&2; exit 1; }
+		vars=$(scripts/pvl-kernel.sh --pvl $k --kmod "$out/shadowmm-pvl-$k.ko" 2>"$log") ||
+			{ tail -20 "$log" >&2; exit 1; }
 		eval "$vars"
-		{ make -s -C kmod clean && make -s -C kmod KDIR="$KDIR"; } >"$out/pvl-$k-kmod.log" 2>&1 ||
-			{ tail -20 "$out/pvl-$k-kmod.log" >&2; exit 1; }
-		cp kmod/shadowmm.ko "$out/shadowmm-pvl-$k.ko"
 		echo "pvl-$k kernel: $KERNELRELEASE (PER_VMA_LOCK=$PER_VMA_LOCK)" >>"$out/machine.txt"
 	done
-	make -s -C kmod clean >/dev/null 2>&1 || true
 	for ((r = 1; r <= reps; r++)); do
 		for k in off on; do
 			prefix=vm_pvl_$k

@@ -20,8 +20,10 @@
 # Not part of make test.  Each is built out of tree into
 # $SHADOWMM_CACHE/pvl-kernel/<on|off>-<key>/, <key> hashing the fragment,
 # the source tarball, the compiler and this recipe; the tree doubles as KDIR
-# for the module.  Output on stdout, one KEY=VALUE per line (progress goes
-# to stderr), so callers can `eval "$(scripts/pvl-kernel.sh --pvl off)"`:
+# for the module; --kmod FILE also builds shadowmm.ko against it into FILE
+# (kmod/ left clean).  Output on stdout, one KEY=VALUE per line (progress
+# and the module's build go to stderr), so callers can
+# `eval "$(scripts/pvl-kernel.sh --pvl off)"`:
 #   BZIMAGE=<path>  KDIR=<build tree>  KERNELRELEASE=<uname -r>
 #   PER_VMA_LOCK=on|off
 set -euo pipefail
@@ -30,10 +32,11 @@ set -euo pipefail
 
 usage() {
 	cat <<EOF
-usage: ${0##*/} --pvl on|off [--force] [--jobs N]
+usage: ${0##*/} --pvl on|off [--kmod FILE] [--force] [--jobs N]
 
   --pvl on|off  per-VMA locks on (the source as it is) or off (the scratch
                 copy without ARCH_SUPPORTS_PER_VMA_LOCK)
+  --kmod FILE   then build shadowmm.ko against this kernel into FILE
   --force       rebuild even if a build for this configuration exists
   --jobs N      make -j N (default \$SHADOWMM_JOBS or 2)
 
@@ -45,10 +48,12 @@ EOF
 RECIPE_REV=1
 
 pvl=
+kmod_out=
 force=0
 while (($#)); do
 	case $1 in
 	--pvl) pvl=$2; shift ;;
+	--kmod) kmod_out=$2; shift ;;
 	--force) force=1 ;;
 	--jobs) SMM_JOBS=$2; shift ;;
 	-h|--help) usage; exit 0 ;;
@@ -76,6 +81,19 @@ key=$( {
 out=$base/$pvl-$key
 other=$base/$([[ $pvl == on ]] && echo off || echo on)-$key
 
+# shadowmm.ko against the kernel's tree (--kmod), then the KEY=VALUE lines.
+finish() {
+	if [[ -n $kmod_out ]]; then
+		local mk=(make -s -C "$SMM_REPO/kmod")
+		smm_log "building shadowmm.ko against $out into $kmod_out"
+		{ "${mk[@]}" clean && "${mk[@]}" KDIR="$out" &&
+			cp "$SMM_REPO/kmod/shadowmm.ko" "$kmod_out"; } >&2 ||
+			smm_die "shadowmm.ko against $out into $kmod_out failed"
+		"${mk[@]}" clean >/dev/null 2>&1 || true
+	fi
+	print_result
+}
+
 print_result() {
 	echo "BZIMAGE=$out/arch/x86/boot/bzImage"
 	echo "KDIR=$out"
@@ -84,7 +102,7 @@ print_result() {
 }
 
 if ((!force)) && [[ -f $out/.smm-built ]]; then
-	print_result
+	finish
 	exit 0
 fi
 
@@ -95,7 +113,7 @@ if ! flock -n 9; then
 	flock 9
 fi
 if ((!force)) && [[ -f $out/.smm-built ]]; then
-	print_result
+	finish
 	exit 0
 fi
 start=$SECONDS
@@ -192,4 +210,4 @@ for d in "$base/$pvl"-*/; do
 	d=${d%/}
 	[[ $d == "$out" ]] || rm -rf "$d"
 done
-print_result
+finish

@@ -62,15 +62,11 @@ echo "host: $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | 
 	>"$out/machine.txt"
 echo "perf: $("$perf" --version)" >>"$out/machine.txt"
 for k in off on; do
-	vars=$(scripts/pvl-kernel.sh --pvl $k 2>"$out/pvl-$k-kernel.log") ||
-		{ tail -20 "$out/pvl-$k-kernel.log" >&2; exit 1; }
+	vars=$(scripts/pvl-kernel.sh --pvl $k --kmod "$out/shadowmm-pvl-$k.ko" \
+		2>"$out/pvl-$k-kernel.log") || { tail -20 "$out/pvl-$k-kernel.log" >&2; exit 1; }
 	eval "$vars"
-	{ make -s -C kmod clean && make -s -C kmod KDIR="$KDIR"; } >"$out/pvl-$k-kmod.log" 2>&1 ||
-		{ tail -20 "$out/pvl-$k-kmod.log" >&2; exit 1; }
-	cp kmod/shadowmm.ko "$out/shadowmm-pvl-$k.ko"
 	echo "pvl-$k kernel: $KERNELRELEASE" >>"$out/machine.txt"
 done
-make -s -C kmod clean >/dev/null 2>&1 || true
 
 common="--workload=ebizzy --ebizzy=-mTRp --threads=$threads --duration=$seconds --warmup=0.5"
 # Sums the TLB line of /proc/interrupts (one column per CPU).
